@@ -1,0 +1,104 @@
+"""The `genpas` command. Every user error surfaces as one line `error: ...` and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from genpas.cli.common import DataSpec, Format, ItemCol, MinItem, MinUser, NoCache, TimeCol, UserCol, load
+from genpas.errors import GenpasError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="genpas: principled sequential data augmentation for generative recommenders.",
+)
+
+
+@app.command("data")
+def data_cmd(
+    data: DataSpec = "ml-100k",
+    fmt: Format = None,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    min_user_count: MinUser = 0,
+    min_item_count: MinItem = 0,
+    no_cache: NoCache = False,
+    short_users: Annotated[str, typer.Option("--short-users", help="Users with < 3 events: 'train' or 'drop'.")] = "train",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+):
+    """Summarise a dataset: users, items, interactions, lengths, density, leave-one-out split."""
+    from genpas.data.summary import format_summary, summarize
+
+    store = load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache)
+    summary = summarize(store, short_users)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"dataset {data}")
+        typer.echo(format_summary(summary))
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv, .tsv or .parquet.")],
+    users: Annotated[int, typer.Option("--users")] = 1000,
+    items: Annotated[int, typer.Option("--items")] = 500,
+    mean_length: Annotated[float, typer.Option("--mean-length")] = 20.0,
+    min_length: Annotated[int, typer.Option("--min-length")] = 3,
+    zipf: Annotated[float, typer.Option("--zipf", help="Popularity exponent.")] = 1.0,
+    p_transition: Annotated[float, typer.Option("--p-transition")] = 0.5,
+    p_repeat: Annotated[float, typer.Option("--p-repeat")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+):
+    """Write a synthetic interaction log (Zipf popularity, item transitions, repeats)."""
+    from genpas.data.synth import SynthConfig, synthesize, write_table
+
+    cfg = SynthConfig(users, items, mean_length, min_length, zipf, p_transition, p_repeat, seed=seed)
+    df = synthesize(cfg)
+    write_table(df, out)
+    typer.echo(f"wrote {df.height:,} interactions of {users:,} users over {items:,} items to {out}")
+
+
+def _register_optional_commands() -> None:
+    """Commands of the later layers register themselves here (keeps start-up light for `genpas data`)."""
+    import importlib
+
+    for module in ("genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+_register_optional_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except GenpasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit codes and messages
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    sys.exit(0)

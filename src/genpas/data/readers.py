@@ -1,0 +1,336 @@
+"""Readers: every supported file format in, one canonical event table out.
+
+Whatever the source, a reader returns a polars DataFrame with exactly three columns, in source order:
+
+    user  (Utf8)     the original user id, a token: never assumed numeric
+    item  (Utf8)     the original item id, a token
+    time  (Float64)  seconds (or any monotone clock); ties are broken later by source order
+
+Readers never drop a row silently: a row that cannot be read is an error that names the file and the line.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from genpas.errors import GenpasError
+
+FORMATS = ("csv", "tsv", "parquet", "movielens", "amazon", "recbole")
+CANONICAL = ("user", "item", "time")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Column names of a generic table (csv, tsv, parquet)."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    time: str = "timestamp"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Raw bytes and format detection
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it starts with the gzip magic number."""
+    if not path.exists():
+        raise GenpasError(f"{path}: no such file; check the path or use --data ml-100k for the built-in dataset")
+    if path.is_dir():
+        raise GenpasError(f"{path}: is a directory; point --data at the interaction file inside it")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise GenpasError(f"{path}: corrupt gzip file ({exc}); download it again") from None
+    elif path.suffix == ".gz":
+        raise GenpasError(f"{path}: corrupt gzip file (no gzip header); download it again")
+    if not raw.strip():
+        raise GenpasError(f"{path}: the file is empty")
+    return raw
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    """The first bytes of the (decompressed) file, for format detection without reading it all."""
+    if not path.exists() or path.is_dir():
+        read_bytes(path)  # raises the right error
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    try:
+        with (gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")) as fh:
+            return fh.read(size)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise GenpasError(f"{path}: corrupt gzip file ({exc}); download it again") from None
+
+
+def _stem(path: Path) -> str:
+    """File name without a trailing .gz."""
+    name = path.name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    """Guess the format from the file name first, then from the first line of content."""
+    name = _stem(path)
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    if name.endswith(".inter"):
+        return "recbole"
+    if name.endswith(".parquet") or head[:4] == b"PAR1":
+        return "parquet"
+    if name in ("u.data", "ratings.dat") or name.endswith(".dat"):
+        return "movielens"
+    if name.endswith((".json", ".jsonl", ".ndjson")) or first.startswith("{"):
+        return "amazon"
+    if name == "ratings.csv" and first.lower().startswith("userid"):
+        return "movielens"
+    if name.endswith(".tsv"):
+        return "tsv"
+    if name.endswith((".csv", ".txt")):
+        fields = first.split(",")
+        # Amazon's ratings-only CSVs: user,item,rating,timestamp with no header (the last two are numbers).
+        if len(fields) == 4 and _is_number(fields[2]) and _is_number(fields[3]):
+            return "amazon"
+        return "csv"
+    raise GenpasError(
+        f"{path}: cannot tell the format from the name or content; pass --format, one of {', '.join(FORMATS)}"
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Validation shared by every reader
+
+
+def _finish(df: pl.DataFrame, path: Path, first_line: int) -> pl.DataFrame:
+    """Check ids and timestamps; `first_line` is the file line of the first data row (for error messages)."""
+    if df.height == 0:
+        raise GenpasError(f"{path}: no data rows (only a header?)")
+    for col in ("user", "item"):
+        bad = df.select((pl.col(col).is_null() | (pl.col(col).str.strip_chars() == "")).arg_true().first()).item()
+        if bad is not None:
+            raise GenpasError(f"{path}: line {first_line + bad}: empty {col} id")
+    time = _parse_time(df["time"], path, first_line)
+    return df.with_columns(time=time)
+
+
+def _parse_time(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
+    """Numbers as they are; ISO-like date strings as seconds since the epoch."""
+    if raw.dtype.is_numeric():
+        values = raw.cast(pl.Float64)
+    else:
+        text = raw.cast(pl.Utf8).str.strip_chars()
+        values = text.cast(pl.Float64, strict=False)
+        if values.null_count() == len(values):  # not numbers at all: try dates
+            dates = text.str.to_datetime(strict=False, time_unit="ms")
+            if dates.null_count() < len(dates):
+                values = dates.dt.epoch("ms").cast(pl.Float64) / 1000.0
+    bad = (values.is_null() | values.is_nan()).arg_true()
+    if len(bad):
+        row = int(bad[0])
+        raise GenpasError(f"{path}: line {first_line + row}: unparseable timestamp {str(raw[row])!r}")
+    return values
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Delimited text (csv, tsv, movielens, amazon csv, recbole)
+
+
+def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: list[str] | None = None) -> pl.DataFrame:
+    """All columns as strings, so ids keep leading zeros and nothing is guessed."""
+    if sep == "::":  # polars takes one-byte separators; '::' never occurs inside MovieLens fields
+        raw = raw.replace(b"::", b"\x1f")
+        sep = "\x1f"
+    try:
+        return pl.read_csv(
+            io.BytesIO(raw),
+            separator=sep,
+            has_header=has_header,
+            new_columns=names,
+            infer_schema=False,
+            quote_char='"' if sep in (",", ";") else None,
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.PolarsError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GenpasError(f"{path}: cannot parse as '{sep}'-separated text: {message}") from None
+
+
+def _select(df: pl.DataFrame, path: Path, cols: Columns) -> pl.DataFrame:
+    missing = [c for c in (cols.user, cols.item, cols.time) if c not in df.columns]
+    if missing:
+        raise GenpasError(
+            f"{path}: missing column {missing[0]!r}; the file has {', '.join(map(repr, df.columns))} "
+            f"(choose with --user-col/--item-col/--time-col)"
+        )
+    return df.select(pl.col(cols.user).alias("user"), pl.col(cols.item).alias("item"), pl.col(cols.time).alias("time"))
+
+
+def _sniff_separator(raw: bytes) -> str:
+    sample = raw[:65536].decode("utf-8", "replace")
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_table(path: Path, fmt: str, cols: Columns) -> pl.DataFrame:
+    """csv / tsv / parquet with named columns."""
+    if fmt == "parquet":
+        try:
+            df = pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise GenpasError(f"{path}: cannot read as parquet: {str(exc).splitlines()[0]}") from None
+        if df.height == 0:
+            raise GenpasError(f"{path}: no data rows")
+        df = _select(df, path, cols)
+        df = df.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
+        return _finish(df, path, first_line=1)
+    raw = read_bytes(path)
+    sep = "\t" if fmt == "tsv" else _sniff_separator(raw)
+    df = _select(_read_delimited(raw, path, sep, has_header=True), path, cols)
+    return _finish(df, path, first_line=2)
+
+
+def read_movielens(path: Path) -> pl.DataFrame:
+    """ml-100k u.data (tab, no header), ml-1m/10m ratings.dat ('::'), ml-20m/25m/latest ratings.csv (header)."""
+    raw = read_bytes(path)
+    first = raw.split(b"\n", 1)[0].decode("utf-8", "replace")
+    name = _stem(path)
+    if first.lower().startswith("userid"):  # ratings.csv of ml-20m and later
+        df = _read_delimited(raw, path, ",", has_header=True)
+        return _finish(_select(df, path, Columns("userId", "movieId", "timestamp")), path, first_line=2)
+    if name.endswith(".dat") or "::" in first:
+        if "::" not in first:
+            raise GenpasError(f"{path}: line 1: expected '::' separators (MovieLens ratings.dat), found {first!r}")
+        sep = "::"
+    else:
+        if "\t" not in first:
+            raise GenpasError(f"{path}: line 1: expected tab separators (MovieLens u.data), found {first!r}")
+        sep = "\t"
+    df = _read_delimited(raw, path, sep, has_header=False)
+    if df.width != 4:
+        raise GenpasError(f"{path}: line 1: expected 4 fields (user, item, rating, timestamp), found {df.width}")
+    df = df.rename(dict(zip(df.columns, ["user", "item", "rating", "time"]))).select(CANONICAL)
+    return _finish(df, path, first_line=1)
+
+
+def read_recbole(path: Path, cols: Columns) -> pl.DataFrame:
+    """RecBole atomic `.inter`: tab-separated, typed header such as `user_id:token`."""
+    raw = read_bytes(path)
+    df = _read_delimited(raw, path, "\t", has_header=True)
+    df = df.rename({c: c.split(":", 1)[0] for c in df.columns})
+    return _finish(_select(df, path, cols), path, first_line=2)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Amazon reviews
+
+
+_AMAZON_KEYS = (  # (user, item, time, time divisor) per dump
+    ("reviewerID", "asin", "unixReviewTime", 1.0),  # 2014 and 2018
+    ("user_id", "parent_asin", "timestamp", 1000.0),  # 2023, milliseconds
+)
+
+
+def read_amazon(path: Path) -> pl.DataFrame:
+    """2014/2018 review JSON lines (also the 2014 Python-literal files), 2023 JSONL, and ratings-only CSVs."""
+    raw = read_bytes(path)
+    text_start = raw.lstrip()[:1]
+    if text_start != b"{":  # ratings-only CSV: user,item,rating,timestamp, no header
+        df = _read_delimited(raw, path, ",", has_header=False)
+        if df.width != 4:
+            raise GenpasError(f"{path}: line 1: expected 4 fields (user,item,rating,timestamp), found {df.width}")
+        df = df.rename(dict(zip(df.columns, ["user", "item", "rating", "time"]))).select(CANONICAL)
+        return _finish(df, path, first_line=1)
+    records = _parse_json_lines(raw, path)
+    keys = set(records[0])
+    for user_key, item_key, time_key, divisor in _AMAZON_KEYS:
+        if {user_key, item_key, time_key} <= keys:
+            break
+    else:
+        raise GenpasError(
+            f"{path}: line 1: no Amazon review fields (reviewerID/asin/unixReviewTime or "
+            f"user_id/parent_asin/timestamp); found {', '.join(sorted(keys))}"
+        )
+    users, items, times = [], [], []
+    for line_no, record in records.items():
+        try:
+            users.append(_token(record[user_key]))
+            items.append(_token(record[item_key]))
+            times.append(float(record[time_key]) / divisor)
+        except KeyError as exc:
+            raise GenpasError(f"{path}: line {line_no}: missing field {exc.args[0]!r}") from None
+        except (TypeError, ValueError):
+            raise GenpasError(f"{path}: line {line_no}: unparseable timestamp {record[time_key]!r}") from None
+    df = pl.DataFrame({"user": users, "item": items, "time": times}, schema={"user": pl.Utf8, "item": pl.Utf8, "time": pl.Float64})
+    lines = list(records)
+    try:
+        return _finish(df, path, first_line=1)
+    except GenpasError as exc:  # map the row index back to the file line (blank lines are skipped)
+        message = str(exc)
+        prefix = f"{path}: line "
+        if message.startswith(prefix):
+            row = int(message[len(prefix):].split(":", 1)[0]) - 1
+            raise GenpasError(f"{prefix}{lines[row]}:{message.split(':', 2)[2]}") from None
+        raise
+
+
+def _token(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _parse_json_lines(raw: bytes, path: Path) -> dict[int, dict]:
+    """line number -> record. JSON first; the 2014 dumps are Python dict literals, parsed safely (never eval)."""
+    text = raw.decode("utf-8", "replace")
+    records: dict[int, dict] = {}
+    python_literals = None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if python_literals is None:
+            python_literals = line.startswith("{'")
+        try:
+            record = ast.literal_eval(line) if python_literals else json.loads(line)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise GenpasError(f"{path}: line {line_no}: broken JSON record") from None
+        if not isinstance(record, dict):
+            raise GenpasError(f"{path}: line {line_no}: expected a JSON object, found {type(record).__name__}")
+        records[line_no] = record
+    return records
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def read_events(path: Path, fmt: str | None = None, cols: Columns = Columns()) -> pl.DataFrame:
+    """Read any supported file into the canonical (user, item, time) table."""
+    path = Path(path)
+    if fmt is None:
+        fmt = detect_format(path, _head(path))
+    if fmt not in FORMATS:
+        raise GenpasError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt in ("csv", "tsv", "parquet"):
+        return read_table(path, fmt, cols)
+    if fmt == "movielens":
+        return read_movielens(path)
+    if fmt == "amazon":
+        return read_amazon(path)
+    return read_recbole(path, cols)
