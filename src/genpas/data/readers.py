@@ -216,7 +216,7 @@ def read_movielens(path: Path) -> pl.DataFrame:
     if first.lower().startswith("userid"):  # ratings.csv of ml-20m and later
         df = _read_delimited(raw, path, ",", has_header=True)
         return _finish(_select(df, path, Columns("userId", "movieId", "timestamp")), path, first_line=2)
-    if name.endswith(".dat") or "::" in first:
+    if name != "u.data" and (name.endswith(".dat") or "::" in first):
         if "::" not in first:
             raise GenpasError(f"{path}: line 1: expected '::' separators (MovieLens ratings.dat), found {first!r}")
         sep = "::"
@@ -260,7 +260,7 @@ def read_amazon(path: Path) -> pl.DataFrame:
         df = df.rename(dict(zip(df.columns, ["user", "item", "rating", "time"]))).select(CANONICAL)
         return _finish(df, path, first_line=1)
     records = _parse_json_lines(raw, path)
-    keys = set(records[0])
+    keys = set(next(iter(records.values())))
     for user_key, item_key, time_key, divisor in _AMAZON_KEYS:
         if {user_key, item_key, time_key} <= keys:
             break

@@ -1,0 +1,3 @@
+from genpas.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""Bad input: one line naming the file and the row or field, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import pytest
+
+from genpas.cli import main
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exc.value.code, captured.err
+
+
+def bad_files(tmp_path):
+    """name -> (path, extra CLI args, text the message must contain)."""
+    p = tmp_path
+    (p / "empty.csv").write_text("")
+    (p / "header.csv").write_text("user_id,item_id,timestamp\n")
+    (p / "nocol.csv").write_text("user_id,item,timestamp\nu,i,1\n")
+    (p / "badtime.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,yesterday-ish\n")
+    (p / "emptyuser.csv").write_text("user_id,item_id,timestamp\nu,i,1\n,j,2\n")
+    (p / "emptyitem.tsv").write_text("user_id\titem_id\ttimestamp\nu\ti\t1\nu\t\t2\n")
+    (p / "corrupt.json.gz").write_bytes(gzip.compress(b'{"reviewerID": "a"}\n' * 50)[:-20])
+    (p / "broken.jsonl").write_text('{"user_id": "a", "parent_asin": "x", "timestamp": 1}\n{"user_id": "b", \n')
+    (p / "ratings.dat").write_text("1\t2\t3\t4\n")
+    (p / "u.data").write_text("1::2::3::4\n")
+    (p / "few.csv").write_text("user_id,item_id,timestamp\nu,i,1\nv,j,2\n")
+    (p / "mystery.bin").write_bytes(b"\x00\x01\x02")
+    return {
+        "missing file": (p / "nope.csv", [], "no such file"),
+        "unknown format": (p / "few.csv", ["--format", "xlsx"], "unknown format"),
+        "undetectable format": (p / "mystery.bin", [], "--format"),
+        "empty file": (p / "empty.csv", [], "empty"),
+        "header only": (p / "header.csv", [], "no data rows"),
+        "missing column": (p / "nocol.csv", [], "missing column 'item_id'"),
+        "unparseable timestamp": (p / "badtime.csv", [], "line 3: unparseable timestamp"),
+        "empty user id": (p / "emptyuser.csv", [], "line 3: empty user id"),
+        "empty item id": (p / "emptyitem.tsv", [], "line 3: empty item id"),
+        "corrupt gzip": (p / "corrupt.json.gz", [], "corrupt gzip"),
+        "broken json line": (p / "broken.jsonl", [], "line 2: broken JSON"),
+        "movielens dat with tabs": (p / "ratings.dat", [], "expected '::' separators"),
+        "u.data with colons": (p / "u.data", [], "expected tab separators"),
+        "nothing after k-core": (p / "few.csv", ["--min-user-count", "2"], "nothing left after the k-core"),
+    }
+
+
+CASES = sorted([
+    "missing file", "unknown format", "undetectable format", "empty file", "header only", "missing column",
+    "unparseable timestamp", "empty user id", "empty item id", "corrupt gzip", "broken json line",
+    "movielens dat with tabs", "u.data with colons", "nothing after k-core",
+])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_clean_line(tmp_path, capsys, case):
+    path, extra, needle = bad_files(tmp_path)[case]
+    code, err = run_cli(capsys, "data", "--data", str(path), *extra)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert needle in lines[0]
+    if case not in ("unknown format",):
+        assert path.name in lines[0]
+    assert "Traceback" not in err
+
+
+def test_no_traceback_from_the_real_console_script(tmp_path):
+    (tmp_path / "x.csv").write_text("user_id,item_id,timestamp\n")
+    result = subprocess.run([sys.executable, "-m", "genpas", "data", "--data", str(tmp_path / "x.csv")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'x.csv'}: no data rows (only a header?)"
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    code, err = run_cli(capsys, "data", "--no-such-flag")
+    assert code == 2
+    assert "no-such-flag" in err
