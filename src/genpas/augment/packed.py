@@ -1,0 +1,84 @@
+"""Packed training (spec section 5b): any (alpha, beta, gamma) at about the cost of Multi-Target.
+
+A model with maximum input length L sees triple (u, k, j) as the input s_e .. s_{k-1} with effective start
+e = max(j, k - L). One causal pass over the window s_e .. s_{e+L-1} (cut at the sequence end) predicts every target
+k = e+1 .. e+L from exactly that input, because positions count from the input's first item. So we draw windows
+(u, e) with probability
+
+    q(u, e) = sum of p(u, k, j) over triples whose effective start is e,
+
+and weight the loss at target k = e + t by w_t = P(k | u, e). For t < L only j = e maps to e; for t = L every
+j <= e does (those inputs are cut to the last L items). Hence, with P the pair distribution,
+
+    mass(u, e, t) = p(k | u) * p(j = e | k)      if t < L
+                  = p(k | u) * P(j <= e | k)     if t = L
+    q(u, e) = p(u) * sum_t mass(u, e, t),        w_t = mass(u, e, t) / sum_t mass(u, e, t).
+
+The expected weighted loss of a window drawn from q equals the expected loss of a pair drawn from p.
+Windows live on the flat positions of the training store: slot offsets[u] + e - 1 for e = 1 .. n_u - 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genpas.augment.distribution import PairDistribution
+
+
+class WindowDistribution:
+    """q(u, e) over windows and the per-window target weights, for a pair distribution and a maximum length L."""
+
+    def __init__(self, dist: PairDistribution, max_len: int):
+        if max_len < 1:
+            raise ValueError("max_len must be >= 1")
+        self.dist = dist
+        self.max_len = int(max_len)
+        n = dist.lengths
+        self.offsets = np.concatenate([[0], np.cumsum(n)])
+        users = np.repeat(np.arange(len(n), dtype=np.int64), n)
+        starts = np.arange(len(users), dtype=np.int64) - self.offsets[users] + 1  # e, 1-based
+        total = np.zeros(len(users))
+        count = np.zeros(len(users))
+        n_of = n[users]
+        # One vectorised pass per target offset t: linear in the interactions, times L at most.
+        for t in range(1, min(self.max_len, int(n.max()) - 1) + 1):
+            live = np.flatnonzero(starts + t <= n_of)
+            if len(live) == 0:
+                break
+            mass = self._mass(n_of[live], starts[live], t)
+            total[live] += mass
+            count[live] += mass > 0
+        self.q = dist.user_prob[users] * total
+        self.q /= self.q.sum()
+        self.cdf = np.cumsum(self.q)  # sampled as r * cdf[-1]: zero-mass windows (e = n_u, ...) are never drawn
+        self._last_slot = int(np.flatnonzero(self.q > 0)[-1])
+        self.users = users
+        self.starts = starts
+        #: expected number of targets with positive weight in a window drawn from q
+        self.mean_targets = float((self.q * count).sum())
+
+    def _mass(self, n: np.ndarray, e: np.ndarray, t: int) -> np.ndarray:
+        k = e + t
+        p_input = self.dist.input_prob(e, k) if t < self.max_len else self.dist.input_cdf(e, k)
+        return self.dist.target_prob(n, k) * p_input
+
+    @property
+    def default_epoch_size(self) -> int:
+        """Windows per epoch so that an epoch holds as many targets as the Multi-Target epoch has pairs."""
+        return max(1, int(round(self.dist.num_mt_pairs / self.mean_targets)))
+
+    def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """`size` i.i.d. windows (u, e) from q."""
+        slot = np.minimum(np.searchsorted(self.cdf, rng.random(size) * self.cdf[-1], side="right"), self._last_slot)
+        return self.users[slot], self.starts[slot]
+
+    def weights(self, u: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """[B, L] target weights w_t (column t-1 for target k = e + t); each row sums to 1."""
+        n = self.dist.lengths[u]
+        out = np.zeros((len(u), self.max_len))
+        for t in range(1, self.max_len + 1):
+            live = e + t <= n
+            if not live.any():
+                break
+            out[live, t - 1] = self._mass(n[live], e[live], t)
+        return out / out.sum(axis=1, keepdims=True)

@@ -1,0 +1,120 @@
+"""Augmentation strategies: the GenPAS family (alpha, beta, gamma) and the exact classic presets.
+
+A strategy says how training pairs (u, k, j) are drawn from users' sequences (spec sections 2-4):
+
+    p(u)       proportional to the user weight        GenPAS: (n_u - 1)^alpha;   exact SW: n_u (n_u - 1) / 2
+    p(k | u)   proportional to (k - 1)^beta           for k = 2 .. n_u
+    p(j | k)   proportional to j^gamma                for j = 1 .. k - 1
+
+Limits: beta = +inf puts all mass on k = n_u (beta = -inf on k = 2); gamma = -inf on j = 1 (the full prefix),
+gamma = +inf on j = k - 1 (a one-item input).
+
+    preset  what it is                                        alpha  beta   gamma   user weight
+    lt      Last-Target: full prefix -> last item, one per user  0    +inf   -inf    1
+    mt      Multi-Target: every prefix -> the next item          1     0     -inf    n - 1
+    sw      Slide-Window: every contiguous window -> next item   -     1      0      n (n - 1) / 2   (exact)
+
+LT and MT are exactly GenPAS(0, inf, -inf) and GenPAS(1, 0, -inf). Exact SW is uniform over all windows, which weighs
+users by their number of windows n(n-1)/2; GenPAS(2, 1, 0) weighs them by (n-1)^2 instead, so each of its pair
+probabilities differs from exact SW by a factor proportional to n/(n-1). Both are offered, under different names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from genpas.errors import GenpasError
+
+INF = math.inf
+MAX_FINITE_EXPONENT = 40.0  # beyond this, powers of long sequence lengths overflow float64; use +-inf instead
+STRATEGIES = ("lt", "mt", "sw", "genpas")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One point of the family. `user_weight` is 'power' ((n-1)^alpha) or 'windows' (n(n-1)/2, exact SW)."""
+
+    name: str
+    alpha: float
+    beta: float
+    gamma: float
+    user_weight: str = "power"
+
+    @property
+    def label(self) -> str:
+        if self.name != "genpas":
+            return self.name.upper()
+        return f"GenPAS({_fmt(self.alpha)}, {_fmt(self.beta)}, {_fmt(self.gamma)})"
+
+    def as_dict(self) -> dict:
+        return {"strategy": self.name, "alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "user_weight": self.user_weight}
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:g}"
+
+
+def _check(name: str, value: float, allow_pos_inf: bool = True, allow_neg_inf: bool = True) -> float:
+    value = float(value)
+    if math.isnan(value):
+        raise GenpasError(f"{name} is NaN; give a number or +-inf")
+    if math.isinf(value):
+        if (value > 0 and not allow_pos_inf) or (value < 0 and not allow_neg_inf):
+            raise GenpasError(f"{name} = {_fmt(value)} is not allowed (it has no limit in the GenPAS family)")
+        return value
+    if abs(value) > MAX_FINITE_EXPONENT:
+        raise GenpasError(
+            f"{name} = {value:g} is outside [-{MAX_FINITE_EXPONENT:g}, {MAX_FINITE_EXPONENT:g}]; use "
+            f"{'inf' if value > 0 else '-inf'} for the limit"
+        )
+    return value
+
+
+def genpas(alpha: float, beta: float, gamma: float) -> Strategy:
+    """The GenPAS sampler with biases (alpha, beta, gamma); alpha must be finite (alpha = +-inf has no limit)."""
+    return Strategy(
+        "genpas",
+        _check("alpha", alpha, allow_pos_inf=False, allow_neg_inf=False),
+        _check("beta", beta),
+        _check("gamma", gamma),
+    )
+
+
+PRESETS = {
+    "lt": Strategy("lt", 0.0, INF, -INF),
+    "mt": Strategy("mt", 1.0, 0.0, -INF),
+    "sw": Strategy("sw", 2.0, 1.0, 0.0, user_weight="windows"),
+}
+
+
+def make_strategy(name: str, alpha: float | None = None, beta: float | None = None, gamma: float | None = None) -> Strategy:
+    """A preset by name ('lt', 'mt', 'sw') or 'genpas' with all three biases."""
+    name = name.lower()
+    if name in PRESETS:
+        if any(x is not None for x in (alpha, beta, gamma)):
+            raise GenpasError(f"--strategy {name} is a preset; --alpha/--beta/--gamma go with --strategy genpas")
+        return PRESETS[name]
+    if name == "genpas":
+        missing = [n for n, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)) if v is None]
+        if missing:
+            raise GenpasError(f"--strategy genpas needs --{' --'.join(missing)}")
+        return genpas(alpha, beta, gamma)
+    raise GenpasError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def parse_bias(text: str | float | None) -> float | None:
+    """'inf', '+inf', '-inf', 'Infinity' or a number (CLI values)."""
+    if text is None or isinstance(text, (int, float)):
+        return text
+    cleaned = text.strip().lower()
+    if cleaned in ("inf", "+inf", "infinity", "+infinity"):
+        return INF
+    if cleaned in ("-inf", "-infinity"):
+        return -INF
+    try:
+        return float(cleaned)
+    except ValueError:
+        raise GenpasError(f"cannot read {text!r} as a number (use e.g. 0.5, inf or -inf)") from None

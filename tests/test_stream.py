@@ -1,0 +1,115 @@
+"""Padded batches and the torch stream: content, alignment, weights, workers and ranks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from genpas.augment import PairDistribution, genpas, make_strategy
+from genpas.augment.batches import StreamConfig, TrainingStream, pair_batch
+from genpas.data.store import SequenceStore
+
+
+def toy_store(lengths=(6, 2, 1, 9, 4), seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = np.array(lengths)
+    items = rng.integers(0, 12, size=lengths.sum())
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return SequenceStore(offsets, items, np.arange(len(items), dtype=float),
+                         np.array([f"u{i}" for i in range(len(lengths))]), np.array([f"i{i}" for i in range(12)]))
+
+
+def test_pair_batch_is_left_aligned_and_truncated():
+    store = toy_store()
+    u, k, j = np.array([3, 3, 1]), np.array([9, 5, 2]), np.array([1, 4, 1])
+    batch = pair_batch(store, u, k, j, max_len=3)
+    seq3 = store.sequence(3)
+    assert batch["inputs"].shape == (3, 3)
+    np.testing.assert_array_equal(batch["inputs"][0], seq3[5:8] + 1)  # last 3 of s_1..s_8
+    np.testing.assert_array_equal(batch["inputs"][1], [seq3[3] + 1, 0, 0])  # s_4 alone, left-aligned
+    assert batch["targets"][0, 2] == seq3[8] and batch["targets"][1, 0] == seq3[4]
+    assert (batch["weights"].sum(1) == 1).all()
+    assert (batch["targets"][batch["weights"] == 0] == -1).all()
+
+
+@pytest.mark.parametrize("mode", ["pairs", "packed"])
+def test_stream_batches_are_consistent_with_the_store(mode):
+    store = toy_store()
+    stream = TrainingStream(store, genpas(1, 1, 0), StreamConfig(mode=mode, max_len=4, batch_size=16, seed=3))
+    seen = 0
+    for batch in stream:
+        inputs, targets, weights = batch["inputs"], batch["targets"], batch["weights"]
+        assert inputs.dtype == torch.int64 and weights.dtype == torch.float32
+        torch.testing.assert_close(weights.sum(1), torch.ones(len(inputs)))
+        assert ((inputs == 0) | (inputs > 0)).all()
+        lengths = (inputs > 0).sum(1)
+        for row in range(len(inputs)):  # left-aligned: no gaps
+            assert (inputs[row, : lengths[row]] > 0).all() and (inputs[row, lengths[row]:] == 0).all()
+        assert (targets[weights > 0] >= 0).all()
+        seen += len(inputs)
+    assert seen == stream.sampler.size
+    assert len(stream) == -(-stream.sampler.size // 16)
+
+
+def test_packed_mt_stream_reproduces_whole_sequences():
+    store = toy_store()
+    stream = TrainingStream(store, make_strategy("mt"), StreamConfig(mode="packed", max_len=20, batch_size=64))
+    batch = next(iter(stream))
+    for row in range(len(batch["inputs"])):
+        n = int((batch["inputs"][row] > 0).sum())
+        inp = batch["inputs"][row, :n].numpy() - 1
+        tgt = batch["targets"][row, :n].numpy()
+        seqs = [store.sequence(u) for u in range(store.num_users) if store.lengths[u] == n + 1]
+        assert any(np.array_equal(np.append(inp, tgt[-1]), s) and np.array_equal(tgt, s[1:]) for s in seqs)
+        torch.testing.assert_close(batch["weights"][row, :n], torch.full((n,), 1.0 / n))
+
+
+def collect(loader):
+    rows = Counter()
+    for batch in loader:
+        for inp, tgt in zip(batch["inputs"].tolist(), batch["targets"].tolist()):
+            rows[(tuple(inp), tuple(tgt))] += 1
+    return rows
+
+
+def test_data_loader_workers_split_the_epoch_without_changing_it():
+    store = toy_store()
+    config = StreamConfig(mode="pairs", max_len=5, batch_size=7, seed=9, num_pairs=300)
+    single = collect(DataLoader(TrainingStream(store, genpas(1, 0.5, 0), config), batch_size=None))
+    # Rows are padded to the longest input of their batch, so compare the unpadded content.
+    def strip(rows):
+        out = Counter()
+        for (inp, tgt), c in rows.items():
+            n = sum(1 for x in inp if x > 0)
+            out[(inp[:n], tgt[:n])] += c
+        return out
+    double = collect(DataLoader(TrainingStream(store, genpas(1, 0.5, 0), config), batch_size=None, num_workers=2))
+    assert strip(single) == strip(double)
+    assert sum(single.values()) == 300
+
+
+def test_ranks_get_equal_disjoint_shares():
+    store = toy_store()
+    config = StreamConfig(mode="pairs", max_len=5, batch_size=8, seed=1, num_pairs=101)
+    parts = [TrainingStream(store, genpas(1, 0, 0), config, rank=r, world_size=2) for r in range(2)]
+    bounds = [p.shard_bounds() for p in parts]
+    assert bounds == [(0, 50), (50, 100)]  # 101 cut to 100: equal shares, so equal step counts
+    assert len(parts[0]) == len(parts[1])
+
+
+def test_classic_stream_and_its_limits():
+    store = toy_store()
+    stream = TrainingStream(store, make_strategy("sw"), StreamConfig(mode="pairs", max_len=50, batch_size=1000, classic=True))
+    batch = next(iter(stream))
+    total = sum(n * (n - 1) // 2 for n in store.lengths)
+    assert len(batch["inputs"]) == total
+    from genpas.errors import GenpasError
+
+    with pytest.raises(GenpasError):
+        TrainingStream(store, genpas(1, 1, 1), StreamConfig(mode="pairs", classic=True))
+    with pytest.raises(GenpasError):
+        TrainingStream(store, genpas(1, 1, 1), StreamConfig(mode="nope"))
