@@ -189,3 +189,33 @@ def test_packed_expected_loss_equals_pairs_expected_loss():
             if w[row, t - 1] > 0:
                 packed += windows.q[windows.q > 0][row] * w[row, t - 1] * loss[su[row], se[row], se[row] + t]
     assert packed == pytest.approx(pairs_loss, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- fast inverse CDFs
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from genpas.augment.distribution import power_table  # noqa: E402
+from genpas.augment.inverse_cdf import GuideTable, power_cdf_inverse  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 10), min_size=1, max_size=50), st.integers(0, 2**31))
+def test_guide_table_equals_searchsorted(weights, seed):
+    cdf = np.cumsum(weights)
+    if cdf[-1] <= 0:
+        return
+    x = np.random.default_rng(seed).random(500) * cdf[-1]
+    np.testing.assert_array_equal(GuideTable(cdf)(x), np.searchsorted(cdf, x, side="right"))
+
+
+@pytest.mark.parametrize("exponent", [-40, -5, -2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 4, 10, 40])
+def test_power_inverse_equals_searchsorted(exponent):
+    size = 3000
+    C = np.cumsum(power_table(exponent, size))
+    rng = np.random.default_rng(0)
+    upper = rng.integers(1, size + 1, 20_000)
+    x = rng.random(20_000) * C[upper]
+    expected = np.clip(np.searchsorted(C, x, side="right"), 1, upper)
+    np.testing.assert_array_equal(power_cdf_inverse(C, exponent, x, upper), expected)

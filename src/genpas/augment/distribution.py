@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from genpas.augment.inverse_cdf import GuideTable, power_cdf_inverse, uniform_index
 from genpas.augment.strategy import Strategy
 
 
@@ -50,6 +51,7 @@ class PairDistribution:
         self.user_prob = self.user_weights / self.user_weights.sum()
         self.user_cdf = np.cumsum(self.user_prob)  # sampled as r * user_cdf[-1], so zero-weight users are never drawn
         self._last_user = int(np.flatnonzero(self.user_prob > 0)[-1])  # guards the rounding of r * cdf[-1]
+        self._user_guide: GuideTable | None = None  # built on the first draw (analysis never needs it)
         m = int(n.max())
         self.max_length = m
         self.b = power_table(strategy.beta, m) if math.isfinite(strategy.beta) else None
@@ -120,26 +122,30 @@ class PairDistribution:
 
     # ---- sampling by inverse CDFs
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`size` i.i.d. triples (u, k, j) as int64 arrays; O(log) per draw, no per-pair Python."""
+        """`size` i.i.d. triples (u, k, j) as int64 arrays: expected O(1) work per draw, no per-pair Python."""
         r = rng.random((3, size))
-        u = np.minimum(np.searchsorted(self.user_cdf, r[0] * self.user_cdf[-1], side="right"), self._last_user)
+        if self._user_guide is None:
+            self._user_guide = GuideTable(self.user_cdf)
+        u = np.minimum(self._user_guide(r[0] * self.user_cdf[-1]), self._last_user)
         n = self.lengths[u]
-        beta = self.strategy.beta
-        if beta == math.inf:
-            k = n.copy()
-        elif beta == -math.inf:
-            k = np.full(size, 2, dtype=np.int64)
-        else:
-            top = self.Cb[n - 1]
-            m = np.searchsorted(self.Cb, r[1] * top, side="right")
-            k = np.clip(m, 1, n - 1) + 1
-        if self.g is None:
+        k = 1 + self._draw_power(self.strategy.beta, self.Cb, r[1], n - 1)  # k - 1 ~ (k-1)^beta on 1..n-1
+        gamma = self.strategy.gamma
+        if gamma == math.inf:
             j = k - 1
-        else:
-            top = self.Cg[k - 1]
-            m = np.searchsorted(self.Cg, r[2] * top, side="right")
-            j = np.clip(m, 1, k - 1)
+        else:  # -inf is the table with all mass on 1, but a constant is cheaper
+            j = np.ones_like(k) if gamma == -math.inf else self._draw_power(gamma, self.Cg, r[2], k - 1)
         return u.astype(np.int64), k.astype(np.int64), j.astype(np.int64)
+
+    @staticmethod
+    def _draw_power(exponent: float, C: np.ndarray | None, r: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """m in 1..upper with probability m^exponent / C[upper] (point masses for +-inf)."""
+        if exponent == math.inf:
+            return upper.copy()
+        if exponent == -math.inf:
+            return np.ones_like(upper)
+        if exponent == 0:
+            return 1 + uniform_index(r, upper)
+        return power_cdf_inverse(C, exponent, r * C[upper], upper)
 
     # ---- exact enumeration (small data: tests, `genpas pairs --exact`)
     def enumerate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from genpas.augment.distribution import PairDistribution
+from genpas.augment.inverse_cdf import GuideTable
 
 
 class WindowDistribution:
@@ -52,6 +53,7 @@ class WindowDistribution:
         self.q /= self.q.sum()
         self.cdf = np.cumsum(self.q)  # sampled as r * cdf[-1]: zero-mass windows (e = n_u, ...) are never drawn
         self._last_slot = int(np.flatnonzero(self.q > 0)[-1])
+        self._guide: GuideTable | None = None
         self.users = users
         self.starts = starts
         #: expected number of targets with positive weight in a window drawn from q
@@ -69,7 +71,9 @@ class WindowDistribution:
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """`size` i.i.d. windows (u, e) from q."""
-        slot = np.minimum(np.searchsorted(self.cdf, rng.random(size) * self.cdf[-1], side="right"), self._last_slot)
+        if self._guide is None:
+            self._guide = GuideTable(self.cdf)
+        slot = np.minimum(self._guide(rng.random(size) * self.cdf[-1]), self._last_slot)
         return self.users[slot], self.starts[slot]
 
     def weights(self, u: np.ndarray, e: np.ndarray) -> np.ndarray:

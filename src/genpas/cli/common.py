@@ -40,3 +40,30 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+StrategyName = Annotated[str, typer.Option("--strategy", help="lt, mt, sw (exact presets) or genpas.")]
+Alpha = Annotated[Optional[str], typer.Option("--alpha", help="Sequence bias (genpas): p(u) ~ (n_u - 1)^alpha.")]
+Beta = Annotated[Optional[str], typer.Option("--beta", help="Target bias (genpas): p(k|u) ~ (k-1)^beta; inf = last item.")]
+Gamma = Annotated[Optional[str], typer.Option("--gamma", help="Input bias (genpas): p(j|k) ~ j^gamma; -inf = full prefix.")]
+Split = Annotated[str, typer.Option("--split", help="'loo': the leave-one-out training part; 'none': whole sequences.")]
+MaxLen = Annotated[Optional[int], typer.Option("--max-len", help="Keep the last L items of every input.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+
+
+def strategy_from(name, alpha, beta, gamma):
+    from genpas.augment import make_strategy, parse_bias
+
+    return make_strategy(name, parse_bias(alpha), parse_bias(beta), parse_bias(gamma))
+
+
+def training_sequences(store, split: str):
+    """The sequences pairs are cut from: the leave-one-out training part, or the whole sequences."""
+    from genpas.data import leave_one_out
+    from genpas.errors import GenpasError
+
+    if split == "loo":
+        return leave_one_out(store).train
+    if split == "none":
+        return store
+    raise GenpasError(f"unknown --split {split!r}; use 'loo' or 'none'")

@@ -3,7 +3,7 @@
 from genpas.data.load import LoadOptions, load_dataset
 from genpas.data.split import LeaveOneOut, leave_one_out
 from genpas.data.store import SequenceStore
-from genpas.data.synth import SynthConfig, synthesize
+from genpas.data.synth import SynthConfig, synthesize, synthesize_store
 
 __all__ = [
     "LoadOptions",
@@ -13,4 +13,5 @@ __all__ = [
     "SequenceStore",
     "SynthConfig",
     "synthesize",
+    "synthesize_store",
 ]

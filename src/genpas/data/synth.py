@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from genpas.data.store import SequenceStore
 from genpas.errors import GenpasError
 
 
@@ -44,6 +45,22 @@ class SynthConfig:
 
 def synthesize(config: SynthConfig) -> pl.DataFrame:
     """A canonical-column table (user_id, item_id, timestamp) of integer ids, sorted by user then time."""
+    lengths, items, time = _generate(config)
+    user = np.repeat(np.arange(1, config.users + 1, dtype=np.int64), lengths)
+    return pl.DataFrame({"user_id": user, "item_id": items + 1, "timestamp": time.astype(np.int64)})
+
+
+def synthesize_store(config: SynthConfig) -> SequenceStore:
+    """The same log directly as a SequenceStore (ids "1".."U" and "1".."I"), skipping the table: for benchmarks."""
+    lengths, items, time = _generate(config)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    return SequenceStore(offsets, items.astype(np.int32), time,
+                         np.arange(1, config.users + 1).astype(str), np.arange(1, config.items + 1).astype(str),
+                         {"source": f"synth {config}"})
+
+
+def _generate(config: SynthConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lengths, 0-based items, times) of the synthetic log, users in order, events in time order."""
     config.validate()
     rng = np.random.default_rng(config.seed)
     extra = config.mean_length - config.min_length
@@ -78,13 +95,12 @@ def synthesize(config: SynthConfig) -> pl.DataFrame:
             chosen[rep] = items[idx[rep] - back]
         items[idx] = chosen
 
-    user = np.repeat(np.arange(1, config.users + 1, dtype=np.int64), lengths)
     gaps = np.round(rng.exponential(3600.0, size=total))
     start = rng.integers(900_000_000, 1_500_000_000, size=config.users).astype(np.float64)
     cum = np.cumsum(gaps)
     base = np.repeat(cum[offsets[:-1]] - gaps[offsets[:-1]], lengths)
     time = np.repeat(start, lengths) + cum - base
-    return pl.DataFrame({"user_id": user, "item_id": items + 1, "timestamp": time.astype(np.int64)})
+    return lengths, items, time
 
 
 def write_table(df: pl.DataFrame, path: Path) -> None:

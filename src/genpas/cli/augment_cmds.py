@@ -1,0 +1,78 @@
+"""`genpas pairs`: write training pairs as JSON lines (exact enumeration or a seeded sample)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from genpas.cli.app import app
+from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MaxLen, MinItem, MinUser, NoCache, Seed,
+                               Split, StrategyName, TimeCol, UserCol, load, strategy_from, training_sequences)
+from genpas.errors import GenpasError
+
+
+@app.command("pairs")
+def pairs_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Output .jsonl file (written atomically).")],
+    strategy: StrategyName = "mt",
+    alpha: Alpha = None,
+    beta: Beta = None,
+    gamma: Gamma = None,
+    exact: Annotated[bool, typer.Option("--exact", help="Every triple once, with its probability `prob`.")] = False,
+    num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Draw this many pairs (i.i.d.).")] = None,
+    seed: Seed = 0,
+    data: DataSpec = "ml-100k",
+    fmt: Format = None,
+    split: Split = "loo",
+    max_len: MaxLen = None,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    min_user_count: MinUser = 0,
+    min_item_count: MinItem = 0,
+    no_cache: NoCache = False,
+):
+    """Write training pairs (user, k, j, input, target[, prob]) as JSON lines."""
+    from genpas.augment import EpochSampler, PairDistribution
+
+    if exact == (num_pairs is not None):
+        raise GenpasError("give exactly one of --exact or --num-pairs N")
+    if max_len is not None and max_len < 1:
+        raise GenpasError("--max-len must be at least 1")
+    strat = strategy_from(strategy, alpha, beta, gamma)
+    store = training_sequences(load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache), split)
+    dist = PairDistribution(store.lengths, strat)
+    if exact:
+        u, k, j, p = dist.enumerate()
+    else:
+        u, k, j = EpochSampler(dist, seed=seed, size=num_pairs).epoch(0)
+        p = None
+    write_pairs(out, store, u, k, j, p, max_len)
+    typer.echo(f"wrote {len(u):,} pairs ({strat.label}) to {out}")
+
+
+def write_pairs(path: Path, store, u, k, j, prob, max_len: int | None) -> None:
+    """JSON lines with original ids; `k` and `j` are 1-based positions in the user's sequence."""
+    item_json = [json.dumps(str(x)) for x in store.item_ids]
+    user_json = [json.dumps(str(x)) for x in store.user_ids]
+    e = j if max_len is None else np.maximum(j, k - max_len)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    items = store.items
+    try:
+        with open(tmp, "w") as fh:
+            for row in range(len(u)):
+                base = store.offsets[u[row]]
+                inputs = ", ".join(item_json[i] for i in items[base + e[row] - 1 : base + k[row] - 1])
+                line = (f'{{"user": {user_json[u[row]]}, "k": {k[row]}, "j": {j[row]}, "input": [{inputs}], '
+                        f'"target": {item_json[items[base + k[row] - 1]]}')
+                fh.write(line + (f', "prob": {float(prob[row])!r}}}\n' if prob is not None else "}\n"))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
