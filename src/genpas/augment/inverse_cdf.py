@@ -25,12 +25,12 @@ class GuideTable:
         self.cdf = np.asarray(cdf, dtype=np.float64)
         self.total = float(self.cdf[-1])
         self.buckets = len(self.cdf)
-        edges = np.arange(self.buckets, dtype=np.float64) * (self.total / self.buckets)
+        edges = np.arange(self.buckets, dtype=np.float64) / self.buckets * self.total
         self.guide = np.searchsorted(self.cdf, edges, side="right")  # first outcome whose cdf exceeds the edge
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Smallest index i with cdf[i] > x, for 0 <= x < total."""
-        bucket = np.minimum((x * (self.buckets / self.total)).astype(np.int64), self.buckets - 1)
+        bucket = np.clip((x / self.total * self.buckets).astype(np.int64), 0, self.buckets - 1)
         idx = self.guide[bucket]
         last = len(self.cdf) - 1
         todo = np.flatnonzero(self.cdf[np.minimum(idx, last)] <= x)
