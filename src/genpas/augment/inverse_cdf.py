@@ -36,7 +36,12 @@ class GuideTable:
         todo = np.flatnonzero(self.cdf[np.minimum(idx, last)] <= x)
         while len(todo):
             idx[todo] += 1
-            todo = todo[self.cdf[np.minimum(idx[todo], last)] <= x[todo]]
+            todo = todo[(idx[todo] < last) & (self.cdf[np.minimum(idx[todo], last)] <= x[todo])]
+        # Rounding at a bucket edge can put the guide one past the answer: step back where the previous one fits.
+        back = np.flatnonzero((idx > 0) & (self.cdf[np.maximum(idx - 1, 0)] > x))
+        while len(back):
+            idx[back] -= 1
+            back = back[(idx[back] > 0) & (self.cdf[np.maximum(idx[back] - 1, 0)] > x[back])]
         return idx
 
 
