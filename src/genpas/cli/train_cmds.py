@@ -1,0 +1,165 @@
+"""`genpas train`, `genpas evaluate` and the main job `genpas run`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from genpas.cli.app import app
+from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
+                               TimeCol, UserCol, write_json_atomic)
+from genpas.errors import GenpasError
+
+# CLI parameter name -> TrainConfig field, for every option `genpas train` forwards to the config.
+FORWARDED = {
+    "data": "data", "fmt": "format", "user_col": "user_col", "item_col": "item_col", "time_col": "time_col",
+    "min_user_count": "min_user_count", "min_item_count": "min_item_count", "model": "model",
+    "strategy": "strategy", "alpha": "alpha", "beta": "beta", "gamma": "gamma", "mode": "mode",
+    "num_pairs": "num_pairs", "fixed_budget": "fixed_budget", "epochs": "epochs", "patience": "patience",
+    "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay", "warmup_steps": "warmup_steps",
+    "cosine": "cosine", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
+    "dropout": "dropout", "max_len": "max_len", "seed": "seed", "time_budget": "time_budget_minutes",
+    "exclude_history": "exclude_history", "device": "device", "workers": "num_workers", "threads": "threads",
+    "progress": "progress",
+}
+
+
+def explicit_options(ctx: typer.Context, values: dict) -> dict:
+    """The options the user actually gave (command line or environment), mapped to config fields."""
+    out = {}
+    for param, field in FORWARDED.items():
+        source = ctx.get_parameter_source(param)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            out[field] = values[param]
+    return out
+
+
+@app.command("train")
+def train_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Run directory (config, metrics, checkpoints, logs).")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML file of options; flags override it.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    data: DataSpec = "ml-100k",
+    fmt: Format = None,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    min_user_count: MinUser = 0,
+    min_item_count: MinItem = 0,
+    model: Annotated[str, typer.Option("--model", help="sasrec or pop (popularity).")] = "sasrec",
+    strategy: StrategyName = "mt",
+    alpha: Alpha = None,
+    beta: Beta = None,
+    gamma: Gamma = None,
+    mode: Annotated[str, typer.Option("--mode", help="packed (one pass serves a window's targets) or pairs.")] = "packed",
+    num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Pairs per epoch (default: the MT count).")] = None,
+    fixed_budget: Annotated[bool, typer.Option("--fixed-budget", help="Draw --num-pairs once, reuse every epoch.")] = False,
+    epochs: Annotated[int, typer.Option("--epochs")] = 200,
+    patience: Annotated[int, typer.Option("--patience", help="Epochs without validation gain before stopping.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.0,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps")] = 100,
+    cosine: Annotated[bool, typer.Option("--cosine", help="Cosine learning-rate decay after warm-up.")] = False,
+    grad_clip: Annotated[float, typer.Option("--grad-clip")] = 1.0,
+    dim: Annotated[int, typer.Option("--dim")] = 64,
+    layers: Annotated[int, typer.Option("--layers")] = 2,
+    heads: Annotated[int, typer.Option("--heads")] = 2,
+    dropout: Annotated[float, typer.Option("--dropout")] = 0.2,
+    max_len: Annotated[int, typer.Option("--max-len")] = 50,
+    seed: Seed = 0,
+    time_budget: Annotated[Optional[float], typer.Option("--time-budget", help="Minutes of training at most.")] = None,
+    exclude_history: Annotated[bool, typer.Option("--exclude-history", help="Never rank the user's own history.")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")] = "auto",
+    workers: Annotated[int, typer.Option("--workers", help="Data-loader worker processes.")] = 0,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Torch CPU threads.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+):
+    """Train a model with an augmentation strategy; writes RUN_DIR/metrics.json."""
+    from genpas.train.config import TrainConfig
+    from genpas.train.trainer import train
+
+    values = dict(locals())
+    base = TrainConfig.from_yaml(config).to_dict() if config is not None else {}
+    if resume and config is None and (out / "config.yaml").exists():
+        base = TrainConfig.from_yaml(out / "config.yaml").to_dict()
+    cfg = TrainConfig.from_dict({**base, **explicit_options(ctx, values)}, str(config or "options"))
+    metrics = train(cfg, out, resume=resume)
+    typer.echo(format_metrics_table({metrics["strategy"]["label"]: metrics}))
+    typer.echo(f"wrote {out / 'metrics.json'}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run: Annotated[Path, typer.Option("--run", help="A run directory written by `genpas train`.")],
+    exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--keep-history")] = None,
+):
+    """Re-evaluate a saved run's best checkpoint on validation and test."""
+    from genpas.train.config import TrainConfig
+    from genpas.train.checkpoint import load_weights
+    from genpas.train.trainer import Trainer
+
+    cfg = TrainConfig.from_yaml(run / "config.yaml")
+    if exclude_history is not None:
+        cfg.exclude_history = exclude_history
+    trainer = Trainer(cfg, run)
+    if cfg.model != "pop":
+        load_weights(run / "best.safetensors", trainer.model)
+    result = {"valid": trainer.evaluate("valid"), "test": trainer.evaluate("test")}
+    write_json_atomic(run / "evaluation.json", result)
+    typer.echo(json.dumps({split: {k: v for k, v in m.items() if k != "groups"} for split, m in result.items()}))
+
+
+METRIC_KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+
+
+def format_metrics_table(results: dict) -> str:
+    """A plain-text table: one row per strategy, valid and test metrics, training time."""
+    head = f"{'strategy':28s}" + "".join(f"{'valid ' + k:>16s}" for k in METRIC_KEYS) + "".join(
+        f"{'test ' + k:>15s}" for k in METRIC_KEYS) + f"{'train s':>9s}{'epoch':>7s}"
+    lines = [head, "-" * len(head)]
+    for label, m in results.items():
+        lines.append(f"{label:28s}" + "".join(f"{m['valid'][k]:16.4f}" for k in METRIC_KEYS)
+                     + "".join(f"{m['test'][k]:15.4f}" for k in METRIC_KEYS)
+                     + f"{m['train_seconds']:9.0f}{m['best_epoch']:7d}")
+    return "\n".join(lines)
+
+
+@app.command("run")
+def run_cmd(
+    data: DataSpec = "ml-100k",
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
+    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
+    time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.0,
+    epochs: Annotated[int, typer.Option("--epochs")] = 200,
+    seed: Seed = 0,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every strategy.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Retrain even where a finished run exists.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+):
+    """The main job: SASRec on a dataset with LT, MT, SW and GenPAS (plus popularity); table, JSON, Markdown, PNG."""
+    from dataclasses import replace
+
+    from genpas.search.compare import LINEUP, compare
+    from genpas.train.config import TrainConfig
+
+    names = [s.strip().lower() for s in strategies.split(",") if s.strip()]
+    unknown = [s for s in names if s not in LINEUP]
+    if unknown:
+        raise GenpasError(f"unknown strategy {unknown[0]!r} in --strategies; choose from {', '.join(LINEUP)}")
+    base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
+    base = replace(base, data=data, time_budget_minutes=time_budget, epochs=epochs, seed=seed, progress=progress)
+
+    def announce(label, metrics):
+        typer.echo(f"{label:28s} valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}  test ndcg@10 "
+                   f"{metrics['test']['ndcg@10']:.4f}  ({metrics['train_seconds']:.0f} s)")
+
+    typer.echo(f"training {', '.join(names)} on {data}, {time_budget:g} min each; results in {out}")
+    results = compare(base, out, names, resume=not fresh, on_result=announce)
+    typer.echo("")
+    typer.echo(format_metrics_table(results))
+    typer.echo(f"\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'}")

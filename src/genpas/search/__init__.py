@@ -1,0 +1,1 @@
+"""Search and experiments: strategy comparisons, screening, trained search, reports."""

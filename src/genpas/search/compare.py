@@ -1,0 +1,69 @@
+"""Train the same model under several strategies and compare them: the main job (`genpas run`) and its API twin.
+
+The default line-up is the popularity floor, the three classic augmentations (LT, MT, SW, all exact) and one GenPAS
+setting, DEFAULT_GENPAS, documented in docs/method.md. Each strategy trains under the same configuration and
+wall-clock budget; results go to OUT/results.json, OUT/results.md and OUT/results.png, and each run keeps its own
+directory (OUT/<name>/) with config, checkpoints and logs, so a killed job resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from genpas.augment import make_strategy
+from genpas.train.config import TrainConfig
+from genpas.train.trainer import load_split, train
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GENPAS = (1.0, 0.5, -2.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
+
+LINEUP = {
+    "pop": dict(model="pop", strategy="mt"),
+    "lt": dict(strategy="lt"),
+    "mt": dict(strategy="mt"),
+    "sw": dict(strategy="sw"),
+    "genpas": dict(strategy="genpas", alpha=DEFAULT_GENPAS[0], beta=DEFAULT_GENPAS[1], gamma=DEFAULT_GENPAS[2]),
+}
+
+
+def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = True, on_result=None) -> dict:
+    """Train `base` once per strategy in `names`; returns {label: metrics}. Finished runs are reused."""
+    out = Path(out)
+    split = load_split(base)
+    results = {}
+    for name in names:
+        cfg = replace(base, **LINEUP[name])
+        run_dir = out / name
+        done = run_dir / "metrics.json"
+        if resume and done.exists() and json.loads(done.read_text())["config"] == cfg.to_dict():
+            metrics = json.loads(done.read_text())
+        else:
+            metrics = train(cfg, run_dir, resume=resume, split=split)
+        label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
+        results[label] = metrics
+        if on_result is not None:
+            on_result(label, metrics)
+    write_report(results, out, base)
+    return results
+
+
+def write_report(results: dict, out: Path, base: TrainConfig) -> None:
+    from genpas.search.report import bar_chart, markdown_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    slim = {label: {k: m[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "strategy")}
+            for label, m in results.items()}
+    _write(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim}, indent=2))
+    _write(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base))
+    bar_chart(results, out / "results.png", title=f"SASRec on {base.data}: test metrics by augmentation strategy")
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text + ("" if text.endswith("\n") else "\n"))
+    os.replace(tmp, path)

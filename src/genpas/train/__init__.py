@@ -1,0 +1,1 @@
+"""Training and evaluation: metrics, the trainer, checkpoints."""

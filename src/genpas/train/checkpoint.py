@@ -1,0 +1,55 @@
+"""Checkpoints: atomic writes, and loads that cannot execute code.
+
+- `best.safetensors`: the best model's weights (safetensors: tensors only).
+- `last.pt`: everything needed to resume (model, optimizer, scheduler, RNG state, trainer state), written with
+  torch.save and read back with `torch.load(..., weights_only=True)`, which refuses arbitrary objects.
+Every write goes to a temporary name in the same directory and is renamed into place, so a crash mid-write never
+leaves a truncated file behind and never destroys the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from genpas.errors import GenpasError
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_weights(path: Path, model: torch.nn.Module) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _atomic(path, lambda tmp: save_file(state, str(tmp)))
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> None:
+    if not Path(path).exists():
+        raise GenpasError(f"{path}: no such checkpoint")
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise GenpasError(f"{path}: unreadable checkpoint ({exc})") from None
+    model.load_state_dict(state)
+
+
+def save_state(path: Path, state: dict) -> None:
+    _atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise GenpasError(f"{path}: unreadable training state ({str(exc).splitlines()[0]})") from None

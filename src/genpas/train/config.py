@@ -1,0 +1,110 @@
+"""Everything a training run depends on, in one dataclass that round-trips through YAML.
+
+A run is reproducible from its `config.yaml` alone: `genpas train --config run/config.yaml` repeats it. YAML is
+always read with `safe_load`, and unknown keys are an error (a typo must not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from genpas.errors import GenpasError
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: str = "ml-100k"
+    format: str | None = None
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    time_col: str = "timestamp"
+    min_user_count: int = 0
+    min_item_count: int = 0
+    # augmentation
+    strategy: str = "mt"
+    alpha: float | None = None
+    beta: float | None = None
+    gamma: float | None = None
+    mode: str = "packed"
+    num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count)
+    fixed_budget: bool = False
+    # model
+    model: str = "sasrec"
+    dim: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    max_len: int = 50
+    tied: bool = True
+    # optimisation
+    epochs: int = 200
+    patience: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    cosine: bool = False
+    grad_clip: float = 1.0
+    time_budget_minutes: float | None = None  # stop training after this much wall time (then test the best)
+    # evaluation
+    ks: tuple[int, ...] = (5, 10)
+    exclude_history: bool = False
+    eval_batch_size: int = 512
+    # system
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        self.ks = tuple(int(k) for k in self.ks)
+        for name in ("alpha", "beta", "gamma"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                from genpas.augment import parse_bias
+
+                setattr(self, name, parse_bias(value))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["ks"] = list(self.ks)
+        for name in ("alpha", "beta", "gamma"):  # YAML and JSON both need a spelling for infinity
+            value = out[name]
+            if value is not None and math.isinf(value):
+                out[name] = "inf" if value > 0 else "-inf"
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GenpasError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise GenpasError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.exists():
+            raise GenpasError(f"{path}: no such config file")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            raise GenpasError(f"{path}: {where}invalid YAML") from None
+        if not isinstance(values, dict):
+            raise GenpasError(f"{path}: expected a mapping of option: value")
+        return cls.from_dict(values, str(path))

@@ -1,0 +1,70 @@
+"""Full-ranking evaluation of a model on the leave-one-out validation or test targets, batched."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from genpas.data.split import EvalInputs, LeaveOneOut
+from genpas.train.metrics import GROUP_NAMES, popularity_groups, ranking_metrics, target_ranks
+
+
+def padded_inputs(items: np.ndarray, inputs: EvalInputs, rows: np.ndarray, max_len: int) -> np.ndarray:
+    """Left-aligned [len(rows), W] item codes + 1 of the last `max_len` items of each input (0 = padding)."""
+    cut = inputs.truncated(max_len)
+    length = cut.lengths[rows]
+    width = max(1, int(length.max()))
+    cols = np.arange(width)
+    mask = cols[None, :] < length[:, None]
+    idx = np.where(mask, cut.starts[rows][:, None] + cols[None, :], 0)
+    return np.where(mask, items[idx].astype(np.int64) + 1, 0)
+
+
+@torch.no_grad()
+def evaluate(
+    model,
+    split: LeaveOneOut,
+    which: str,
+    max_len: int,
+    device: torch.device | str = "cpu",
+    ks: tuple[int, ...] = (5, 10),
+    exclude_history: bool = False,
+    batch_size: int = 512,
+) -> dict:
+    """Recall@K and NDCG@K over all items (pessimistic ties), overall and by target-popularity group.
+
+    exclude_history: give every item of the user's input (its whole history, not only the last max_len) the lowest
+    score before ranking, except the target itself. Off by default; the choice is written into the result.
+    """
+    model.eval()
+    inputs = split.inputs(which)
+    items = split.full.items
+    ranks = np.empty(len(inputs.targets), dtype=np.int64)
+    for lo in range(0, len(ranks), batch_size):
+        rows = np.arange(lo, min(lo + batch_size, len(ranks)))
+        batch = torch.from_numpy(padded_inputs(items, inputs, rows, max_len)).to(device)
+        scores = model.rank_scores(batch).float()
+        targets = torch.from_numpy(inputs.targets[rows]).to(device)
+        if exclude_history:
+            scores = _mask_history(scores, items, inputs, rows, targets)
+        ranks[rows] = target_ranks(scores, targets).cpu().numpy()
+    result = {**ranking_metrics(ranks, ks), "users": int(len(ranks)), "exclude_history": bool(exclude_history)}
+    groups = popularity_groups(split.train.items, split.full.num_items)[inputs.targets]
+    result["groups"] = {
+        name: {**ranking_metrics(ranks[groups == g], ks), "users": int((groups == g).sum())}
+        for g, name in enumerate(GROUP_NAMES)
+    }
+    return result
+
+
+def _mask_history(scores, items, inputs: EvalInputs, rows, targets):
+    lengths = inputs.lengths[rows]
+    row_of = np.repeat(np.arange(len(rows)), lengths)
+    pos = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    hist = items[np.repeat(inputs.starts[rows], lengths) + pos].astype(np.int64)
+    r = torch.from_numpy(row_of).to(scores.device)
+    h = torch.from_numpy(hist).to(scores.device)
+    keep = h != targets[r]
+    scores = scores.clone()
+    scores[r[keep], h[keep]] = -torch.inf
+    return scores

@@ -1,0 +1,276 @@
+"""The trainer: GenPAS-fed epochs, early stopping on validation NDCG@10, resumable, optionally data-parallel.
+
+One epoch = the sampler's draws for that epoch (pairs or packed windows), seeded by (seed, epoch). After each epoch
+the model is evaluated on the validation targets; the best weights are kept, and training stops after `patience`
+epochs without improvement (or at the time budget). The best weights are then restored and evaluated on validation
+and test. Everything is written under the run directory:
+
+    config.yaml   the full configuration (rerun with --config)
+    metrics.json  valid/test metrics, best_epoch, train_seconds, config
+    best.safetensors, last.pt   checkpoints (see checkpoint.py)
+    log.csv, tensorboard/       per-epoch curves
+
+Data-parallel training: launched with torchrun (WORLD_SIZE > 1), each rank trains on its own equal share of every
+epoch's draws (see TrainingStream) and DistributedDataParallel averages the gradients (gloo on CPU, NCCL on GPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genpas.augment import make_strategy
+from genpas.augment.batches import StreamConfig, TrainingStream
+from genpas.data import LoadOptions, leave_one_out, load_dataset
+from genpas.errors import GenpasError
+from genpas.models import Popularity, SASRec, SASRecConfig
+from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
+from genpas.train.config import TrainConfig
+from genpas.train.evaluate import evaluate
+
+log = logging.getLogger(__name__)
+MODELS = ("sasrec", "pop")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_split(cfg: TrainConfig):
+    options = LoadOptions(cfg.format, cfg.user_col, cfg.item_col, cfg.time_col, cfg.min_user_count, cfg.min_item_count)
+    return leave_one_out(load_dataset(cfg.data, options))
+
+
+def build_model(cfg: TrainConfig, split) -> torch.nn.Module:
+    if cfg.model == "pop":
+        counts = np.bincount(split.train.items, minlength=split.full.num_items)
+        return Popularity(torch.from_numpy(counts))
+    if cfg.model == "sasrec":
+        return SASRec(SASRecConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len, cfg.tied))
+    raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
+
+
+def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, int]:
+    """Sum over targets of weight x cross-entropy, divided by the number of rows (pairs or windows)."""
+    inputs = batch["inputs"].to(device, non_blocking=True)
+    weights = batch["weights"].to(device, non_blocking=True)
+    targets = batch["targets"].to(device, non_blocking=True)
+    hidden = model(inputs)
+    selected = weights > 0
+    logits = (model.module if hasattr(model, "module") else model).scores(hidden[selected])
+    ce = F.cross_entropy(logits.float(), targets[selected], reduction="none")
+    return (ce * weights[selected]).sum() / inputs.shape[0], int(selected.sum())
+
+
+def lr_lambda(warmup: int, total: int, cosine: bool):
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if not cosine:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out_dir: Path, split=None, on_batch=None):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.on_batch = on_batch  # test hook: called with every training batch
+        self.rank = int(os.environ.get("RANK", 0))
+        self.world = int(os.environ.get("WORLD_SIZE", 1))
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = pick_device(cfg.device)
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.split = split if split is not None else load_split(cfg)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg, self.split).to(self.device)
+        self.strategy = make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def evaluate(self, which: str) -> dict:
+        return evaluate(self.model, self.split, which, self.cfg.max_len, self.device, self.cfg.ks,
+                        self.cfg.exclude_history, self.cfg.eval_batch_size)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.is_main:
+            (self.out / "config.yaml").write_text(cfg.to_yaml())
+        if cfg.model == "pop":
+            return self._finish(best_epoch=0, train_seconds=0.0, epochs_run=0)
+
+        stream = TrainingStream(
+            self.split.train, self.strategy,
+            StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, cfg.seed, cfg.num_pairs, cfg.fixed_budget),
+            rank=self.rank, world_size=self.world,
+        )
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.num_workers,
+                                             pin_memory=self.device.type == "cuda")
+        model = self.model
+        if self.world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps_per_epoch = len(stream)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine))
+        state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0}
+        last = self.out / "last.pt"
+        if resume and last.exists():
+            saved = load_state(last)
+            self.model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            torch.set_rng_state(saved["rng"][self.rank] if self.rank < len(saved["rng"]) else saved["rng"][0])
+            state = saved["trainer"]
+            log.info("resumed after epoch %d", state["epoch"])
+        elif resume:
+            log.warning("--resume: no checkpoint in %s, starting fresh", self.out)
+        stopped = state["bad_epochs"] >= cfg.patience
+        writer = self._tensorboard() if self.is_main else None
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
+        epoch = state["epoch"]
+        for epoch in range(state["epoch"] + 1, cfg.epochs):
+            if stopped or self._out_of_time(state):
+                break
+            stream.set_epoch(epoch)
+            model.train()
+            start = time.perf_counter()
+            total_loss, total_targets, batches = 0.0, 0, 0
+            bar = self._progress(loader, steps_per_epoch, epoch)
+            for batch in bar:
+                if self.on_batch is not None:
+                    self.on_batch(batch)
+                with autocast:
+                    loss, targets = weighted_loss(model, batch, self.device)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                total_loss += float(loss.detach())
+                total_targets += targets
+                batches += 1
+                if hasattr(bar, "set_postfix") and batches % 20 == 0:
+                    elapsed = time.perf_counter() - start
+                    bar.set_postfix(loss=f"{total_loss / batches:.4f}", targets_per_s=f"{total_targets / elapsed:,.0f}")
+            seconds = time.perf_counter() - start
+            state["train_seconds"] += seconds
+            valid = self.evaluate("valid")
+            score = valid["ndcg@10"] if "ndcg@10" in valid else valid[f"ndcg@{cfg.ks[-1]}"]
+            if score > state["best"]:
+                state.update(best=score, best_epoch=epoch, bad_epochs=0)
+                if self.is_main:
+                    save_weights(self.out / "best.safetensors", self.model)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch
+            stopped = state["bad_epochs"] >= cfg.patience
+            row = {"epoch": epoch, "loss": total_loss / max(1, batches), "valid_ndcg@10": valid.get("ndcg@10"),
+                   "valid_recall@10": valid.get("recall@10"), "epoch_seconds": seconds,
+                   "lr": scheduler.get_last_lr()[0], "targets": total_targets}
+            self._save_last(state, optimizer, scheduler)
+            if self.is_main:
+                self._log(row, writer)
+                log.info("epoch %d loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, row["loss"], score, seconds)
+        if writer is not None:
+            writer.close()
+        if state["best_epoch"] < 0:
+            raise GenpasError("training ran no epoch (time budget too small?); nothing to evaluate")
+        load_weights(self.out / "best.safetensors", self.model) if self.world == 1 or self.is_main else None
+        if self.world > 1:
+            for p in self.model.state_dict().values():
+                torch.distributed.broadcast(p, 0)
+        return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream)
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _finish(self, best_epoch, train_seconds, epochs_run, steps_per_epoch=0, stream=None) -> dict:
+        metrics = {
+            "valid": self.evaluate("valid"),
+            "test": self.evaluate("test"),
+            "best_epoch": best_epoch,
+            "epochs_run": epochs_run,
+            "train_seconds": train_seconds,
+            "steps_per_epoch": steps_per_epoch,
+            "draws_per_epoch": stream.draws_per_epoch if stream is not None else 0,
+            "strategy": self.strategy.as_dict() | {"label": self.strategy.label},
+            "device": str(self.device),
+            "world_size": self.world,
+            "config": self.cfg.to_dict(),
+        }
+        if self.is_main:
+            tmp = self.out / f".metrics.json.tmp-{os.getpid()}"
+            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+            os.replace(tmp, self.out / "metrics.json")
+        return metrics
+
+    def _out_of_time(self, state) -> bool:
+        budget = self.cfg.time_budget_minutes
+        return budget is not None and state["train_seconds"] >= budget * 60
+
+    def _save_last(self, state, optimizer, scheduler) -> None:
+        rng = [torch.get_rng_state()]
+        if self.world > 1:
+            gathered = [None] * self.world
+            torch.distributed.all_gather_object(gathered, torch.get_rng_state())
+            rng = gathered
+        if self.is_main:
+            save_state(self.out / "last.pt", {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                                               "scheduler": scheduler.state_dict(), "rng": rng, "trainer": dict(state)})
+
+    def _progress(self, loader, total, epoch):
+        if not (self.cfg.progress and self.is_main):
+            return loader
+        from tqdm.auto import tqdm
+
+        return tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is an optional extra; the CSV log is always written
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+    def _log(self, row: dict, writer) -> None:
+        path = self.out / "log.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if writer is not None:
+            for key, value in row.items():
+                if key != "epoch" and value is not None:
+                    writer.add_scalar(key, value, row["epoch"])
+
+
+def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None) -> dict:
+    """API twin of `genpas train`: train, restore the best epoch, evaluate, write the run directory."""
+    return Trainer(cfg, out_dir, split=split).fit(resume=resume)

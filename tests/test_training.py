@@ -1,0 +1,129 @@
+"""The trainer end to end on small synthetic data: outputs, resume exactness, configs, CLI, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genpas.data.split import leave_one_out
+from genpas.data.synth import SynthConfig, synthesize_store
+from genpas.errors import GenpasError
+from genpas.train.config import TrainConfig
+from genpas.train.trainer import Trainer, train
+
+TINY = dict(dim=16, layers=1, heads=1, max_len=8, batch_size=32, epochs=3, patience=5, progress=False,
+            warmup_steps=5, eval_batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def split():
+    store = synthesize_store(SynthConfig(users=150, items=80, mean_length=12, zipf=0.3, p_transition=0.9, p_repeat=0.0, seed=0))
+    return leave_one_out(store)
+
+
+def test_train_writes_the_run_directory(tmp_path, split):
+    metrics = train(TrainConfig(strategy="mt", **TINY), tmp_path / "run", split=split)
+    for name in ("config.yaml", "metrics.json", "best.safetensors", "last.pt", "log.csv"):
+        assert (tmp_path / "run" / name).exists(), name
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for part in ("valid", "test"):
+        assert set(saved[part]) >= {"recall@5", "ndcg@5", "recall@10", "ndcg@10"}
+    assert {"best_epoch", "train_seconds", "config"} <= set(saved)
+    assert saved["config"]["strategy"] == "mt" and metrics["test"] == saved["test"]
+    assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 1 + saved["epochs_run"]
+
+
+@pytest.mark.parametrize("mode", ["packed", "pairs"])
+def test_sasrec_learns_transitions_better_than_popularity(tmp_path, split, mode):
+    pop = train(TrainConfig(model="pop", **TINY), tmp_path / "pop", split=split)
+    cfg = TrainConfig(strategy="mt", mode=mode, **{**TINY, "epochs": 8, "dim": 32})
+    sas = train(cfg, tmp_path / mode, split=split)
+    assert sas["valid"]["ndcg@10"] > pop["valid"]["ndcg@10"] + 0.02
+
+
+def test_same_seed_same_metrics(tmp_path, split):
+    cfg = TrainConfig(strategy="genpas", alpha=1, beta=1, gamma=0, **TINY)
+    a = train(cfg, tmp_path / "a", split=split)
+    b = train(cfg, tmp_path / "b", split=split)
+    assert a["valid"] == b["valid"] and a["test"] == b["test"]
+
+
+class Kill(Exception):
+    pass
+
+
+def test_resume_after_a_kill_ends_with_identical_metrics(tmp_path, split):
+    cfg = TrainConfig(strategy="sw", **{**TINY, "epochs": 4})
+    full = train(cfg, tmp_path / "full", split=split)
+    seen = {"n": 0}
+
+    def kill_in_epoch_2(batch):
+        seen["n"] += 1
+        if seen["n"] == 2 * steps + 2:
+            raise Kill
+
+    trainer = Trainer(cfg, tmp_path / "killed", split=split, on_batch=kill_in_epoch_2)
+    from genpas.augment.batches import StreamConfig, TrainingStream
+
+    steps = len(TrainingStream(split.train, trainer.strategy, StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size)))
+    with pytest.raises(Kill):
+        trainer.fit()
+    resumed = Trainer(cfg, tmp_path / "killed", split=split).fit(resume=True)
+    assert resumed["valid"] == full["valid"] and resumed["test"] == full["test"]
+    assert resumed["best_epoch"] == full["best_epoch"]
+
+
+def test_time_budget_stops_training(tmp_path, split):
+    metrics = train(TrainConfig(strategy="mt", time_budget_minutes=1e-9, **TINY), tmp_path / "t", split=split)
+    assert metrics["epochs_run"] == 1
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    cfg = TrainConfig(strategy="genpas", alpha=1.0, beta=float("inf"), gamma=float("-inf"))
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert TrainConfig.from_yaml(path) == cfg
+    path.write_text("strategy: mt\nlearning_rate: 0.1\n")
+    with pytest.raises(GenpasError, match="unknown key 'learning_rate'"):
+        TrainConfig.from_yaml(path)
+    path.write_text("strategy: [mt\n")
+    with pytest.raises(GenpasError, match="invalid YAML"):
+        TrainConfig.from_yaml(path)
+    path.write_text("!!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(GenpasError):
+        TrainConfig.from_yaml(path)
+
+
+def test_cli_train_config_with_flag_override_then_evaluate(tmp_path, capsys):
+    from genpas.cli import main
+    from genpas.data.synth import synthesize, write_table
+
+    write_table(synthesize(SynthConfig(users=80, items=30, mean_length=10, seed=1)), tmp_path / "log.csv")
+    (tmp_path / "exp.yaml").write_text(
+        f"data: {tmp_path / 'log.csv'}\nstrategy: lt\nepochs: 2\ndim: 16\nlayers: 1\nheads: 1\nmax_len: 6\n"
+        "batch_size: 16\nprogress: false\n")
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(tmp_path / "exp.yaml"), "--strategy", "mt", "--out", str(run)])
+    assert exc.value.code == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["config"]["strategy"] == "mt"  # the flag overrides the file
+    assert metrics["config"]["epochs"] == 2 and metrics["config"]["dim"] == 16  # the file overrides defaults
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--run", str(run)])
+    assert exc.value.code == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["test"]["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
+
+
+def test_checkpoints_load_without_pickle(tmp_path, split):
+    train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "rng", "trainer"} <= set(state)
+    from safetensors.torch import load_file
+
+    assert "item_emb.weight" in load_file(str(tmp_path / "r" / "best.safetensors"))
