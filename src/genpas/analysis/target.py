@@ -40,11 +40,18 @@ class TargetAnalyzer:
         self.t_n = self.n[target]
         self.t_k = self.k[target]
         self.t_item = store.items[target].astype(np.int64)
+        self.t_km1 = self.t_k - 1
         self.lengths = n
+        self.t_counts = np.maximum(n - 1, 0)  # target positions per user (they are contiguous, in user order)
 
     def position_weights(self, dist: PairDistribution) -> np.ndarray:
         """p(u) p(k | u) for every target position (sums to 1)."""
-        return dist.user_prob[self.t_user] * dist.target_prob(self.t_n, self.t_k)
+        if dist.b is None:  # beta = +-inf: point masses
+            return dist.user_prob[self.t_user] * dist.target_prob(self.t_n, self.t_k)
+        # Finite beta: p(u) / Cb[n_u - 1] per user, times (k - 1)^beta per position: two gathers and a product.
+        norm = dist.Cb[np.maximum(self.lengths - 1, 0)]
+        per_user = np.divide(dist.user_prob, norm, out=np.zeros_like(dist.user_prob), where=norm > 0)
+        return np.repeat(per_user, self.t_counts) * dist.b[self.t_km1]
 
     def target_distribution(self, strategy: Strategy, dist: PairDistribution | None = None) -> np.ndarray:
         dist = dist or PairDistribution(self.lengths, strategy)

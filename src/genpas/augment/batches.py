@@ -24,6 +24,7 @@ from genpas.augment.distribution import PairDistribution
 from genpas.augment.packed import WindowDistribution
 from genpas.augment.sampler import ClassicEpochs, EpochSampler, shard_range
 from genpas.augment.strategy import Strategy
+from genpas.augment.transforms import apply_transforms, parse_transforms
 from genpas.data.store import SequenceStore
 from genpas.errors import GenpasError
 
@@ -78,6 +79,7 @@ class StreamConfig:
     num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count)
     fixed_budget: bool = False  # draw the pairs once and reuse them every epoch (data efficiency)
     classic: bool = False  # exact presets only: every pair once per epoch, shuffled (pairs mode)
+    transforms: tuple = ()  # classic input transforms (pairs mode), e.g. (Transform("crop", 0.6),)
 
 
 class TrainingStream(IterableDataset):
@@ -96,6 +98,10 @@ class TrainingStream(IterableDataset):
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.dist = PairDistribution(store.lengths, strategy)
+        self.transforms = parse_transforms(config.transforms)
+        if self.transforms and config.mode != "pairs":
+            raise GenpasError("input transforms need --mode pairs (a packed window serves many targets at once)")
+        self.popularity_cdf = np.cumsum(np.bincount(store.items, minlength=store.num_items)) if self.transforms else None
         if config.classic:
             if strategy.name not in ("lt", "mt", "sw") or config.mode != "pairs":
                 raise GenpasError("classic epochs need an exact preset (lt, mt, sw) and --mode pairs")
@@ -131,27 +137,34 @@ class TrainingStream(IterableDataset):
             start, end = start + lo, start + hi
         return start, end
 
-    def make_batch(self, drawn: tuple) -> dict[str, np.ndarray]:
+    def make_batch(self, drawn: tuple, position: int = 0) -> dict[str, np.ndarray]:
+        """The padded batch of `drawn`; `position` (its first draw's index in the epoch) seeds the transforms."""
         if self.config.mode == "packed" and not self.config.classic:
             return window_batch(self.store, self.windows, *drawn)
-        return pair_batch(self.store, *drawn, self.config.max_len)
+        batch = pair_batch(self.store, *drawn, self.config.max_len)
+        if self.transforms:
+            rng = np.random.default_rng([self.config.seed, self.epoch, position, 0x7A])
+            batch = apply_transforms(batch, self.transforms, rng, self.popularity_cdf, self.config.max_len)
+        return batch
 
     def __iter__(self):
         start, end = self.shard_bounds()
         pending: list[tuple] = []
         held = 0
+        position = start
         bs = self.config.batch_size
         for chunk in self.sampler.chunks_in_range(self.epoch, start, end):
             pending.append(chunk)
             held += len(chunk[0])
             while held >= bs:
                 arrays = tuple(np.concatenate(x) for x in zip(*pending))
-                yield _to_torch(self.make_batch(tuple(a[:bs] for a in arrays)))
+                yield _to_torch(self.make_batch(tuple(a[:bs] for a in arrays), position))
+                position += bs
                 rest = tuple(a[bs:] for a in arrays)
                 pending, held = ([rest], len(rest[0])) if len(rest[0]) else ([], 0)
         if held:
             arrays = tuple(np.concatenate(x) for x in zip(*pending))
-            yield _to_torch(self.make_batch(arrays))
+            yield _to_torch(self.make_batch(arrays, position))
 
 
 def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

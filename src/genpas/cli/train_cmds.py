@@ -23,7 +23,7 @@ FORWARDED = {
     "cosine": "cosine", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
     "dropout": "dropout", "max_len": "max_len", "seed": "seed", "time_budget": "time_budget_minutes",
     "exclude_history": "exclude_history", "device": "device", "workers": "num_workers", "threads": "threads",
-    "progress": "progress",
+    "progress": "progress", "classic": "classic", "transform": "transforms",
 }
 
 
@@ -58,6 +58,9 @@ def train_cmd(
     mode: Annotated[str, typer.Option("--mode", help="packed (one pass serves a window's targets) or pairs.")] = "packed",
     num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Pairs per epoch (default: the MT count).")] = None,
     fixed_budget: Annotated[bool, typer.Option("--fixed-budget", help="Draw --num-pairs once, reuse every epoch.")] = False,
+    classic: Annotated[bool, typer.Option("--classic", help="lt/mt/sw: every pair once per epoch (pairs mode).")] = False,
+    transform: Annotated[Optional[list[str]], typer.Option("--transform", help="NAME:RATIO input transform "
+                         "(crop, mask, reorder, insert, substitute); repeatable; pairs mode.")] = None,
     epochs: Annotated[int, typer.Option("--epochs")] = 200,
     patience: Annotated[int, typer.Option("--patience", help="Epochs without validation gain before stopping.")] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
@@ -84,6 +87,7 @@ def train_cmd(
     from genpas.train.trainer import train
 
     values = dict(locals())
+    values["transform"] = tuple(transform or ())
     base = TrainConfig.from_yaml(config).to_dict() if config is not None else {}
     if resume and config is None and (out / "config.yaml").exists():
         base = TrainConfig.from_yaml(out / "config.yaml").to_dict()

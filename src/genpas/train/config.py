@@ -33,6 +33,8 @@ class TrainConfig:
     mode: str = "packed"
     num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count)
     fixed_budget: bool = False
+    classic: bool = False  # exact presets: every pair once per epoch, shuffled (pairs mode)
+    transforms: tuple[str, ...] = ()  # e.g. ("crop:0.6", "mask:0.3"), pairs mode
     # model
     model: str = "sasrec"
     dim: int = 64
@@ -64,6 +66,7 @@ class TrainConfig:
 
     def __post_init__(self):
         self.ks = tuple(int(k) for k in self.ks)
+        self.transforms = tuple(str(t) for t in self.transforms)
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -74,6 +77,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["ks"] = list(self.ks)
+        out["transforms"] = list(self.transforms)
         for name in ("alpha", "beta", "gamma"):  # YAML and JSON both need a spelling for infinity
             value = out[name]
             if value is not None and math.isinf(value):

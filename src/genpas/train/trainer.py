@@ -126,7 +126,8 @@ class Trainer:
 
         stream = TrainingStream(
             self.split.train, self.strategy,
-            StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, cfg.seed, cfg.num_pairs, cfg.fixed_budget),
+            StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, cfg.seed, cfg.num_pairs, cfg.fixed_budget,
+                         cfg.classic, cfg.transforms),
             rank=self.rank, world_size=self.world,
         )
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.num_workers,
