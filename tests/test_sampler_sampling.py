@@ -219,3 +219,11 @@ def test_power_inverse_equals_searchsorted(exponent):
     x = rng.random(20_000) * C[upper]
     expected = np.clip(np.searchsorted(C, x, side="right"), 1, upper)
     np.testing.assert_array_equal(power_cdf_inverse(C, exponent, x, upper), expected)
+
+
+def test_a_shorter_epoch_is_a_prefix_of_a_longer_one():
+    dist = PairDistribution(LENGTHS, genpas(1, 1, 0))
+    long = EpochSampler(dist, seed=2, size=BLOCK + 500).epoch(3)
+    short = EpochSampler(dist, seed=2, size=BLOCK + 17).epoch(3)
+    for a, b in zip(long, short):
+        np.testing.assert_array_equal(a[: len(b)], b)

@@ -56,8 +56,11 @@ class EpochSampler:
         return self.size
 
     def _block(self, epoch: int, block: int):
+        # Always draw a whole block, then cut: draw i of an epoch depends on (seed, epoch, i) only, never on the
+        # epoch's size, so a shorter epoch (e.g. cut to a multiple of the world size) is a prefix of a longer one.
+        drawn = self.source.sample(BLOCK, np.random.default_rng([self.seed, epoch, block]))
         size = min(BLOCK, self.size - block * BLOCK)
-        return self.source.sample(size, np.random.default_rng([self.seed, epoch, block]))
+        return tuple(x[:size] for x in drawn)
 
     def chunks_in_range(self, epoch: int, start: int, end: int) -> Iterator[tuple]:
         """Draws start..end-1 of the epoch, in chunks of at most BLOCK."""

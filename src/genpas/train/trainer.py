@@ -147,6 +147,8 @@ class Trainer:
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
             torch.set_rng_state(saved["rng"][self.rank] if self.rank < len(saved["rng"]) else saved["rng"][0])
+            if self.device.type == "cuda" and "cuda_rng" in saved:
+                torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
             state = saved["trainer"]
             log.info("resumed after epoch %d", state["epoch"])
         elif resume:
@@ -241,8 +243,10 @@ class Trainer:
             torch.distributed.all_gather_object(gathered, torch.get_rng_state())
             rng = gathered
         if self.is_main:
+            extra = {"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}
             save_state(self.out / "last.pt", {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
-                                               "scheduler": scheduler.state_dict(), "rng": rng, "trainer": dict(state)})
+                                               "scheduler": scheduler.state_dict(), "rng": rng, "trainer": dict(state),
+                                               **extra})
 
     def _progress(self, loader, total, epoch):
         if not (self.cfg.progress and self.is_main):

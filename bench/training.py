@@ -1,0 +1,77 @@
+"""Training-speed benchmark: seconds per epoch of SASRec under MT, SW and GenPAS, packed and pairs, on ml-100k.
+
+    python bench/training.py [--quick] [--device auto|cpu|cuda] [--full]
+
+Every strategy trains the same model on epochs with the same number of target pairs (the Multi-Target count); the
+figure is the wall time of the second epoch's training loop (the first warms caches and allocators). `--full` also
+trains exact MT with the default settings to early stopping and reports its test NDCG@10 and time.
+Writes bench/results/training_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results  # noqa: E402
+
+from genpas.train.config import TrainConfig  # noqa: E402
+from genpas.train.trainer import Trainer, load_split, pick_device  # noqa: E402
+
+CASES = {
+    "mt_packed": dict(strategy="mt", mode="packed"),
+    "mt_pairs": dict(strategy="mt", mode="pairs"),
+    "sw_packed": dict(strategy="sw", mode="packed"),
+    "genpas_packed": dict(strategy="genpas", alpha=1.0, beta=0.5, gamma=-2.0, mode="packed"),
+    "genpas_pairs": dict(strategy="genpas", alpha=1.0, beta=0.5, gamma=-2.0, mode="pairs"),
+}
+
+
+def epoch_seconds(cfg: TrainConfig, split, epochs: int = 2) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, Path(tmp), split=split)
+        metrics = trainer.fit()
+        rows = list(csv.DictReader(open(Path(tmp) / "log.csv")))
+    last = rows[-1]
+    return {"epoch_seconds": float(last["epoch_seconds"]), "targets": int(last["targets"]),
+            "steps_per_epoch": metrics["steps_per_epoch"], "draws_per_epoch": metrics["draws_per_epoch"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer cases")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--full", action="store_true", help="also train exact MT to early stopping")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    base = TrainConfig(device=str(device), progress=False, epochs=2, patience=100)
+    split = load_split(base)
+    results: dict = {"device": str(device), "cases": {}}
+    for name, overrides in CASES.items():
+        if args.quick and name not in ("mt_packed", "genpas_packed"):
+            continue
+        cfg = TrainConfig(**{**base.to_dict(), **overrides})
+        results["cases"][name] = epoch_seconds(cfg, split)
+        print(f"{name:16s} {results['cases'][name]}", flush=True)
+    cases = results["cases"]
+    if "mt_packed" in cases and "genpas_packed" in cases:
+        results["genpas_packed_over_mt"] = cases["genpas_packed"]["epoch_seconds"] / cases["mt_packed"]["epoch_seconds"]
+    if args.full:
+        cfg = TrainConfig(device=str(device), progress=False)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            m = Trainer(cfg, Path(tmp), split=split).fit()
+        results["mt_default"] = {"test": m["test"], "valid": m["valid"], "best_epoch": m["best_epoch"],
+                                 "train_seconds": m["train_seconds"], "wall_seconds": time.perf_counter() - start}
+        print(f"mt default: test ndcg@10 {m['test']['ndcg@10']:.4f} in {m['train_seconds']:.0f}s", flush=True)
+    path = write_results(f"training_{device.type}" + ("_quick" if args.quick else ""), results)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
