@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, write_results  # noqa: E402
+from common import best_of, report, write_results  # noqa: E402
 
 from genpas.analysis.generalization import generalization  # noqa: E402
 from genpas.analysis.screening import KLScreen  # noqa: E402
@@ -57,10 +57,7 @@ def main() -> None:
     results["generalization_seconds"] = time.perf_counter() - t0
     results["generalization"] = gen
     results["goals"] = {"kl_ms_per_config": 10, "grid_seconds": 2, "generalization_seconds": 5}
-    path = write_results("analysis" + ("_quick" if args.quick else ""), results)
-    for key, value in results.items():
-        print(f"{key:24s} {value if isinstance(value, dict) else f'{value:,.4f}'}")
-    print(f"wrote {path}")
+    report(write_results("analysis" + ("_quick" if args.quick else ""), results), results)
 
 
 if __name__ == "__main__":

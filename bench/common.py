@@ -50,3 +50,10 @@ def write_results(name: str, results: dict) -> Path:
     tmp.write_text(json.dumps({"machine": machine(), **results}, indent=2) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def report(path: Path, results: dict) -> None:
+    """Print every figure, one per line, then where they were written."""
+    for key, value in results.items():
+        print(f"{key:30s} {value if isinstance(value, (dict, str)) else f'{value:,.4f}'}")
+    print(f"wrote {path}")

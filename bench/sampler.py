@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, write_results  # noqa: E402
+from common import best_of, report, write_results  # noqa: E402
 
 from genpas.augment import EpochSampler, PairDistribution, make_strategy  # noqa: E402
 from genpas.augment.batches import pair_batch  # noqa: E402
@@ -95,10 +95,7 @@ def main() -> None:
     results["sw_epoch_memory"] = peak_rss_sw_epoch(users, 200.0)
     results["goals"] = {"triples_per_s": 5e6, "padded_pairs_per_s_L50": 1e6, "speedup_vs_python": 100,
                         "peak_rss_mb": 2048}
-    path = write_results("sampler" + ("_quick" if args.quick else ""), results)
-    for key, value in results.items():
-        print(f"{key:28s} {value if isinstance(value, dict) else f'{value:,.3f}'}")
-    print(f"wrote {path}")
+    report(write_results("sampler" + ("_quick" if args.quick else ""), results), results)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ def input_length_histogram(hist: np.ndarray, label: str, path: Path) -> Path:
     plt, fig, ax = _figure()
     lengths = np.arange(1, len(hist) + 1)
     ax.bar(lengths, hist, width=0.9, color="tab:blue")
+    ax.set_yscale("log")  # the cut-at-L bar is often most of the mass; a log axis keeps the rest visible
     ax.set_xlabel(f"input length seen by the model (last bar: {len(hist)} or more, cut)")
     ax.set_ylabel("probability")
     ax.set_title(f"Input lengths under {label}", fontsize=10)

@@ -12,6 +12,9 @@ from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
                                TimeCol, UserCol, write_json_atomic)
 from genpas.errors import GenpasError
+from genpas.train.config import TrainConfig
+
+DEFAULTS = TrainConfig()  # the help text shows the real defaults; only flags the user gives override a --config
 
 # CLI parameter name -> TrainConfig field, for every option `genpas train` forwards to the config.
 FORWARDED = {
@@ -50,35 +53,35 @@ def train_cmd(
     time_col: TimeCol = "timestamp",
     min_user_count: MinUser = 0,
     min_item_count: MinItem = 0,
-    model: Annotated[str, typer.Option("--model", help="sasrec or pop (popularity).")] = "sasrec",
-    strategy: StrategyName = "mt",
+    model: Annotated[str, typer.Option("--model", help="sasrec or pop (popularity).")] = DEFAULTS.model,
+    strategy: StrategyName = DEFAULTS.strategy,
     alpha: Alpha = None,
     beta: Beta = None,
     gamma: Gamma = None,
-    mode: Annotated[str, typer.Option("--mode", help="packed (one pass serves a window's targets) or pairs.")] = "packed",
+    mode: Annotated[str, typer.Option("--mode", help="packed (one pass serves a window's targets) or pairs.")] = DEFAULTS.mode,
     num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Pairs per epoch (default: the MT count).")] = None,
     fixed_budget: Annotated[bool, typer.Option("--fixed-budget", help="Draw --num-pairs once, reuse every epoch.")] = False,
     classic: Annotated[bool, typer.Option("--classic", help="lt/mt/sw: every pair once per epoch (pairs mode).")] = False,
     transform: Annotated[Optional[list[str]], typer.Option("--transform", help="NAME:RATIO input transform "
                          "(crop, mask, reorder, insert, substitute); repeatable; pairs mode.")] = None,
-    epochs: Annotated[int, typer.Option("--epochs")] = 200,
-    patience: Annotated[int, typer.Option("--patience", help="Epochs without validation gain before stopping.")] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 128,
-    lr: Annotated[float, typer.Option("--lr")] = 1e-3,
-    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.0,
-    warmup_steps: Annotated[int, typer.Option("--warmup-steps")] = 100,
+    epochs: Annotated[int, typer.Option("--epochs")] = DEFAULTS.epochs,
+    patience: Annotated[int, typer.Option("--patience", help="Epochs without validation gain before stopping.")] = DEFAULTS.patience,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option("--lr")] = DEFAULTS.lr,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = DEFAULTS.weight_decay,
+    warmup_steps: Annotated[int, typer.Option("--warmup-steps")] = DEFAULTS.warmup_steps,
     cosine: Annotated[bool, typer.Option("--cosine", help="Cosine learning-rate decay after warm-up.")] = False,
-    grad_clip: Annotated[float, typer.Option("--grad-clip")] = 1.0,
-    dim: Annotated[int, typer.Option("--dim")] = 64,
-    layers: Annotated[int, typer.Option("--layers")] = 2,
-    heads: Annotated[int, typer.Option("--heads")] = 2,
-    dropout: Annotated[float, typer.Option("--dropout")] = 0.2,
-    max_len: Annotated[int, typer.Option("--max-len")] = 50,
-    seed: Seed = 0,
+    grad_clip: Annotated[float, typer.Option("--grad-clip")] = DEFAULTS.grad_clip,
+    dim: Annotated[int, typer.Option("--dim")] = DEFAULTS.dim,
+    layers: Annotated[int, typer.Option("--layers")] = DEFAULTS.layers,
+    heads: Annotated[int, typer.Option("--heads")] = DEFAULTS.heads,
+    dropout: Annotated[float, typer.Option("--dropout")] = DEFAULTS.dropout,
+    max_len: Annotated[int, typer.Option("--max-len")] = DEFAULTS.max_len,
+    seed: Seed = DEFAULTS.seed,
     time_budget: Annotated[Optional[float], typer.Option("--time-budget", help="Minutes of training at most.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history", help="Never rank the user's own history.")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")] = "auto",
-    workers: Annotated[int, typer.Option("--workers", help="Data-loader worker processes.")] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")] = DEFAULTS.device,
+    workers: Annotated[int, typer.Option("--workers", help="Data-loader worker processes.")] = DEFAULTS.num_workers,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch CPU threads.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):

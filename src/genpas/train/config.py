@@ -46,8 +46,8 @@ class TrainConfig:
     # optimisation
     epochs: int = 200
     patience: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 64
+    lr: float = 3e-3
     weight_decay: float = 0.0
     warmup_steps: int = 100
     cosine: bool = False
