@@ -127,3 +127,29 @@ def test_checkpoints_load_without_pickle(tmp_path, split):
     from safetensors.torch import load_file
 
     assert "item_emb.weight" in load_file(str(tmp_path / "r" / "best.safetensors"))
+
+
+def test_main_job_on_a_small_log(tmp_path, capsys):
+    """`genpas run` end to end (tiny model, small log): table, JSON, Markdown, PNG; a rerun reuses finished runs."""
+    from genpas.cli import main
+    from genpas.data.synth import synthesize, write_table
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    (tmp_path / "tiny.yaml").write_text("dim: 16\nlayers: 1\nheads: 1\nmax_len: 6\nbatch_size: 16\npatience: 2\n")
+    args = ["run", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "res"), "--config",
+            str(tmp_path / "tiny.yaml"), "--epochs", "2", "--time-budget", "0.2", "--no-progress"]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for label in ("Popularity", "LT", "MT", "SW", "GenPAS(1, 0.5, -2)"):
+        assert label in out
+    results = json.loads((tmp_path / "res" / "results.json").read_text())["results"]
+    assert set(results) == {"Popularity", "LT", "MT", "SW", "GenPAS(1, 0.5, -2)"}
+    assert all(set(r["test"]) >= {"recall@5", "ndcg@5", "recall@10", "ndcg@10"} for r in results.values())
+    assert (tmp_path / "res" / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| MT |" in (tmp_path / "res" / "results.md").read_text()
+    stamp = (tmp_path / "res" / "mt" / "metrics.json").stat().st_mtime_ns
+    with pytest.raises(SystemExit):
+        main(args)
+    assert (tmp_path / "res" / "mt" / "metrics.json").stat().st_mtime_ns == stamp  # reused, not retrained
