@@ -153,3 +153,11 @@ def test_main_job_on_a_small_log(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(args)
     assert (tmp_path / "res" / "mt" / "metrics.json").stat().st_mtime_ns == stamp  # reused, not retrained
+
+
+def test_resume_refuses_a_different_configuration(tmp_path, split):
+    train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)
+    with pytest.raises(GenpasError, match="trained with strategy = 'mt'"):
+        Trainer(TrainConfig(strategy="lt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
+    more = Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
+    assert more["epochs_run"] == 2  # more epochs is a legitimate continuation

@@ -71,7 +71,8 @@ def _register_optional_commands() -> None:
     """Commands of the later layers register themselves here (keeps start-up light for `genpas data`)."""
     import importlib
 
-    for module in ("genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds"):
+    for module in ("genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds",
+                   "genpas.cli.search_cmds"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -143,6 +143,7 @@ class Trainer:
         last = self.out / "last.pt"
         if resume and last.exists():
             saved = load_state(last)
+            self._check_resumable(saved.get("config", {}))
             self.model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
@@ -232,6 +233,20 @@ class Trainer:
             os.replace(tmp, self.out / "metrics.json")
         return metrics
 
+    # Options that may change between a run and its resumption; any other difference makes a different run.
+    RESUMABLE_CHANGES = {"epochs", "patience", "time_budget_minutes", "progress", "device", "num_workers", "threads",
+                         "eval_batch_size"}
+
+    def _check_resumable(self, saved_json: str) -> None:
+        saved = json.loads(saved_json) if saved_json else {}
+        current = self.cfg.to_dict()
+        for key in sorted(set(saved) | set(current)):
+            if key not in self.RESUMABLE_CHANGES and saved.get(key) != current.get(key):
+                raise GenpasError(
+                    f"--resume: the run in {self.out} was trained with {key} = {saved.get(key)!r}, not "
+                    f"{current.get(key)!r}; resume with the same options or use a new --out"
+                )
+
     def _out_of_time(self, state) -> bool:
         budget = self.cfg.time_budget_minutes
         return budget is not None and state["train_seconds"] >= budget * 60
@@ -246,7 +261,7 @@ class Trainer:
             extra = {"cuda_rng": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}
             save_state(self.out / "last.pt", {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                                                "scheduler": scheduler.state_dict(), "rng": rng, "trainer": dict(state),
-                                               **extra})
+                                               "config": json.dumps(self.cfg.to_dict()), **extra})
 
     def _progress(self, loader, total, epoch):
         if not (self.cfg.progress and self.is_main):
@@ -274,6 +289,21 @@ class Trainer:
             for key, value in row.items():
                 if key != "epoch" and value is not None:
                     writer.add_scalar(key, value, row["epoch"])
+
+
+def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
+    """For jobs that own their run directories (search, main job): drop a directory left by a different config."""
+    import shutil
+
+    out_dir = Path(out_dir)
+    config = out_dir / "config.yaml"
+    if config.exists():
+        try:
+            same = TrainConfig.from_yaml(config).to_dict() == cfg.to_dict()
+        except GenpasError:
+            same = False
+        if not same:
+            shutil.rmtree(out_dir)
 
 
 def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None) -> dict:

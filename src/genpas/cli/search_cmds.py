@@ -1,0 +1,50 @@
+"""`genpas search`: screen (alpha, beta, gamma) without training, train the best few and the baselines, pick one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from genpas.cli.app import app
+from genpas.cli.common import DataSpec, Seed
+from genpas.errors import GenpasError
+
+
+@app.command("search")
+def search_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Search directory (search.json, ledger, runs).")],
+    data: DataSpec = "ml-100k",
+    model: Annotated[str, typer.Option("--model", help="sasrec (tiger: not available yet).")] = "sasrec",
+    top_k: Annotated[int, typer.Option("--top-k", help="Screened settings to train.")] = 10,
+    seed: Seed = 0,
+    budget_minutes: Annotated[Optional[float], typer.Option("--budget-minutes",
+                              help="Training minutes for the whole search, shared equally by the trainings.")] = None,
+    keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="Share of the grid kept by KL.")] = 0.2,
+    samples: Annotated[int, typer.Option("--samples", help="Draws per held-out pair for the ratio.")] = 8,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+):
+    """Screen >= 150 settings by KL and Alignment/Discrimination, train the top K with LT/MT/SW, pick by validation."""
+    from dataclasses import replace
+
+    from genpas.search.trained import format_search, search
+    from genpas.train.config import TrainConfig
+
+    if model == "tiger":
+        raise GenpasError("--model tiger is not available yet; use --model sasrec")
+    if model != "sasrec":
+        raise GenpasError(f"unknown model {model!r} for search; use sasrec")
+    if top_k < 1 or not 0 < keep_fraction <= 1:
+        raise GenpasError("need --top-k >= 1 and 0 < --keep-fraction <= 1")
+    base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
+    base = replace(base, data=data, model=model, progress=progress)
+
+    def announce(name, record):
+        typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")
+
+    result = search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce)
+    typer.echo("")
+    typer.echo(format_search(result))
+    typer.echo(f"wrote {out / 'search.json'}")

@@ -1,0 +1,159 @@
+"""The parameter search (spec section 7): screen without training, train the top K and the baselines, pick by
+validation NDCG@10, report test.
+
+Durability: every finished training is appended to DIR/ledger.jsonl (flushed and fsynced) and each training keeps its
+own resumable run directory, so a killed search continues where it stopped: finished trainings are read back from
+the ledger, an interrupted one resumes from its last epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from genpas.augment import make_strategy
+from genpas.search.screening import screen, spearman
+from genpas.train.config import TrainConfig
+from genpas.train.trainer import fresh_or_resumable, load_split, train
+
+log = logging.getLogger(__name__)
+BASELINES = ("lt", "mt", "sw")
+METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+
+
+def _slim(metrics: dict) -> dict:
+    return {k: metrics[k] for k in METRICS}
+
+
+def _name(alpha, beta, gamma) -> str:
+    def f(x):
+        return ("inf" if x > 0 else "-inf") if math.isinf(x) else f"{x:g}"
+    return f"genpas_{f(alpha)}_{f(beta)}_{f(gamma)}"
+
+
+class Ledger:
+    """Append-only JSON lines of finished trainings, keyed by name."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.done: dict[str, dict] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:  # a line cut by a crash mid-write: that training reruns
+                        continue
+                    self.done[record["name"]] = record
+
+    def add(self, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.done[record["name"]] = record
+
+
+def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
+           keep_fraction: float = 0.2, samples: int = 8, on_result=None) -> dict:
+    """Run (or resume) the search; writes and returns the search.json object."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = replace(base, seed=seed)
+    split = load_split(base)
+    start = time.perf_counter()
+    screened = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
+    screen_seconds = time.perf_counter() - start
+    candidates = [r for r in screened if r["survivor"]][:top_k]
+    jobs = [(b, dict(strategy=b)) for b in BASELINES]
+    jobs += [(_name(r["alpha"], r["beta"], r["gamma"]),
+              dict(strategy="genpas", alpha=r["alpha"], beta=r["beta"], gamma=r["gamma"])) for r in candidates]
+    if budget_minutes is not None:  # share the training budget equally
+        base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
+    ledger = Ledger(out / "ledger.jsonl")
+    finished = {}
+    for name, overrides in jobs:
+        cfg = replace(base, **overrides)
+        record = ledger.done.get(name)
+        if record is None or record["config"] != cfg.to_dict():
+            fresh_or_resumable(cfg, out / "runs" / name)
+            metrics = train(cfg, out / "runs" / name, resume=True, split=split)
+            record = {"name": name, "config": cfg.to_dict(), "valid": _slim(metrics["valid"]),
+                      "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],
+                      "train_seconds": metrics["train_seconds"]}
+            ledger.add(record)
+        finished[name] = record
+        if on_result is not None:
+            on_result(name, record)
+
+    trained = []
+    for r in candidates:
+        rec = finished[_name(r["alpha"], r["beta"], r["gamma"])]
+        trained.append({"alpha": r["alpha"], "beta": r["beta"], "gamma": r["gamma"], "kl": r["kl"],
+                        "ratio": r["ratio"], "valid": rec["valid"], "test": rec["test"],
+                        "best_epoch": rec["best_epoch"], "train_seconds": rec["train_seconds"]})
+    baselines = {b: {"valid": finished[b]["valid"], "test": finished[b]["test"],
+                     "train_seconds": finished[b]["train_seconds"]} for b in BASELINES}
+    # The pick: the best validation NDCG@10 over the trained GenPAS settings and the baselines (LT and MT are GenPAS
+    # settings too); the test figures of the pick are reported whatever they are.
+    pool = [dict(t, strategy="genpas") for t in trained]
+    for b in BASELINES:
+        s = make_strategy(b)
+        pool.append({"alpha": s.alpha, "beta": s.beta, "gamma": s.gamma, "strategy": b, **baselines[b]})
+    best = max(pool, key=lambda r: r["valid"]["ndcg@10"])
+    result = {
+        "data": base.data,
+        "model": base.model,
+        "seed": seed,
+        "screened": [{k: r[k] for k in ("alpha", "beta", "gamma", "kl", "ratio", "alignment", "discrimination",
+                                        "survivor")} for r in screened],
+        "trained": trained,
+        "baselines": baselines,
+        "best": {k: best[k] for k in ("strategy", "alpha", "beta", "gamma", "valid", "test")},
+        "best_baseline_valid_ndcg@10": max(v["valid"]["ndcg@10"] for v in baselines.values()),
+        "screening_predicts_training": {
+            "spearman_kl_vs_valid_ndcg@10": spearman([t["kl"] for t in trained], [t["valid"]["ndcg@10"] for t in trained]),
+            "spearman_ratio_vs_valid_ndcg@10": spearman([t["ratio"] for t in trained],
+                                                         [t["valid"]["ndcg@10"] for t in trained]),
+        },
+        "screen_seconds": screen_seconds,
+        "config": base.to_dict(),
+    }
+    tmp = out / f".search.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(_json_safe(result), indent=2) + "\n")
+    os.replace(tmp, out / "search.json")
+    return result
+
+
+def _json_safe(obj):
+    """inf -> "inf" / "-inf" (JSON has no infinity)."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def format_search(result: dict) -> str:
+    lines = [f"{'setting':32s}{'KL':>8s}{'ratio':>8s}{'valid ndcg@10':>15s}{'test ndcg@10':>14s}", "-" * 77]
+    for name, b in result["baselines"].items():
+        lines.append(f"{name.upper():32s}{'':8s}{'':8s}{b['valid']['ndcg@10']:15.4f}{b['test']['ndcg@10']:14.4f}")
+    for t in result["trained"]:
+        label = make_strategy("genpas", t["alpha"], t["beta"], t["gamma"]).label
+        lines.append(f"{label:32s}{t['kl']:8.3f}{t['ratio']:8.3f}{t['valid']['ndcg@10']:15.4f}{t['test']['ndcg@10']:14.4f}")
+    best = result["best"]
+    lines.append("")
+    lines.append(f"best: {best['strategy']} (alpha {best['alpha']}, beta {best['beta']}, gamma {best['gamma']}): "
+                 f"valid ndcg@10 {best['valid']['ndcg@10']:.4f}, test ndcg@10 {best['test']['ndcg@10']:.4f}")
+    sp = result["screening_predicts_training"]
+    lines.append(f"screening vs training (Spearman over trained settings): KL {sp['spearman_kl_vs_valid_ndcg@10']}, "
+                 f"ratio {sp['spearman_ratio_vs_valid_ndcg@10']}")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""The parameter search: screening rules, the search.json contract, resumption from the ledger."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from genpas.data.split import leave_one_out
+from genpas.data.synth import SynthConfig, synthesize, synthesize_store, write_table
+from genpas.search.screening import default_grid, screen, spearman
+
+
+def test_default_grid_covers_the_spec():
+    grid = default_grid()
+    assert len(grid) == 150 and len(set(grid)) == 150
+    assert (1.0, 0.0, -math.inf) in grid and (0.0, math.inf, -math.inf) in grid
+
+
+def test_screening_keeps_the_lowest_kl_and_ranks_survivors_by_ratio():
+    split = leave_one_out(synthesize_store(SynthConfig(users=80, items=30, mean_length=10, seed=1)))
+    rows = screen(split, samples=2)
+    assert len(rows) == 150
+    survivors = [r for r in rows if r["survivor"]]
+    assert len(survivors) >= 30  # 20% of 150, ties at the cut kept
+    worst_kept = max(r["kl"] for r in survivors)
+    assert all(r["kl"] >= worst_kept - 1e-12 for r in rows if not r["survivor"])
+    ratios = [r["ratio"] for r in survivors]
+    assert ratios == sorted(ratios, reverse=True)
+    # KL ignores gamma: one (alpha, beta) cell is kept or dropped as a whole.
+    by_cell = {}
+    for r in rows:
+        by_cell.setdefault((r["alpha"], r["beta"]), set()).add(r["survivor"])
+    assert all(len(v) == 1 for v in by_cell.values())
+
+
+def test_spearman():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_search_cli_contract_and_resume(tmp_path, capsys):
+    from genpas.cli import main
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    (tmp_path / "tiny.yaml").write_text("dim: 16\nlayers: 1\nheads: 1\nmax_len: 6\nbatch_size: 16\nepochs: 2\n"
+                                        "patience: 2\n")
+    args = ["search", "--data", str(tmp_path / "log.csv"), "--model", "sasrec", "--top-k", "2", "--seed", "0",
+            "--out", str(tmp_path / "s"), "--config", str(tmp_path / "tiny.yaml"), "--samples", "2", "--no-progress"]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0
+    result = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert len(result["screened"]) >= 100
+    assert all({"alpha", "beta", "gamma", "kl", "ratio"} <= set(r) for r in result["screened"])
+    assert len(result["trained"]) == 2
+    assert all({"alpha", "beta", "gamma", "valid", "test"} <= set(t) for t in result["trained"])
+    assert set(result["baselines"]) == {"lt", "mt", "sw"}
+    assert all({"valid", "test"} <= set(b) and "ndcg@10" in b["test"] for b in result["baselines"].values())
+    assert {"alpha", "beta", "gamma", "valid", "test"} <= set(result["best"])
+    assert result["best"]["valid"]["ndcg@10"] >= result["best_baseline_valid_ndcg@10"]
+    ledger = (tmp_path / "s" / "ledger.jsonl").read_text().splitlines()
+    assert len(ledger) == 5
+    # Resume: a rerun trains nothing new (the ledger is complete) and gives the same answer.
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(args)
+    assert len((tmp_path / "s" / "ledger.jsonl").read_text().splitlines()) == 5
+    again = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert again["best"] == result["best"] and again["trained"] == result["trained"]
+
+
+def test_search_rejects_tiger(tmp_path, capsys):
+    from genpas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--model", "tiger", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert "tiger is not available yet" in capsys.readouterr().err
