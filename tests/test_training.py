@@ -161,3 +161,18 @@ def test_resume_refuses_a_different_configuration(tmp_path, split):
         Trainer(TrainConfig(strategy="lt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
     more = Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
     assert more["epochs_run"] == 2  # more epochs is a legitimate continuation
+
+
+def test_lr_plateau_halves_the_rate_after_epochs_without_gain(tmp_path, split):
+    import csv
+
+    cfg = TrainConfig(strategy="mt", lr_plateau=1, **{**TINY, "epochs": 12, "patience": 20, "warmup_steps": 0, "lr": 0.05})
+    train(cfg, tmp_path / "p", split=split)
+    rows = list(csv.DictReader(open(tmp_path / "p" / "log.csv")))
+    best = -1.0
+    for prev, row in zip(rows, rows[1:]):
+        improved = float(prev["valid_ndcg@10"]) > best
+        best = max(best, float(prev["valid_ndcg@10"]))
+        expected = float(prev["lr"]) * (1.0 if improved else 0.5)
+        assert float(row["lr"]) == pytest.approx(expected)
+    assert any(float(r["lr"]) < cfg.lr for r in rows)

@@ -23,7 +23,7 @@ FORWARDED = {
     "strategy": "strategy", "alpha": "alpha", "beta": "beta", "gamma": "gamma", "mode": "mode",
     "num_pairs": "num_pairs", "fixed_budget": "fixed_budget", "epochs": "epochs", "patience": "patience",
     "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay", "warmup_steps": "warmup_steps",
-    "cosine": "cosine", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
+    "cosine": "cosine", "lr_plateau": "lr_plateau", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
     "dropout": "dropout", "max_len": "max_len", "seed": "seed", "time_budget": "time_budget_minutes",
     "exclude_history": "exclude_history", "device": "device", "workers": "num_workers", "threads": "threads",
     "progress": "progress", "classic": "classic", "transform": "transforms",
@@ -71,6 +71,8 @@ def train_cmd(
     weight_decay: Annotated[float, typer.Option("--weight-decay")] = DEFAULTS.weight_decay,
     warmup_steps: Annotated[int, typer.Option("--warmup-steps")] = DEFAULTS.warmup_steps,
     cosine: Annotated[bool, typer.Option("--cosine", help="Cosine learning-rate decay after warm-up.")] = False,
+    lr_plateau: Annotated[int, typer.Option("--lr-plateau", help="Halve the lr after this many epochs without "
+                          "validation gain (0: never).")] = DEFAULTS.lr_plateau,
     grad_clip: Annotated[float, typer.Option("--grad-clip")] = DEFAULTS.grad_clip,
     dim: Annotated[int, typer.Option("--dim")] = DEFAULTS.dim,
     layers: Annotated[int, typer.Option("--layers")] = DEFAULTS.layers,

@@ -51,6 +51,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     cosine: bool = False
+    lr_plateau: int = 0  # halve the learning rate after this many epochs without validation gain (0: never)
     grad_clip: float = 1.0
     time_budget_minutes: float | None = None  # stop training after this much wall time (then test the best)
     # evaluation

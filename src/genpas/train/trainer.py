@@ -137,9 +137,10 @@ class Trainer:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(stream)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine))
-        state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0}
+        state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0}
+        schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
+        # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) * state["lr_scale"])
         last = self.out / "last.pt"
         if resume and last.exists():
             saved = load_state(last)
@@ -150,7 +151,7 @@ class Trainer:
             torch.set_rng_state(saved["rng"][self.rank] if self.rank < len(saved["rng"]) else saved["rng"][0])
             if self.device.type == "cuda" and "cuda_rng" in saved:
                 torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
-            state = saved["trainer"]
+            state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
             log.info("resumed after epoch %d", state["epoch"])
         elif resume:
             log.warning("--resume: no checkpoint in %s, starting fresh", self.out)
@@ -193,6 +194,8 @@ class Trainer:
                     save_weights(self.out / "best.safetensors", self.model)
             else:
                 state["bad_epochs"] += 1
+                if cfg.lr_plateau and state["bad_epochs"] % cfg.lr_plateau == 0:
+                    state["lr_scale"] *= 0.5
             state["epoch"] = epoch
             stopped = state["bad_epochs"] >= cfg.patience
             row = {"epoch": epoch, "loss": total_loss / max(1, batches), "valid_ndcg@10": valid.get("ndcg@10"),
