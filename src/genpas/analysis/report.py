@@ -59,7 +59,7 @@ def analyze(
         "expected_model_input_length": expected_input_length(analyzer, dist, max_len),
         "num_distinct_pairs": math.exp(entropy),
         "pair_entropy": entropy,
-        "support_pairs": _support_size(dist),
+        "support_pairs": dist.support_size,
         "top10_target_mass": top_mass(p_train, popularity, 0.1),
         "top10_eval_mass": top_mass(p_eval, popularity, 0.1),
         "target_position_mass": position_mass(analyzer, dist),
@@ -68,19 +68,6 @@ def analyze(
         "eval_distribution": _by_id(p_eval, store.item_ids),
     }
     return result
-
-
-def _support_size(dist: PairDistribution) -> int:
-    """Number of triples with positive probability (exact count, no enumeration)."""
-    n = dist.lengths[dist.user_prob > 0]
-    s = dist.strategy
-    if s.beta in (math.inf, -math.inf):
-        k = n if s.beta > 0 else np.full_like(n, 2)
-        per_k = np.ones_like(k) if s.gamma in (math.inf, -math.inf) else k - 1
-        return int(per_k.sum())
-    if s.gamma in (math.inf, -math.inf):
-        return int((n - 1).sum())
-    return int((n * (n - 1) // 2).sum())
 
 
 def _by_id(p: np.ndarray, ids: np.ndarray) -> dict[str, float]:

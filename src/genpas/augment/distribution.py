@@ -72,7 +72,21 @@ class PairDistribution:
 
     @property
     def default_epoch_size(self) -> int:
-        return self.num_mt_pairs
+        """Pairs per epoch: the Multi-Target count, or the number of distinct pairs when that is smaller (LT), so
+        that an epoch never draws more pairs than exist and early stopping still looks at every pass."""
+        return min(self.num_mt_pairs, self.support_size)
+
+    @property
+    def support_size(self) -> int:
+        """Number of triples with positive probability (exact count, no enumeration)."""
+        n = self.lengths[self.user_prob > 0]
+        s = self.strategy
+        if math.isinf(s.beta):
+            k = n if s.beta > 0 else np.full_like(n, 2)
+            return int((np.ones_like(k) if math.isinf(s.gamma) else k - 1).sum())
+        if math.isinf(s.gamma):
+            return int((n - 1).sum())
+        return int((n * (n - 1) // 2).sum())
 
     @property
     def num_mt_pairs(self) -> int:

@@ -66,8 +66,10 @@ class WindowDistribution:
 
     @property
     def default_epoch_size(self) -> int:
-        """Windows per epoch so that an epoch holds as many targets as the Multi-Target epoch has pairs."""
-        return max(1, int(round(self.dist.num_mt_pairs / self.mean_targets)))
+        """Windows per epoch: as many as make the epoch's expected number of targets equal the pairs-mode epoch
+        (the Multi-Target count, or fewer where fewer distinct pairs exist), capped at the number of distinct windows."""
+        windows = max(1, int(round(self.dist.default_epoch_size / self.mean_targets)))
+        return min(windows, int((self.q > 0).sum()))
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """`size` i.i.d. windows (u, e) from q."""

@@ -44,7 +44,7 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
             metrics = json.loads(done.read_text())
         else:
             fresh_or_resumable(cfg, run_dir)
-            metrics = train(cfg, run_dir, resume=resume, split=split)
+            metrics = train(cfg, run_dir, resume=(run_dir / "last.pt").exists(), split=split)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
         results[label] = metrics
         if on_result is not None:

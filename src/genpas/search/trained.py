@@ -83,7 +83,8 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         record = ledger.done.get(name)
         if record is None or record["config"] != cfg.to_dict():
             fresh_or_resumable(cfg, out / "runs" / name)
-            metrics = train(cfg, out / "runs" / name, resume=True, split=split)
+            run_dir = out / "runs" / name
+            metrics = train(cfg, run_dir, resume=(run_dir / "last.pt").exists(), split=split)
             record = {"name": name, "config": cfg.to_dict(), "valid": _slim(metrics["valid"]),
                       "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],
                       "train_seconds": metrics["train_seconds"]}

@@ -271,7 +271,8 @@ class Trainer:
             return loader
         from tqdm.auto import tqdm
 
-        return tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
+        # disable=None: no bar when stderr is not a terminal (logs stay readable)
+        return tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=None)
 
     def _tensorboard(self):
         try:
