@@ -143,7 +143,7 @@ def run_cmd(
     data: DataSpec = "ml-100k",
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
     strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
-    time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.0,
+    time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.5,
     epochs: Annotated[int, typer.Option("--epochs")] = 200,
     seed: Seed = 0,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every strategy.")] = None,
