@@ -41,11 +41,7 @@ def pair_batch(store: SequenceStore, u, k, j, max_len: int | None) -> dict[str, 
     e = effective_start(k, j, max_len)
     length = k - e
     width = int(length.max())
-    base = store.offsets[u] + e - 1  # flat index of s_e
-    cols = np.arange(width)
-    mask = cols[None, :] < length[:, None]
-    idx = np.where(mask, base[:, None] + cols[None, :], 0)
-    inputs = np.where(mask, store.items[idx].astype(np.int64) + 1, 0)
+    inputs = _gather_rows(store.items, store.offsets[u] + e - 1, length, width)  # from the flat index of s_e
     rows = np.arange(len(u))
     targets = np.full((len(u), width), -1, dtype=np.int64)
     targets[rows, length - 1] = store.items[store.offsets[u] + k - 1]
@@ -60,11 +56,8 @@ def window_batch(store: SequenceStore, windows: WindowDistribution, u, e) -> dic
     length = np.minimum(windows.max_len, n - e)  # the last input item needs a target after it
     width = int(length.max())
     base = store.offsets[u] + e - 1
-    cols = np.arange(width)
-    mask = cols[None, :] < length[:, None]
-    idx = np.where(mask, base[:, None] + cols[None, :], 0)
-    inputs = np.where(mask, store.items[idx].astype(np.int64) + 1, 0)
-    targets = np.where(mask, store.items[np.where(mask, idx + 1, 0)].astype(np.int64), -1)
+    inputs = _gather_rows(store.items, base, length, width)
+    targets = _gather_rows(store.items, base + 1, length, width) - 1  # the item after each input position
     weights = windows.weights(u, e)[:, :width].astype(np.float32)
     targets = np.where(weights > 0, targets, -1)
     return {"inputs": inputs, "targets": targets, "weights": weights}
@@ -165,6 +158,17 @@ class TrainingStream(IterableDataset):
         if held:
             arrays = tuple(np.concatenate(x) for x in zip(*pending))
             yield _to_torch(self.make_batch(arrays, position))
+
+
+def _gather_rows(items: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """[B, width] of items[start : start + length] + 1 per row, left-aligned, 0 after each row's length."""
+    cols = np.arange(width)
+    idx = starts[:, None] + cols[None, :]
+    np.minimum(idx, len(items) - 1, out=idx)  # positions past a row's length are masked below
+    out = items[idx].astype(np.int64)
+    out += 1
+    out[cols[None, :] >= lengths[:, None]] = 0
+    return out
 
 
 def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
