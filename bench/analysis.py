@@ -21,7 +21,6 @@ from common import best_of, report, write_results  # noqa: E402
 from genpas.analysis.generalization import generalization  # noqa: E402
 from genpas.analysis.screening import KLScreen  # noqa: E402
 from genpas.augment import PairDistribution, genpas  # noqa: E402
-from genpas.analysis.target import TargetAnalyzer  # noqa: E402
 from genpas.data.split import leave_one_out  # noqa: E402
 from genpas.data.synth import SynthConfig, synthesize_store  # noqa: E402
 

@@ -6,7 +6,6 @@ import os
 import socket
 from collections import Counter
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp

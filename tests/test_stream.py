@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from genpas.augment import PairDistribution, genpas, make_strategy
+from genpas.augment import genpas, make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream, pair_batch
 from genpas.data.store import SequenceStore
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from genpas.atomic import atomic_path
 
 
 def _figure(width=6.4, height=4.2):
@@ -18,14 +19,11 @@ def _figure(width=6.4, height=4.2):
 
 
 def _save(plt, fig, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def rank_frequency(p_train: np.ndarray, p_eval: np.ndarray, label: str, path: Path) -> Path:

@@ -13,7 +13,6 @@ Both return exactly what `np.searchsorted(cdf, x, side="right")` would; the test
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -84,4 +83,4 @@ def uniform_index(r: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.minimum((r * count).astype(np.int64), count - 1)
 
 
-__all__ = ["GuideTable", "power_cdf_inverse", "uniform_index", "math"]
+__all__ = ["GuideTable", "power_cdf_inverse", "uniform_index"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
 import typer
 
+from genpas.atomic import atomic_path
 from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MaxLen, MinItem, MinUser, NoCache, Seed,
                                Split, StrategyName, TimeCol, UserCol, load, strategy_from, training_sequences)
@@ -61,11 +61,8 @@ def write_pairs(path: Path, store, u, k, j, prob, max_len: int | None) -> None:
     item_json = [json.dumps(str(x)) for x in store.item_ids]
     user_json = [json.dumps(str(x)) for x in store.user_ids]
     e = j if max_len is None else np.maximum(j, k - max_len)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     items = store.items
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "w") as fh:
             for row in range(len(u)):
                 base = store.offsets[u[row]]
@@ -73,6 +70,3 @@ def write_pairs(path: Path, store, u, k, j, prob, max_len: int | None) -> None:
                 line = (f'{{"user": {user_json[u[row]]}, "k": {k[row]}, "j": {j[row]}, "input": [{inputs}], '
                         f'"target": {item_json[items[base + k[row] - 1]]}')
                 fh.write(line + (f', "prob": {float(prob[row])!r}}}\n' if prob is not None else "}\n"))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from genpas.atomic import write_text
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import FORMATS
 
@@ -27,19 +27,8 @@ def load(data, fmt, user_col, item_col, time_col, min_user, min_item, no_cache):
     return load_dataset(data, options)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_json_atomic(path: Path, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 StrategyName = Annotated[str, typer.Option("--strategy", help="lt, mt, sw (exact presets) or genpas.")]

@@ -11,13 +11,13 @@ whole seconds, so ties occur as in real logs. 20M interactions take well under a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from genpas.atomic import atomic_path
 from genpas.data.store import SequenceStore
 from genpas.errors import GenpasError
 
@@ -109,13 +109,8 @@ def write_table(df: pl.DataFrame, path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".tsv", ".parquet"):
         raise GenpasError(f"{path}: unsupported output extension; use .csv, .tsv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".parquet":
             df.write_parquet(tmp)
         else:
             df.write_csv(tmp, separator="\t" if suffix == ".tsv" else ",")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

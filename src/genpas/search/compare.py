@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
+from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.train.config import TrainConfig
 from genpas.train.trainer import fresh_or_resumable, load_split, train
@@ -59,12 +59,7 @@ def write_report(results: dict, out: Path, base: TrainConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
     slim = {label: {k: m[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "strategy")}
             for label, m in results.items()}
-    _write(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim}, indent=2))
-    _write(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base))
+    write_text(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim}, indent=2) + "\n")
+    write_text(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base))
     bar_chart(results, out / "results.png", title=f"SASRec on {base.data}: test metrics by augmentation strategy")
 
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text + ("" if text.endswith("\n") else "\n"))
-    os.replace(tmp, path)

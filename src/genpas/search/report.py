@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from genpas.atomic import atomic_path
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
 
@@ -47,7 +48,6 @@ def bar_chart(results: dict, path: Path, title: str) -> None:
     ax.margins(y=0.25)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)

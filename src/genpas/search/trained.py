@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.screening import screen, spearman
 from genpas.train.config import TrainConfig
@@ -126,9 +127,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         "screen_seconds": screen_seconds,
         "config": base.to_dict(),
     }
-    tmp = out / f".search.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(_json_safe(result), indent=2) + "\n")
-    os.replace(tmp, out / "search.json")
+    write_text(out / "search.json", json.dumps(_json_safe(result), indent=2) + "\n")
     return result
 
 

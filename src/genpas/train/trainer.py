@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream
 from genpas.data import LoadOptions, leave_one_out, load_dataset
@@ -231,9 +232,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
         }
         if self.is_main:
-            tmp = self.out / f".metrics.json.tmp-{os.getpid()}"
-            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-            os.replace(tmp, self.out / "metrics.json")
+            write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return metrics
 
     # Options that may change between a run and its resumption; any other difference makes a different run.
