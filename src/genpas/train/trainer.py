@@ -67,7 +67,7 @@ def build_model(cfg: TrainConfig, split) -> torch.nn.Module:
     raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
 
 
-def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, int]:
+def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum over targets of weight x cross-entropy, divided by the number of rows (pairs or windows)."""
     inputs = batch["inputs"].to(device, non_blocking=True)
     weights = batch["weights"].to(device, non_blocking=True)
@@ -76,7 +76,7 @@ def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, int]:
     selected = weights > 0
     logits = (model.module if hasattr(model, "module") else model).scores(hidden[selected])
     ce = F.cross_entropy(logits.float(), targets[selected], reduction="none")
-    return (ce * weights[selected]).sum() / inputs.shape[0], int(selected.sum())
+    return (ce * weights[selected]).sum() / inputs.shape[0], selected.sum()
 
 
 def lr_lambda(warmup: int, total: int, cosine: bool):
@@ -159,33 +159,11 @@ class Trainer:
         stopped = state["bad_epochs"] >= cfg.patience
         writer = self._tensorboard() if self.is_main else None
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
-        epoch = state["epoch"]
         for epoch in range(state["epoch"] + 1, cfg.epochs):
             if stopped or self._out_of_time(state):
                 break
             stream.set_epoch(epoch)
-            model.train()
-            start = time.perf_counter()
-            total_loss, total_targets, batches = 0.0, 0, 0
-            bar = self._progress(loader, steps_per_epoch, epoch)
-            for batch in bar:
-                if self.on_batch is not None:
-                    self.on_batch(batch)
-                with autocast:
-                    loss, targets = weighted_loss(model, batch, self.device)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                total_loss += float(loss.detach())
-                total_targets += targets
-                batches += 1
-                if hasattr(bar, "set_postfix") and batches % 20 == 0:
-                    elapsed = time.perf_counter() - start
-                    bar.set_postfix(loss=f"{total_loss / batches:.4f}", targets_per_s=f"{total_targets / elapsed:,.0f}")
-            seconds = time.perf_counter() - start
+            loss, targets, seconds = self._train_epoch(model, loader, optimizer, scheduler, autocast, len(stream), epoch)
             state["train_seconds"] += seconds
             valid = self.evaluate("valid")
             score = valid["ndcg@10"] if "ndcg@10" in valid else valid[f"ndcg@{cfg.ks[-1]}"]
@@ -199,9 +177,9 @@ class Trainer:
                     state["lr_scale"] *= 0.5
             state["epoch"] = epoch
             stopped = state["bad_epochs"] >= cfg.patience
-            row = {"epoch": epoch, "loss": total_loss / max(1, batches), "valid_ndcg@10": valid.get("ndcg@10"),
+            row = {"epoch": epoch, "loss": loss, "valid_ndcg@10": valid.get("ndcg@10"),
                    "valid_recall@10": valid.get("recall@10"), "epoch_seconds": seconds,
-                   "lr": scheduler.get_last_lr()[0], "targets": total_targets}
+                   "lr": scheduler.get_last_lr()[0], "targets": targets}
             self._save_last(state, optimizer, scheduler)
             if self.is_main:
                 self._log(row, writer)
@@ -210,11 +188,41 @@ class Trainer:
             writer.close()
         if state["best_epoch"] < 0:
             raise GenpasError("training ran no epoch (time budget too small?); nothing to evaluate")
-        load_weights(self.out / "best.safetensors", self.model) if self.world == 1 or self.is_main else None
+        if self.is_main:
+            load_weights(self.out / "best.safetensors", self.model)
         if self.world > 1:
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
         return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream)
+
+    def _train_epoch(self, model, loader, optimizer, scheduler, autocast, steps: int, epoch: int):
+        """One pass over the epoch's batches; returns (mean loss, targets seen, seconds)."""
+        model.train()
+        start = time.perf_counter()
+        # Sums stay on the device: reading them every step would synchronise a GPU step by step.
+        total_loss = torch.zeros((), device=self.device)
+        total_targets = torch.zeros((), dtype=torch.long, device=self.device)
+        batches = 0
+        bar = self._progress(loader, steps, epoch)
+        for batch in bar:
+            if self.on_batch is not None:
+                self.on_batch(batch)
+            with autocast:
+                loss, targets = weighted_loss(model, batch, self.device)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.detach()
+            total_targets += targets
+            batches += 1
+            if hasattr(bar, "set_postfix") and batches % 20 == 0:
+                elapsed = time.perf_counter() - start
+                bar.set_postfix(loss=f"{float(total_loss) / batches:.4f}",
+                                targets_per_s=f"{int(total_targets) / elapsed:,.0f}")
+        return float(total_loss) / max(1, batches), int(total_targets), time.perf_counter() - start
 
     # ------------------------------------------------------------------------------------------------------------
     def _finish(self, best_epoch, train_seconds, epochs_run, steps_per_epoch=0, stream=None) -> dict:
