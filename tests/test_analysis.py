@@ -119,3 +119,11 @@ def test_cli_analyze_contract_and_plots(tmp_path, ml100k_cache, monkeypatch, cap
     for name in ("rank_frequency.png", "kl_heatmap.png", "input_length.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "KL(eval || train)" in capsys.readouterr().out
+
+
+def test_kl_grid_agrees_with_analyze(ml100k):
+    from genpas.analysis.grid import kl_grid
+
+    grid = kl_grid(ml100k, (0.0, 1.0), (0.0, math.inf))
+    assert grid[1, 0] == pytest.approx(analyze(ml100k, make_strategy("mt"), samples=1)["kl"], rel=1e-12)
+    assert grid[0, 1] == pytest.approx(analyze(ml100k, make_strategy("lt"), samples=1)["kl"], rel=1e-12)

@@ -1,14 +1,14 @@
-"""KL over a grid of (alpha, beta): the screening step of the parameter search, and the heatmap's data.
+"""KL over a grid of (alpha, beta): the data of the KL heatmap.
 
-KL depends on (alpha, beta) only, so a grid over (alpha, beta, gamma) costs one pass per (alpha, beta) cell.
+KL depends on (alpha, beta) only, so the grid has no gamma axis; each cell is one KLScreen evaluation.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from genpas.analysis.target import SMOOTHING, TargetAnalyzer, eval_distribution, kl_divergence
-from genpas.augment.distribution import PairDistribution
+from genpas.analysis.screening import KLScreen
+from genpas.analysis.target import SMOOTHING
 from genpas.augment.strategy import genpas
 from genpas.data.split import leave_one_out
 from genpas.data.store import SequenceStore
@@ -18,13 +18,5 @@ def kl_grid(store: SequenceStore, alphas, betas, split: str = "loo", eval_on: st
             smoothing: float = SMOOTHING) -> np.ndarray:
     """[len(alphas), len(betas)] KL values (gamma does not matter)."""
     loo = leave_one_out(store)
-    train = loo.train if split == "loo" else store
-    analyzer = TargetAnalyzer(train)
-    p_eval = eval_distribution(loo.inputs(eval_on).targets, store.num_items)
-    out = np.zeros((len(alphas), len(betas)))
-    for r, a in enumerate(alphas):
-        for c, b in enumerate(betas):
-            strategy = genpas(a, b, 0.0)
-            p_train = analyzer.target_distribution(strategy, PairDistribution(train.lengths, strategy))
-            out[r, c] = kl_divergence(p_eval, p_train, smoothing)
-    return out
+    screen = KLScreen(loo, eval_on, smoothing, train=store if split == "none" else None)
+    return np.array([[screen.kl(genpas(a, b, 0.0)) for b in betas] for a in alphas])

@@ -11,14 +11,16 @@ from genpas.analysis.target import SMOOTHING, TargetAnalyzer, eval_distribution
 from genpas.augment.distribution import PairDistribution
 from genpas.augment.strategy import Strategy
 from genpas.data.split import LeaveOneOut
+from genpas.data.store import SequenceStore
 
 
 class KLScreen:
     """KL(p_eval || smoothed p_train) for many strategies on one split (validation targets by default)."""
 
     def __init__(self, split: LeaveOneOut, eval_on: str = "valid", smoothing: float = SMOOTHING,
-                 analyzer: TargetAnalyzer | None = None):
-        self.analyzer = analyzer or TargetAnalyzer(split.train)
+                 analyzer: TargetAnalyzer | None = None, train: SequenceStore | None = None):
+        """`train`: the sequences the pairs come from (default: the split's training part)."""
+        self.analyzer = analyzer or TargetAnalyzer(train if train is not None else split.train)
         self.smoothing = smoothing
         p_eval = eval_distribution(split.inputs(eval_on).targets, split.full.num_items)
         self.support = np.flatnonzero(p_eval > 0)
