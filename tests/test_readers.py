@@ -97,3 +97,32 @@ def test_formats_agree_on_a_larger_synthetic_log(tmp_path):
     for s in stores[1:]:
         np.testing.assert_array_equal(s.items, stores[0].items)
         np.testing.assert_array_equal(s.offsets, stores[0].offsets)
+
+
+def test_amazon_fast_path_equals_the_line_by_line_reader(all_formats):
+    import polars as pl
+
+    from genpas.data.readers import _amazon_by_line, _amazon_fast, read_bytes
+
+    for label in ("amazon-2018", "amazon-2023"):
+        raw = read_bytes(all_formats[label])
+        keys = ("reviewerID", "asin", "unixReviewTime") if label == "amazon-2018" else ("user_id", "parent_asin", "timestamp")
+        fast = _amazon_fast(raw, keys)
+        assert fast is not None
+        slow = _amazon_by_line(raw, all_formats[label], keys, python_literals=False)
+        assert fast.equals(slow.with_columns(pl.col("time").cast(pl.Float64)))
+
+
+@pytest.mark.parametrize("bad_line,needle", [
+    ('{"reviewerID": "c", "unixReviewTime": 3}', "line 3"),
+    ('{"reviewerID": "c", "asin": "z", "unixReviewTime": "soon"}', "line 3: unparseable timestamp"),
+    ('{"reviewerID": "", "asin": "z", "unixReviewTime": 3}', "line 3: empty user id"),
+])
+def test_amazon_errors_name_the_line(tmp_path, bad_line, needle):
+    from genpas.errors import GenpasError
+
+    path = tmp_path / "reviews.json"
+    path.write_text('{"reviewerID": "a", "asin": "x", "unixReviewTime": 1}\n'
+                    '{"reviewerID": "b", "asin": "y", "unixReviewTime": 2}\n' + bad_line + "\n")
+    with pytest.raises(GenpasError, match=needle):
+        load_dataset(path)

@@ -252,69 +252,77 @@ _AMAZON_KEYS = (  # (user, item, time, time divisor) per dump
 def read_amazon(path: Path) -> pl.DataFrame:
     """2014/2018 review JSON lines (also the 2014 Python-literal files), 2023 JSONL, and ratings-only CSVs."""
     raw = read_bytes(path)
-    text_start = raw.lstrip()[:1]
-    if text_start != b"{":  # ratings-only CSV: user,item,rating,timestamp, no header
+    if raw.lstrip()[:1] != b"{":  # ratings-only CSV: user,item,rating,timestamp, no header
         df = _read_delimited(raw, path, ",", has_header=False)
         if df.width != 4:
             raise GenpasError(f"{path}: line 1: expected 4 fields (user,item,rating,timestamp), found {df.width}")
         df = df.rename(dict(zip(df.columns, ["user", "item", "rating", "time"]))).select(CANONICAL)
         return _finish(df, path, first_line=1)
-    records = _parse_json_lines(raw, path)
-    keys = set(next(iter(records.values())))
+    first_line = raw.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    python_literals = first_line.startswith("{'")
+    first = _parse_record(first_line, python_literals, path, 1)
     for user_key, item_key, time_key, divisor in _AMAZON_KEYS:
-        if {user_key, item_key, time_key} <= keys:
+        if {user_key, item_key, time_key} <= set(first):
             break
     else:
         raise GenpasError(
             f"{path}: line 1: no Amazon review fields (reviewerID/asin/unixReviewTime or "
-            f"user_id/parent_asin/timestamp); found {', '.join(sorted(keys))}"
+            f"user_id/parent_asin/timestamp); found {', '.join(sorted(first))}"
         )
-    users, items, times = [], [], []
-    for line_no, record in records.items():
-        try:
-            users.append(_token(record[user_key]))
-            items.append(_token(record[item_key]))
-            times.append(float(record[time_key]) / divisor)
-        except KeyError as exc:
-            raise GenpasError(f"{path}: line {line_no}: missing field {exc.args[0]!r}") from None
-        except (TypeError, ValueError):
-            raise GenpasError(f"{path}: line {line_no}: unparseable timestamp {record[time_key]!r}") from None
-    df = pl.DataFrame({"user": users, "item": items, "time": times}, schema={"user": pl.Utf8, "item": pl.Utf8, "time": pl.Float64})
-    lines = list(records)
+    keys = (user_key, item_key, time_key)
+    df = None if python_literals else _amazon_fast(raw, keys)
+    if df is None:  # Python literals, or a problem the line-by-line reader can locate precisely
+        df = _amazon_by_line(raw, path, keys, python_literals)
+    return _finish(df.with_columns(pl.col("time") / divisor), path, first_line=1)
+
+
+def _amazon_fast(raw: bytes, keys) -> pl.DataFrame | None:
+    """polars' JSON-lines reader, materialising only the three fields; None where it cannot read the file cleanly
+    (blank lines would shift line numbers in error messages, so those files take the line-by-line path too)."""
+    if b"\n\n" in raw.strip() or b"\r" in raw:
+        return None
+    user_key, item_key, time_key = keys
     try:
-        return _finish(df, path, first_line=1)
-    except GenpasError as exc:  # map the row index back to the file line (blank lines are skipped)
-        message = str(exc)
-        prefix = f"{path}: line "
-        if message.startswith(prefix):
-            row = int(message[len(prefix):].split(":", 1)[0]) - 1
-            raise GenpasError(f"{prefix}{lines[row]}:{message.split(':', 2)[2]}") from None
-        raise
+        df = pl.read_ndjson(io.BytesIO(raw), schema={user_key: pl.Utf8, item_key: pl.Utf8, time_key: pl.Float64})
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    return df.select(pl.col(user_key).alias("user"), pl.col(item_key).alias("item"), pl.col(time_key).alias("time"))
 
 
-def _token(value) -> str | None:
-    return None if value is None else str(value)
+def _parse_record(line: str, python_literals: bool, path: Path, line_no: int) -> dict:
+    """One JSON object (or, for the 2014 dumps, one Python dict literal, parsed safely: never eval)."""
+    try:
+        record = ast.literal_eval(line) if python_literals else json.loads(line)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise GenpasError(f"{path}: line {line_no}: broken JSON record") from None
+    if not isinstance(record, dict):
+        raise GenpasError(f"{path}: line {line_no}: expected a JSON object, found {type(record).__name__}")
+    return record
 
 
-def _parse_json_lines(raw: bytes, path: Path) -> dict[int, dict]:
-    """line number -> record. JSON first; the 2014 dumps are Python dict literals, parsed safely (never eval)."""
-    text = raw.decode("utf-8", "replace")
-    records: dict[int, dict] = {}
-    python_literals = None
-    for line_no, line in enumerate(text.splitlines(), start=1):
+def _amazon_by_line(raw: bytes, path: Path, keys, python_literals: bool) -> pl.DataFrame:
+    """Line by line, keeping only the three fields of each record; errors name the line."""
+    user_key, item_key, time_key = keys
+    users, items, times = [], [], []
+    for line_no, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
-        if python_literals is None:
-            python_literals = line.startswith("{'")
+        record = _parse_record(line, python_literals, path, line_no)
         try:
-            record = ast.literal_eval(line) if python_literals else json.loads(line)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise GenpasError(f"{path}: line {line_no}: broken JSON record") from None
-        if not isinstance(record, dict):
-            raise GenpasError(f"{path}: line {line_no}: expected a JSON object, found {type(record).__name__}")
-        records[line_no] = record
-    return records
+            user, item, stamp = record[user_key], record[item_key], record[time_key]
+        except KeyError as exc:
+            raise GenpasError(f"{path}: line {line_no}: missing field {exc.args[0]!r}") from None
+        if user is None or str(user).strip() == "" or item is None or str(item).strip() == "":
+            raise GenpasError(f"{path}: line {line_no}: empty {'user' if not str(user or '').strip() else 'item'} id")
+        try:
+            times.append(float(stamp))
+        except (TypeError, ValueError):
+            raise GenpasError(f"{path}: line {line_no}: unparseable timestamp {stamp!r}") from None
+        users.append(str(user))
+        items.append(str(item))
+    return pl.DataFrame({"user": users, "item": items, "time": times},
+                        schema={"user": pl.Utf8, "item": pl.Utf8, "time": pl.Float64})
 
 
 # --------------------------------------------------------------------------------------------------------------------
