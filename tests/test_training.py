@@ -141,10 +141,10 @@ def test_main_job_on_a_small_log(tmp_path, capsys):
         main(args)
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for label in ("Popularity", "LT", "MT", "SW", "GenPAS(1, 0.5, -2)"):
+    for label in ("Popularity", "LT", "MT", "SW", "GenPAS(0.5, 0, 0)"):
         assert label in out
     results = json.loads((tmp_path / "res" / "results.json").read_text())["results"]
-    assert set(results) == {"Popularity", "LT", "MT", "SW", "GenPAS(1, 0.5, -2)"}
+    assert set(results) == {"Popularity", "LT", "MT", "SW", "GenPAS(0.5, 0, 0)"}
     assert all(set(r["test"]) >= {"recall@5", "ndcg@5", "recall@10", "ndcg@10"} for r in results.values())
     assert (tmp_path / "res" / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert "| MT |" in (tmp_path / "res" / "results.md").read_text()

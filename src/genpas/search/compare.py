@@ -20,7 +20,7 @@ from genpas.train.trainer import fresh_or_resumable, load_split, train
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GENPAS = (1.0, 0.5, -2.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
+DEFAULT_GENPAS = (0.5, 0.0, 0.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
 
 LINEUP = {
     "pop": dict(model="pop", strategy="mt"),
