@@ -18,10 +18,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def run(script: str, quick: bool) -> dict:
+    """Run one benchmark script (its output streams through) and read the JSON it reports on its last line."""
     args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else [])
-    subprocess.run(args, check=True)
-    name = Path(script).stem + ("_quick" if quick else "")
-    return json.loads((RESULTS / f"{name}.json").read_text())
+    proc = subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True)
+    print(proc.stdout, end="")
+    last = proc.stdout.strip().splitlines()[-1]
+    if not last.startswith("wrote "):
+        raise SystemExit(f"{script}: expected a last line 'wrote PATH', got {last!r}")
+    return json.loads(Path(last[len("wrote "):]).read_text())
 
 
 def main() -> None:
