@@ -11,7 +11,7 @@ from genpas.analysis.target import (SMOOTHING, TargetAnalyzer, eval_distribution
                                     input_length_histogram, kl_divergence, pair_entropy, position_mass, top_mass)
 from genpas.augment.distribution import PairDistribution
 from genpas.augment.strategy import Strategy
-from genpas.data.split import leave_one_out
+from genpas.data.split import leave_one_out, training_part
 from genpas.data.store import SequenceStore
 from genpas.errors import GenpasError
 
@@ -34,12 +34,7 @@ def analyze(
     if eval_on not in ("valid", "test"):
         raise GenpasError(f"unknown --eval {eval_on!r}; use 'valid' or 'test'")
     loo = leave_one_out(store)
-    if split == "loo":
-        train = loo.train
-    elif split == "none":
-        train = store
-    else:
-        raise GenpasError(f"unknown --split {split!r}; use 'loo' or 'none'")
+    train = training_part(store, split, loo)
     held_out = loo.inputs(eval_on)
     analyzer = TargetAnalyzer(train)
     dist = PairDistribution(train.lengths, strategy)

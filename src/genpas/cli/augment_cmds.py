@@ -12,7 +12,8 @@ import typer
 from genpas.atomic import atomic_path
 from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MaxLen, MinItem, MinUser, NoCache, Seed,
-                               Split, StrategyName, TimeCol, UserCol, load, strategy_from, training_sequences)
+                               Split, StrategyName, TimeCol, UserCol, load, strategy_from)
+from genpas.data.split import training_part
 from genpas.errors import GenpasError
 
 
@@ -45,7 +46,7 @@ def pairs_cmd(
     if max_len is not None and max_len < 1:
         raise GenpasError("--max-len must be at least 1")
     strat = strategy_from(strategy, alpha, beta, gamma)
-    store = training_sequences(load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache), split)
+    store = training_part(load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache), split)
     dist = PairDistribution(store.lengths, strat)
     if exact:
         u, k, j, p = dist.enumerate()

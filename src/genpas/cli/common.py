@@ -44,15 +44,3 @@ def strategy_from(name, alpha, beta, gamma):
     from genpas.augment import make_strategy, parse_bias
 
     return make_strategy(name, parse_bias(alpha), parse_bias(beta), parse_bias(gamma))
-
-
-def training_sequences(store, split: str):
-    """The sequences pairs are cut from: the leave-one-out training part, or the whole sequences."""
-    from genpas.data import leave_one_out
-    from genpas.errors import GenpasError
-
-    if split == "loo":
-        return leave_one_out(store).train
-    if split == "none":
-        return store
-    raise GenpasError(f"unknown --split {split!r}; use 'loo' or 'none'")

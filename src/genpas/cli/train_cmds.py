@@ -88,7 +88,6 @@ def train_cmd(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
     """Train a model with an augmentation strategy; writes RUN_DIR/metrics.json."""
-    from genpas.train.config import TrainConfig
     from genpas.train.trainer import train
 
     values = dict(locals())
@@ -108,7 +107,6 @@ def evaluate_cmd(
     exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--keep-history")] = None,
 ):
     """Re-evaluate a saved run's best checkpoint on validation and test."""
-    from genpas.train.config import TrainConfig
     from genpas.train.checkpoint import load_weights
     from genpas.train.trainer import Trainer
 
@@ -154,7 +152,6 @@ def run_cmd(
     from dataclasses import replace
 
     from genpas.search.compare import LINEUP, compare
-    from genpas.train.config import TrainConfig
 
     names = [s.strip().lower() for s in strategies.split(",") if s.strip()]
     unknown = [s for s in names if s not in LINEUP]

@@ -68,6 +68,15 @@ class LeaveOneOut:
         }
 
 
+def training_part(store: SequenceStore, split: str, loo: LeaveOneOut | None = None) -> SequenceStore:
+    """The sequences training pairs are cut from: 'loo' the leave-one-out training part, 'none' whole sequences."""
+    if split == "loo":
+        return (loo or leave_one_out(store)).train
+    if split == "none":
+        return store
+    raise GenpasError(f"unknown --split {split!r}; use 'loo' or 'none'")
+
+
 def leave_one_out(store: SequenceStore, short_users: str = "train") -> LeaveOneOut:
     if short_users not in SHORT_POLICIES:
         raise GenpasError(f"unknown short-user policy {short_users!r}; use one of {', '.join(SHORT_POLICIES)}")

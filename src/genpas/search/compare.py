@@ -16,7 +16,7 @@ from pathlib import Path
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.train.config import TrainConfig
-from genpas.train.trainer import fresh_or_resumable, load_split, train
+from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
         if resume and done.exists() and json.loads(done.read_text())["config"] == cfg.to_dict():
             metrics = json.loads(done.read_text())
         else:
-            fresh_or_resumable(cfg, run_dir)
-            metrics = train(cfg, run_dir, resume=(run_dir / "last.pt").exists(), split=split)
+            metrics = train_owned(cfg, run_dir, split=split)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
         results[label] = metrics
         if on_result is not None:

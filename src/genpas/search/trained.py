@@ -20,7 +20,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.screening import screen, spearman
 from genpas.train.config import TrainConfig
-from genpas.train.trainer import fresh_or_resumable, load_split, train
+from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
 BASELINES = ("lt", "mt", "sw")
@@ -83,9 +83,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         cfg = replace(base, **overrides)
         record = ledger.done.get(name)
         if record is None or record["config"] != cfg.to_dict():
-            fresh_or_resumable(cfg, out / "runs" / name)
-            run_dir = out / "runs" / name
-            metrics = train(cfg, run_dir, resume=(run_dir / "last.pt").exists(), split=split)
+            metrics = train_owned(cfg, out / "runs" / name, split=split)
             record = {"name": name, "config": cfg.to_dict(), "valid": _slim(metrics["valid"]),
                       "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],
                       "train_seconds": metrics["train_seconds"]}

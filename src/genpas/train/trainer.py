@@ -302,8 +302,15 @@ class Trainer:
                     writer.add_scalar(key, value, row["epoch"])
 
 
+def train_owned(cfg: TrainConfig, out_dir: Path, split=None) -> dict:
+    """Train in a run directory owned by a job (search, main job): a directory left by a different configuration is
+    dropped, one left by the same configuration is resumed from its last checkpoint."""
+    fresh_or_resumable(cfg, out_dir)
+    return train(cfg, out_dir, resume=(Path(out_dir) / "last.pt").exists(), split=split)
+
+
 def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
-    """For jobs that own their run directories (search, main job): drop a directory left by a different config."""
+    """Drop a run directory whose config.yaml differs from `cfg`."""
     import shutil
 
     out_dir = Path(out_dir)
