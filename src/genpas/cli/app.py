@@ -67,12 +67,22 @@ def synth_cmd(
     typer.echo(f"wrote {df.height:,} interactions of {users:,} users over {items:,} items to {out}")
 
 
+_argv: list[str] = []
+
+
+def invocation() -> str:
+    """The command line being run, as a user would type it (written into results for provenance)."""
+    import shlex
+
+    return shlex.join(["genpas", *(_argv or sys.argv[1:])])
+
+
 def _register_optional_commands() -> None:
     """Commands of the later layers register themselves here (keeps start-up light for `genpas data`)."""
     import importlib
 
     for module in ("genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds",
-                   "genpas.cli.search_cmds"):
+                   "genpas.cli.search_cmds", "genpas.cli.experiment_cmds"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -85,6 +95,7 @@ _register_optional_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors (exit 2) itself; our own errors become one line and exit 2."""
+    _argv[:] = list(argv) if argv is not None else sys.argv[1:]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, prog_name="genpas")

@@ -1,0 +1,179 @@
+"""`genpas experiment ...`: the paper's experiments (strategies over seeds, long tail, data efficiency, model size)
+and the generated results report. See genpas/search/experiments.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from genpas.cli.app import app, invocation
+from genpas.cli.common import DataSpec
+from genpas.errors import GenpasError
+
+experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+Out = Annotated[Path, typer.Option("--out", help="Experiment directory, shared by the experiments (runs are reused).")]
+Seeds = Annotated[str, typer.Option("--seeds", help="Comma-separated seeds, e.g. 0,1,2.")]
+Genpas = Annotated[Optional[str], typer.Option("--genpas", help="alpha,beta,gamma of GenPAS (default: the setting "
+                                               "of --search, else the documented default).")]
+Search = Annotated[Optional[Path], typer.Option("--search", help="A search.json whose best setting GenPAS uses.")]
+Epochs = Annotated[int, typer.Option("--epochs", help="Epochs per run at most (runs are bounded by epochs, not time, "
+                                     "so results do not depend on machine load).")]
+Patience = Annotated[int, typer.Option("--patience", help="Epochs without validation gain before a run stops.")]
+Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
+DEFAULT_OUT = Path("results/experiments")
+
+
+def parse_list(text: str, kind, option: str) -> tuple:
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise GenpasError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise GenpasError(f"{option}: give at least one value")
+    return values
+
+
+def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, float, float]:
+    import json
+
+    from genpas.augment import parse_bias
+    from genpas.search.compare import DEFAULT_GENPAS
+
+    if genpas is not None:
+        parts = genpas.split(",")
+        if len(parts) != 3:
+            raise GenpasError(f"--genpas: expected alpha,beta,gamma, got {genpas!r}")
+        return tuple(parse_bias(p.strip()) for p in parts)
+    if search is not None:
+        if not search.exists():
+            raise GenpasError(f"{search}: no such search result")
+        try:
+            best = json.loads(search.read_text())["best"]
+            return tuple(parse_bias(str(best[k])) for k in ("alpha", "beta", "gamma"))
+        except (ValueError, KeyError):
+            raise GenpasError(f"{search}: not a search.json (needs best.alpha, best.beta, best.gamma)") from None
+    return DEFAULT_GENPAS
+
+
+def settings_from(data, seeds, genpas, search, epochs, patience, config, progress):
+    from dataclasses import replace
+
+    from genpas.search.experiments import ExperimentSettings
+    from genpas.train.config import TrainConfig
+
+    if epochs < 1 or patience < 1:
+        raise GenpasError("need --epochs >= 1 and --patience >= 1")
+    base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
+    base = replace(base, data=data, epochs=epochs, patience=patience, progress=progress, time_budget_minutes=None)
+    return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
+                              command=invocation())
+
+
+def _store(out: Path):
+    from genpas.search.experiments import RunStore
+
+    def announce(name, record):
+        typer.echo(f"  {name:8s} seed {record['config']['seed']}: valid ndcg@10 {record['valid']['ndcg@10']:.4f}  "
+                   f"test ndcg@10 {record['test']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")
+
+    return RunStore(out, on_result=announce)
+
+
+def _finish(result: dict, out: Path) -> None:
+    from genpas.search.experiment_report import TABLES
+    from genpas.search.experiments import save
+
+    path = save(result, out)
+    typer.echo("\n".join(TABLES[result["experiment"]](result)))
+    typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
+
+
+@experiment_app.command("strategies")
+def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
+                   search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
+                   progress: Progress = True,
+                   strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, "
+                                                           "genpas.")] = "pop,lt,mt,sw,genpas"):
+    """The headline: every strategy over several seeds, mean ± std, GenPAS against MT relative to the seed spread."""
+    from genpas.search.experiments import run_strategies
+
+    names = _names(strategies)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    _finish(run_strategies(settings, _store(out), names), out)
+
+
+@experiment_app.command("long-tail")
+def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
+                  search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
+                  progress: Progress = True):
+    """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
+    from genpas.search.experiments import run_long_tail
+
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    _finish(run_long_tail(settings, _store(out)), out)
+
+
+@experiment_app.command("data-efficiency")
+def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
+                        genpas: Genpas = None, search: Search = None, epochs: Epochs = 20, patience: Patience = 5,
+                        config: Config = None, progress: Progress = True,
+                        fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
+                        = "0.01,0.05,0.1,0.2,1"):
+    """GenPAS vs MT trained on a fixed set of pairs: a share of the MT pair count, drawn once."""
+    from genpas.search.experiments import run_data_efficiency
+
+    shares = parse_list(fractions, float, "--fractions")
+    if any(not 0 < f <= 1 for f in shares):
+        raise GenpasError("--fractions: every share must be in (0, 1]")
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    _finish(run_data_efficiency(settings, _store(out), shares), out)
+
+
+@experiment_app.command("model-size")
+def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
+                   search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
+                   progress: Progress = True,
+                   dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
+                   = "32,64,128,256",
+                   depths: Annotated[str, typer.Option("--depths", help="Layer counts (at the reference width).")]
+                   = "1,2,4",
+                   grid: Annotated[bool, typer.Option("--grid", help="Every width x depth instead of one factor at "
+                                                      "a time.")] = False):
+    """GenPAS vs MT over embedding widths and depths (one factor at a time around 64 wide x 2 layers)."""
+    from genpas.search.experiments import default_sizes, run_model_size
+
+    widths, layers = parse_list(dims, int, "--dims"), parse_list(depths, int, "--depths")
+    if any(w < 2 or w % 2 for w in widths) or any(n < 1 for n in layers):
+        raise GenpasError("--dims must be even widths >= 2 (2 attention heads) and --depths >= 1")
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    sizes = [(w, n) for w in widths for n in layers] if grid else default_sizes(
+        widths, layers, (settings.base.dim, settings.base.layers))
+    _finish(run_model_size(settings, _store(out), sizes), out)
+
+
+@experiment_app.command("report")
+def report_cmd(out: Out = DEFAULT_OUT,
+               to: Annotated[Path, typer.Option("--to", help="Markdown report to write (plots go beside it).")]
+               = Path("docs/results-ml-100k.md"),
+               search: Search = None):
+    """Assemble the results report from the experiments in --out (and a search.json); no hand-typed numbers."""
+    from genpas.search.experiment_report import write_results_report
+
+    path = write_results_report(out, to, search, command=invocation())
+    typer.echo(f"wrote {path}")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    known = ("pop", "lt", "mt", "sw", "genpas")
+    names = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise GenpasError(f"--strategies: unknown {unknown[0]!r}; choose from {', '.join(known)}" if unknown
+                          else "--strategies: give at least one")
+    return names

@@ -1,0 +1,233 @@
+"""Markdown tables, PNG plots and the combined results report of the experiments (every number read from their JSON).
+
+`write_results_report` assembles docs/results-<data>.md from an experiment directory (and optionally a search.json):
+no number in it is typed by hand, each table says which command and seeds produced it and how long that took.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from genpas.atomic import atomic_path, write_text
+from genpas.train.metrics import GROUP_NAMES
+
+KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+
+
+def _ms(s: dict) -> str:
+    """mean ± std (the std only where there are several seeds)."""
+    return f"{s['mean']:.4f} ± {s['std']:.4f}" if len(s["values"]) > 1 else f"{s['mean']:.4f}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def provenance(result: dict) -> str:
+    cfg = result["config"]
+    command = result.get("command") or f"(Python API) experiment {result['experiment']}"
+    seeds = ", ".join(str(s) for s in result["seeds"])
+    return (f"Command: `{command}`. Seeds: {seeds}. SASRec {cfg['dim']} wide, {cfg['layers']} layers, max length "
+            f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}, lr {cfg['lr']}, at most "
+            f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
+            f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_minutes(result['wall_seconds_of_runs'])} "
+            f"with evaluation; runs shared with other experiments are counted in each).")
+
+
+def verdict_sentence(v: dict, metric: str, split: str) -> str:
+    if v["verdict"] == "single seed":
+        return f"{split} {metric}: GenPAS - MT = {v['mean_difference']:+.4f} (one seed, no spread to compare with)."
+    rel = f" ({100 * v['relative']:+.1f}% of MT)" if v["relative"] is not None else ""
+    word = {"win": "GenPAS wins", "loss": "GenPAS loses", "tie": "tie"}[v["verdict"]]
+    return (f"{split} {metric}: GenPAS - MT = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
+            f"difference {v['standard_error']:.4f}: **{word}** (win/loss means beyond two standard errors).")
+
+
+def experiment_markdown(result: dict, image: str | None = None, heading: str = "#") -> str:
+    kind = result["experiment"]
+    lines = [f"{heading} {TITLES[kind]} on {result['data']}", "", provenance(result), ""]
+    lines += TABLES[kind](result)
+    if image:
+        lines += ["", f"![{TITLES[kind]}]({image})"]
+    return "\n".join(lines) + "\n"
+
+
+def _strategies_table(result: dict) -> list[str]:
+    lines = ["| strategy | " + " | ".join(f"valid {k}" for k in ("ndcg@10",)) + " | "
+             + " | ".join(f"test {k}" for k in KEYS) + " | best epochs | train s |", "|---" * 8 + "|"]
+    for row in result["strategies"].values():
+        lines.append(f"| {row['label']} | {_ms(row['valid']['ndcg@10'])} | "
+                     + " | ".join(_ms(row["test"][k]) for k in KEYS)
+                     + f" | {', '.join(str(e) for e in row['best_epoch'])} | {row['train_seconds']['mean']:.0f} |")
+    if "genpas_vs_mt" in result:
+        lines.append("")
+        for split in ("valid", "test"):
+            for metric in ("ndcg@10", "recall@10"):
+                lines.append("- " + verdict_sentence(result["genpas_vs_mt"][split][metric], metric, split))
+    return lines
+
+
+def _long_tail_table(result: dict) -> list[str]:
+    lines = ["| strategy | " + " | ".join(f"{g} ndcg@10 | {g} recall@10" for g in GROUP_NAMES) + " |",
+             "|---" * (1 + 2 * len(GROUP_NAMES)) + "|"]
+    for row in result["strategies"].values():
+        lines.append(f"| {row['label']} | " + " | ".join(
+            f"{_ms(row['groups'][g]['ndcg@10'])} | {_ms(row['groups'][g]['recall@10'])}" for g in GROUP_NAMES) + " |")
+    first = next(iter(result["strategies"].values()))
+    users = ", ".join(f"{g} {first['groups'][g]['users']}" for g in GROUP_NAMES)
+    lines += ["", f"Test users per group of their target item (items cut into popularity thirds by training count): "
+                  f"{users}."]
+    return lines
+
+
+def _data_efficiency_table(result: dict) -> list[str]:
+    names = list(result["labels"])
+    lines = ["| share of MT pairs | pairs | " + " | ".join(f"{result['labels'][n]} valid ndcg@10 | "
+                                                        f"{result['labels'][n]} test ndcg@10" for n in names) + " |",
+             "|---" * (2 + 2 * len(names)) + "|"]
+    for row in result["rows"]:
+        lines.append(f"| {100 * row['fraction']:g}% | {row['num_pairs']:,} | " + " | ".join(
+            f"{_ms(row[n]['valid']['ndcg@10'])} | {_ms(row[n]['test']['ndcg@10'])}" for n in names) + " |")
+    lines += ["", f"The pairs are drawn once from each strategy and reused every epoch (`--fixed-budget`); the MT "
+                  f"pair count of the training part is {result['mt_pair_count']:,}."]
+    return lines
+
+
+def _model_size_table(result: dict) -> list[str]:
+    names = list(result["labels"])
+    lines = ["| width | layers | " + " | ".join(f"{result['labels'][n]} valid ndcg@10 | {result['labels'][n]} test "
+                                              f"ndcg@10 | train s" for n in names) + " |",
+             "|---" * (2 + 3 * len(names)) + "|"]
+    for row in result["rows"]:
+        lines.append(f"| {row['dim']} | {row['layers']} | " + " | ".join(
+            f"{_ms(row[n]['valid']['ndcg@10'])} | {_ms(row[n]['test']['ndcg@10'])} | "
+            f"{row[n]['train_seconds']['mean']:.0f}" for n in names) + " |")
+    return lines
+
+
+TITLES = {"strategies": "Strategies compared over seeds", "long-tail": "Long tail: metrics by item popularity",
+          "data-efficiency": "Data efficiency: a fraction of the pairs", "model-size": "Model size"}
+TABLES = {"strategies": _strategies_table, "long-tail": _long_tail_table,
+          "data-efficiency": _data_efficiency_table, "model-size": _model_size_table}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+def experiment_plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    kind = result["experiment"]
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=120)
+    if kind == "strategies":
+        rows = list(result["strategies"].values())
+        x = np.arange(len(rows))
+        for i, split in enumerate(("valid", "test")):
+            means = [r[split]["ndcg@10"]["mean"] for r in rows]
+            stds = [r[split]["ndcg@10"]["std"] for r in rows]
+            bars = ax.bar(x + (i - 0.5) * 0.38, means, 0.38, yerr=stds, capsize=3, label=f"{split} NDCG@10")
+            ax.bar_label(bars, fmt="%.4f", fontsize=6, padding=2)
+        ax.set_xticks(x, [r["label"] for r in rows], rotation=15, ha="right", fontsize=8)
+        ax.set_ylabel("NDCG@10 (mean ± std over seeds)")
+    elif kind == "long-tail":
+        rows = list(result["strategies"].values())
+        x = np.arange(len(GROUP_NAMES))
+        width = 0.8 / len(rows)
+        for i, r in enumerate(rows):
+            means = [r["groups"][g]["ndcg@10"]["mean"] for g in GROUP_NAMES]
+            stds = [r["groups"][g]["ndcg@10"]["std"] for g in GROUP_NAMES]
+            ax.bar(x + (i - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=r["label"])
+        ax.set_xticks(x, [f"{g} third" for g in GROUP_NAMES])
+        ax.set_ylabel("test NDCG@10 by target popularity")
+    elif kind == "data-efficiency":
+        fractions = [100 * r["fraction"] for r in result["rows"]]
+        for name, label in result["labels"].items():
+            means = [r[name]["test"]["ndcg@10"]["mean"] for r in result["rows"]]
+            ax.plot(fractions, means, marker="o", label=f"{label} (test)")
+            means = [r[name]["valid"]["ndcg@10"]["mean"] for r in result["rows"]]
+            ax.plot(fractions, means, marker="x", linestyle="--", alpha=0.6, label=f"{label} (valid)")
+        ax.set_xscale("log")
+        ax.set_xticks(fractions, [f"{f:g}%" for f in fractions])
+        ax.set_xlabel("share of the MT pair count, drawn once")
+        ax.set_ylabel("NDCG@10")
+    elif kind == "model-size":
+        rows = result["rows"]
+        x = np.arange(len(rows))
+        width = 0.8 / len(result["labels"])
+        for i, (name, label) in enumerate(result["labels"].items()):
+            means = [r[name]["test"]["ndcg@10"]["mean"] for r in rows]
+            ax.bar(x + (i - (len(result["labels"]) - 1) / 2) * width, means, width, label=f"{label} (test)")
+        ax.set_xticks(x, [f"{r['dim']}w x {r['layers']}L" for r in rows], fontsize=8)
+        ax.set_ylabel("test NDCG@10")
+    ax.set_title(f"{TITLES[kind]} ({result['data']})", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+def write_results_report(experiment_dir: Path, target: Path, search_json: Path | None = None,
+                         command: str | None = None) -> Path:
+    """Assemble the report from DIR/<experiment>.json (those present) and a search.json; copy the plots beside it."""
+    experiment_dir, target = Path(experiment_dir), Path(target)
+    results = {}
+    for kind in TITLES:
+        path = experiment_dir / f"{kind}.json"
+        if path.exists():
+            results[kind] = json.loads(path.read_text())
+    if not results and search_json is None:
+        from genpas.errors import GenpasError
+
+        raise GenpasError(f"{experiment_dir}: no experiment results (run `genpas experiment strategies` first)")
+    data = next(iter(results.values()))["data"] if results else "?"
+    figures = target.parent / "results" / target.stem
+    figures.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Results on {data}", "",
+             "Generated by `genpas experiment report`" + (f" (`{command}`)" if command else "")
+             + " from the experiments' JSON files; no number here is typed by hand. Each section names the command "
+               "that produced it, its seeds and its training time.", ""]
+    if "strategies" in results:
+        lines += _summary(results["strategies"])
+    if search_json is not None:
+        lines += _search_section(Path(search_json))
+    for kind, result in results.items():
+        image = figures / f"{kind}.png"
+        experiment_plot(result, image)
+        body = experiment_markdown(result, str(image.relative_to(target.parent)), heading="##")
+        lines += [body]
+    write_text(target, "\n".join(lines))
+    return target
+
+
+def _summary(result: dict) -> list[str]:
+    rows = result["strategies"]
+    if "genpas_vs_mt" not in result:
+        return []
+    best_baseline = max((r for n, r in rows.items() if n in ("lt", "mt", "sw")),
+                        key=lambda r: r["valid"]["ndcg@10"]["mean"])
+    g = rows["genpas"]
+    lines = ["## Summary", "",
+             f"- Over seeds {', '.join(str(s) for s in result['seeds'])}, {g['label']} has valid NDCG@10 "
+             f"{_ms(g['valid']['ndcg@10'])} against {_ms(best_baseline['valid']['ndcg@10'])} for the best baseline "
+             f"on validation ({best_baseline['label']}), and test NDCG@10 {_ms(g['test']['ndcg@10'])} against "
+             f"{_ms(best_baseline['test']['ndcg@10'])}."]
+    for split in ("valid", "test"):
+        lines.append("- " + verdict_sentence(result["genpas_vs_mt"][split]["ndcg@10"], "NDCG@10", split))
+    return lines + [""]
+
+
+def _search_section(path: Path) -> list[str]:
+    from genpas.search.trained import format_search
+
+    result = json.loads(path.read_text())
+    return ["## Parameter search", "",
+            f"`genpas search` on {result['data']} (seed {result['seed']}): {len(result['screened'])} settings "
+            f"screened without training in {result['screen_seconds']:.1f} s, {len(result['trained'])} trained with "
+            f"the three baselines. The experiments use the pick.", "", "```", format_search(result), "```", ""]
+

@@ -1,0 +1,228 @@
+"""The paper's experiments as reproducible jobs (spec sections 7 and 10, issue 7).
+
+    strategies        LT, MT, SW and the searched GenPAS setting (plus popularity) over several seeds: the headline
+                      comparison, with mean, spread and a verdict of GenPAS against MT relative to the seed spread
+    long-tail         the same runs, metrics by target-item popularity third
+    data-efficiency   GenPAS against MT trained on a fixed set of pairs drawn once: 1%, 5%, 10%, 20%, 100% of the MT
+                      pair count
+    model-size        GenPAS against MT over embedding widths and depths
+
+Every experiment in one directory shares a run store: each training is keyed by its full configuration, kept in its
+own resumable run directory (DIR/runs/<name>-<hash>/) and recorded in DIR/ledger.jsonl once finished. So the long-tail
+table reuses the headline runs, the 64-wide model of model-size reuses the headline's seed-0 runs, and a killed
+experiment continues where it stopped. Runs are bounded by epochs (not wall time), so their results do not depend on
+the machine's load: same seed, same data, same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from genpas.atomic import write_text
+from genpas.augment import make_strategy
+from genpas.search.compare import DEFAULT_GENPAS
+from genpas.search.trained import Ledger
+from genpas.train.config import TrainConfig
+from genpas.train.metrics import GROUP_NAMES
+from genpas.train.trainer import load_split, train_owned
+
+log = logging.getLogger(__name__)
+
+EXPERIMENTS = ("strategies", "long-tail", "data-efficiency", "model-size")
+METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
+# Options that do not change what a run computes: left out of the run key, so toggling them reuses finished runs.
+NOT_IN_KEY = ("progress", "device", "num_workers", "threads", "eval_batch_size")
+
+
+def run_key(cfg: TrainConfig) -> str:
+    values = {k: v for k, v in cfg.to_dict().items() if k not in NOT_IN_KEY}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+@dataclass
+class RunStore:
+    """Trainings shared by all experiments of one directory; each is trained at most once (see module docstring)."""
+
+    root: Path
+    split: object = None
+    on_result: object = None  # called with (name, record) after each run, trained or reused
+    ledger: Ledger = field(init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.ledger = Ledger(self.root / "ledger.jsonl")
+
+    def get(self, cfg: TrainConfig, name: str) -> dict:
+        key = f"{name}-{run_key(cfg)}"
+        record = self.ledger.done.get(key)
+        if record is None:
+            if self.split is None:
+                self.split = load_split(cfg)
+            start = time.perf_counter()
+            metrics = train_owned(cfg, self.root / "runs" / key, split=self.split)
+            record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
+                      "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+                      "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start}
+            self.ledger.add(record)
+        if self.on_result is not None:
+            self.on_result(name, record)
+        return record
+
+
+def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:
+    if name == "pop":
+        return dict(model="pop", strategy="mt")
+    if name == "genpas":
+        return dict(strategy="genpas", alpha=genpas[0], beta=genpas[1], gamma=genpas[2])
+    return dict(strategy=name)
+
+
+def label_of(name: str, genpas=DEFAULT_GENPAS) -> str:
+    if name == "pop":
+        return "Popularity"
+    o = strategy_overrides(name, genpas)
+    return make_strategy(o["strategy"], o.get("alpha"), o.get("beta"), o.get("gamma")).label
+
+
+def spread(values) -> dict:
+    """Mean, sample standard deviation (0 for one value) and the values themselves."""
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": [float(x) for x in v]}
+
+
+def paired_verdict(genpas_values, mt_values) -> dict:
+    """GenPAS against MT over the same seeds: mean paired difference, its standard error, and a verdict.
+
+    win / loss when the mean difference is more than two standard errors of the paired differences away from zero,
+    tie otherwise (with one seed there is no spread, so the verdict is 'single seed').
+    """
+    d = np.asarray(genpas_values, dtype=np.float64) - np.asarray(mt_values, dtype=np.float64)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return {"mean_difference": mean, "standard_error": None, "relative": None, "verdict": "single seed"}
+    se = float(d.std(ddof=1) / math.sqrt(len(d)))
+    verdict = "win" if mean > 2 * se else "loss" if mean < -2 * se else "tie"
+    mt_mean = float(np.mean(mt_values))
+    return {"mean_difference": mean, "standard_error": se, "relative": mean / mt_mean if mt_mean else None,
+            "verdict": verdict}
+
+
+@dataclass
+class ExperimentSettings:
+    base: TrainConfig
+    seeds: tuple[int, ...] = (0, 1, 2)
+    genpas: tuple[float, float, float] = DEFAULT_GENPAS
+    command: str | None = None  # the command line that ran the experiment, written into its JSON
+
+    def config(self, name: str, seed: int, **changes) -> TrainConfig:
+        return replace(self.base, seed=seed, **strategy_overrides(name, self.genpas), **changes)
+
+    def header(self, experiment: str, started: float, runs: list[dict]) -> dict:
+        return {"experiment": experiment, "data": self.base.data, "seeds": list(self.seeds),
+                "genpas": list(self.genpas), "command": self.command, "config": self.base.to_dict(),
+                "wall_seconds": time.perf_counter() - started,
+                "train_seconds_of_runs": float(sum(r["train_seconds"] for r in runs)),
+                "wall_seconds_of_runs": float(sum(r["wall_seconds"] for r in runs))}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", "lt", "mt", "sw", "genpas")) -> dict:
+    """Each strategy once per seed; mean and spread of every metric; GenPAS against MT."""
+    started = time.perf_counter()
+    rows, runs = {}, []
+    for name in names:
+        records = [store.get(settings.config(name, s), name) for s in settings.seeds]
+        runs += records
+        rows[name] = {"label": label_of(name, settings.genpas),
+                      "valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
+                      "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
+                      "best_epoch": [r["best_epoch"] for r in records],
+                      "train_seconds": spread([r["train_seconds"] for r in records])}
+    result = settings.header("strategies", started, runs) | {"strategies": rows}
+    if "genpas" in rows and "mt" in rows:
+        result["genpas_vs_mt"] = {
+            split: {k: paired_verdict(rows["genpas"][split][k]["values"], rows["mt"][split][k]["values"])
+                    for k in ("ndcg@10", "recall@10")} for split in ("valid", "test")}
+    return result
+
+
+def run_long_tail(settings: ExperimentSettings, store: RunStore, names=("lt", "mt", "genpas")) -> dict:
+    """Test metrics by popularity third of the target item (tail, middle, head), mean over seeds."""
+    started = time.perf_counter()
+    rows, runs = {}, []
+    for name in names:
+        records = [store.get(settings.config(name, s), name) for s in settings.seeds]
+        runs += records
+        rows[name] = {"label": label_of(name, settings.genpas), "groups": {
+            g: {"users": records[0]["test"]["groups"][g]["users"],
+                **{k: spread([r["test"]["groups"][g][k] for r in records]) for k in METRICS}}
+            for g in GROUP_NAMES}}
+    return settings.header("long-tail", started, runs) | {"strategies": rows}
+
+
+def run_data_efficiency(settings: ExperimentSettings, store: RunStore, fractions=FRACTIONS,
+                        names=("mt", "genpas")) -> dict:
+    """Train on `fraction` x the MT pair count, drawn once (a fixed training set), for each strategy and seed."""
+    started = time.perf_counter()
+    if store.split is None:
+        store.split = load_split(settings.base)
+    mt_pairs = int(np.maximum(store.split.train.lengths - 1, 0).sum())
+    rows, runs = [], []
+    for fraction in fractions:
+        pairs = max(1, int(round(fraction * mt_pairs)))
+        row = {"fraction": fraction, "num_pairs": pairs}
+        for name in names:
+            records = [store.get(settings.config(name, s, num_pairs=pairs, fixed_budget=True), name)
+                       for s in settings.seeds]
+            runs += records
+            row[name] = {"valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
+                         "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
+                         "best_epoch": [r["best_epoch"] for r in records]}
+        rows.append(row)
+    return settings.header("data-efficiency", started, runs) | {
+        "mt_pair_count": mt_pairs, "labels": {n: label_of(n, settings.genpas) for n in names}, "rows": rows}
+
+
+def run_model_size(settings: ExperimentSettings, store: RunStore, sizes, names=("mt", "genpas")) -> dict:
+    """Each (embedding width, layers) in `sizes` for each strategy and seed."""
+    started = time.perf_counter()
+    rows, runs = [], []
+    for dim, layers in sizes:
+        row = {"dim": dim, "layers": layers}
+        for name in names:
+            records = [store.get(settings.config(name, s, dim=dim, layers=layers), name) for s in settings.seeds]
+            runs += records
+            row[name] = {"valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
+                         "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
+                         "train_seconds": spread([r["train_seconds"] for r in records])}
+        rows.append(row)
+    return settings.header("model-size", started, runs) | {
+        "labels": {n: label_of(n, settings.genpas) for n in names}, "rows": rows}
+
+
+def default_sizes(dims=(32, 64, 128, 256), depths=(1, 2, 4), reference=(64, 2)) -> list[tuple[int, int]]:
+    """One factor at a time around the reference model: every width at its depth, every depth at its width."""
+    sizes = [(d, reference[1]) for d in dims] + [(reference[0], n) for n in depths]
+    return list(dict.fromkeys(sizes))  # ordered, without the reference twice
+
+
+def save(result: dict, out: Path) -> Path:
+    """DIR/<experiment>.json, .md and .png (see experiment_report.py)."""
+    from genpas.search.experiment_report import experiment_markdown, experiment_plot
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = result["experiment"]
+    write_text(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
+    write_text(out / f"{name}.md", experiment_markdown(result, f"{name}.png"))
+    experiment_plot(result, out / f"{name}.png")
+    return out / f"{name}.json"

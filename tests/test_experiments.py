@@ -1,0 +1,115 @@
+"""The experiment commands: JSON contents, run sharing between experiments, verdicts, the generated report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genpas.data.synth import SynthConfig, synthesize, write_table
+from genpas.search.experiments import default_sizes, paired_verdict, run_key, spread
+from genpas.train.config import TrainConfig
+
+
+def test_spread_and_paired_verdict():
+    s = spread([0.1, 0.2, 0.3])
+    assert s["mean"] == pytest.approx(0.2) and s["std"] == pytest.approx(0.1)
+    assert spread([0.5])["std"] == 0.0
+    # Differences 0.010, 0.012, 0.011: mean 0.011, SE 0.000577 -> a win.
+    v = paired_verdict([0.11, 0.112, 0.111], [0.1, 0.1, 0.1])
+    assert v["verdict"] == "win" and v["mean_difference"] == pytest.approx(0.011)
+    assert v["relative"] == pytest.approx(0.11)
+    assert paired_verdict([0.09, 0.088, 0.089], [0.1, 0.1, 0.1])["verdict"] == "loss"
+    assert paired_verdict([0.11, 0.09, 0.1], [0.1, 0.1, 0.1])["verdict"] == "tie"
+    assert paired_verdict([0.11], [0.1])["verdict"] == "single seed"
+
+
+def test_run_key_ignores_only_what_does_not_change_results():
+    base = TrainConfig()
+    assert run_key(base) == run_key(TrainConfig(progress=False, threads=1, device="cpu"))
+    assert run_key(base) != run_key(TrainConfig(seed=1))
+    assert run_key(base) != run_key(TrainConfig(num_pairs=10, fixed_budget=True))
+
+
+def test_default_sizes_vary_one_factor_at_a_time():
+    assert default_sizes((32, 64), (1, 2, 4), (64, 2)) == [(32, 2), (64, 2), (64, 1), (64, 4)]
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    write_table(synthesize(SynthConfig(users=50, items=20, mean_length=8, seed=5)), tmp_path / "log.csv")
+    (tmp_path / "tiny.yaml").write_text("dim: 8\nlayers: 1\nheads: 1\nmax_len: 6\nbatch_size: 32\nwarmup_steps: 2\n")
+    return tmp_path
+
+
+def _run(args, capsys):
+    from genpas.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, capsys.readouterr()
+
+
+def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
+    common = ["--data", str(tiny / "log.csv"), "--out", str(tiny / "exp"), "--config", str(tiny / "tiny.yaml"),
+              "--epochs", "2", "--patience", "1", "--no-progress"]
+    code, _ = _run(["experiment", "strategies", *common, "--seeds", "0,1"], capsys)
+    assert code == 0
+    result = json.loads((tiny / "exp" / "strategies.json").read_text())
+    assert set(result["strategies"]) == {"pop", "lt", "mt", "sw", "genpas"}
+    assert result["seeds"] == [0, 1] and result["command"].startswith("genpas experiment strategies")
+    mt = result["strategies"]["mt"]
+    assert len(mt["test"]["ndcg@10"]["values"]) == 2
+    assert mt["test"]["ndcg@10"]["mean"] == pytest.approx(sum(mt["test"]["ndcg@10"]["values"]) / 2)
+    assert result["genpas_vs_mt"]["test"]["ndcg@10"]["verdict"] in ("win", "tie", "loss")
+    ledger = (tiny / "exp" / "ledger.jsonl").read_text().splitlines()
+    assert len(ledger) == 10  # 5 strategies x 2 seeds
+
+    # long-tail reuses the LT, MT and GenPAS runs: nothing new is trained.
+    code, _ = _run(["experiment", "long-tail", *common, "--seeds", "0,1"], capsys)
+    assert code == 0 and len((tiny / "exp" / "ledger.jsonl").read_text().splitlines()) == 10
+    tail = json.loads((tiny / "exp" / "long-tail.json").read_text())
+    mt_runs = [json.loads(line) for line in ledger if json.loads(line)["name"].startswith("mt-")]
+    assert tail["strategies"]["mt"]["groups"]["head"]["ndcg@10"]["values"] == [
+        r["test"]["groups"]["head"]["ndcg@10"] for r in mt_runs]
+
+    code, _ = _run(["experiment", "data-efficiency", *common, "--fractions", "0.1,1"], capsys)
+    assert code == 0
+    eff = json.loads((tiny / "exp" / "data-efficiency.json").read_text())
+    assert [r["fraction"] for r in eff["rows"]] == [0.1, 1.0]
+    assert eff["rows"][0]["num_pairs"] == round(0.1 * eff["mt_pair_count"])
+    runs = [json.loads(line) for line in (tiny / "exp" / "ledger.jsonl").read_text().splitlines()][10:]
+    assert len(runs) == 4 and all(r["config"]["fixed_budget"] for r in runs)
+
+    code, _ = _run(["experiment", "model-size", *common, "--dims", "8,16", "--depths", "1"], capsys)
+    assert code == 0
+    size = json.loads((tiny / "exp" / "model-size.json").read_text())
+    assert [(r["dim"], r["layers"]) for r in size["rows"]] == [(8, 1), (16, 1)]
+    # The reference model (8 wide, 1 layer, seed 0) was trained by `strategies`: only the 16-wide runs are new.
+    assert len((tiny / "exp" / "ledger.jsonl").read_text().splitlines()) == 16
+
+    for name in ("strategies", "long-tail", "data-efficiency", "model-size"):
+        assert (tiny / "exp" / f"{name}.png").stat().st_size > 1000
+        assert (tiny / "exp" / f"{name}.md").read_text().startswith("# ")
+
+    report = tiny / "docs" / "results-x.md"
+    code, _ = _run(["experiment", "report", "--out", str(tiny / "exp"), "--to", str(report)], capsys)
+    assert code == 0
+    text = report.read_text()
+    g = result["strategies"]["genpas"]["test"]["ndcg@10"]
+    assert f"{g['mean']:.4f} ± {g['std']:.4f}" in text  # the numbers come from the JSON
+    assert "Seeds: 0, 1" in text and "## Data efficiency" in text
+    assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
+
+
+def test_experiment_bad_options(tiny, capsys):
+    code, err = _run(["experiment", "data-efficiency", "--data", str(tiny / "log.csv"), "--out", str(tiny / "e"),
+                      "--fractions", "0,2"], capsys)
+    assert code == 2 and "--fractions" in err.err
+    code, err = _run(["experiment", "strategies", "--out", str(tiny / "e"), "--seeds", "a,b"], capsys)
+    assert code == 2 and "--seeds" in err.err
+    code, err = _run(["experiment", "strategies", "--out", str(tiny / "e"), "--strategies", "mt,xx"], capsys)
+    assert code == 2 and "'xx'" in err.err
+    code, err = _run(["experiment", "report", "--out", str(tiny / "empty")], capsys)
+    assert code == 2 and "no experiment results" in err.err
