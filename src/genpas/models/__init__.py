@@ -2,5 +2,6 @@
 
 from genpas.models.popularity import Popularity
 from genpas.models.sasrec import SASRec, SASRecConfig
+from genpas.models.tiger import TIGER, TIGERConfig
 
-__all__ = ["Popularity", "SASRec", "SASRecConfig"]
+__all__ = ["Popularity", "SASRec", "SASRecConfig", "TIGER", "TIGERConfig"]

