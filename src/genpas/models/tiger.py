@@ -8,7 +8,9 @@ every step is restricted by a trie of the existing ids, so it can only produce r
 final beam are ranked by their sequence log-probability, every other item ranks below them.
 
 Tokens: code c at level l is token 1 + l * V + c (V = codes per level, the same for every level), 0 is padding; the
-decoder starts from a learned begin-of-sequence vector. Input item codes arrive shifted by one (0 = padding) and
+decoder starts from a learned begin-of-sequence vector. The encoder reads either every code as a token (the paper's
+layout) or, by default, one token per item, the sum of its code embeddings: C times fewer tokens, which is what
+makes TIGER trainable on a CPU (docs/method.md "TIGER"). Input item codes arrive shifted by one (0 = padding) and
 left-aligned, as everywhere in genpas; `rank_scores` returns [B, num_items] like SASRec, so one evaluator serves both.
 """
 
@@ -31,7 +33,10 @@ class TIGERConfig:
     layers: int = 2  # encoder layers; the decoder has as many
     heads: int = 4
     dropout: float = 0.1
-    max_len: int = 20  # input items (the encoder sees max_len * code_len tokens)
+    max_len: int = 20  # input items
+    encoder_input: str = "items"  # "codes": every code of every input item is a token (max_len * code_len tokens,
+    #                               as in the paper); "items": one token per input item, the sum of its code
+    #                               embeddings (code_len times fewer tokens: what makes TIGER CPU-sized)
     beam: int = 20  # beam width when ranking; at least the largest K of the metrics
 
     def validate(self) -> None:
@@ -43,6 +48,8 @@ class TIGERConfig:
             raise GenpasError("dim, layers, heads, max_len, beam and the semantic-id sizes must all be >= 1")
         if not 0 <= self.dropout < 1:
             raise GenpasError(f"--dropout must lie in [0, 1), got {self.dropout}")
+        if self.encoder_input not in ("items", "codes"):
+            raise GenpasError(f"--encoder-input must be items or codes, got {self.encoder_input!r}")
 
 
 class Attention(nn.Module):
@@ -156,11 +163,18 @@ class TIGER(nn.Module):
 
     # ------------------------------------------------------------------------------------------------------------
     def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoder states [B, W*C, D] of left-aligned item inputs [B, W], and the key mask [B, 1, 1, W*C]."""
+        """Encoder states [B, T, D] of left-aligned item inputs [B, W] (T = W items, or W * C codes), and the key
+        mask [B, 1, 1, T]."""
         inputs = inputs[:, -self.cfg.max_len:] if inputs.shape[1] > self.cfg.max_len else inputs
-        tokens = self.item_tokens[inputs].flatten(1)  # padding items give padding tokens
-        mask = (tokens > 0)[:, None, None, :]
-        x = self.drop(self.tok_emb(tokens) + self.enc_pos.weight[: tokens.shape[1]])
+        tokens = self.item_tokens[inputs]  # [B, W, C]; padding items give padding tokens (zero embeddings)
+        if self.cfg.encoder_input == "items":
+            x = self.tok_emb(tokens).sum(2)
+            mask = (inputs > 0)[:, None, None, :]
+        else:
+            tokens = tokens.flatten(1)
+            x = self.tok_emb(tokens)
+            mask = (tokens > 0)[:, None, None, :]
+        x = self.drop(x + self.enc_pos.weight[: x.shape[1]])
         for block in self.encoder:
             x = block(x, self_mask=mask)
         return self.ln_enc(x), mask

