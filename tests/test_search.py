@@ -73,10 +73,19 @@ def test_search_cli_contract_and_resume(tmp_path, capsys):
     assert again["best"] == result["best"] and again["trained"] == result["trained"]
 
 
-def test_search_rejects_tiger(tmp_path, capsys):
+def test_search_with_tiger_takes_its_defaults(tmp_path, capsys):
     from genpas.cli import main
 
+    write_table(synthesize(SynthConfig(users=40, items=20, mean_length=7, seed=3)), tmp_path / "log.csv")
+    (tmp_path / "tiny.yaml").write_text("dim: 16\nlayers: 1\nheads: 2\nepochs: 1\nlevels: 2\ncodebook_size: 4\n"
+                                        "beam: 10\nitem_embeddings: cooccurrence\n")
     with pytest.raises(SystemExit) as exc:
-        main(["search", "--model", "tiger", "--out", str(tmp_path / "x")])
-    assert exc.value.code == 2
-    assert "tiger is not available yet" in capsys.readouterr().err
+        main(["search", "--data", str(tmp_path / "log.csv"), "--model", "tiger", "--top-k", "1", "--out",
+              str(tmp_path / "s"), "--config", str(tmp_path / "tiny.yaml"), "--samples", "2", "--no-progress"])
+    assert exc.value.code == 0
+    result = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert result["model"] == "tiger" and result["config"]["mode"] == "pairs" and result["config"]["beam"] == 10
+    assert len(result["trained"]) == 1 and set(result["baselines"]) == {"lt", "mt", "sw"}
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--model", "bert4rec", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "sasrec or tiger" in capsys.readouterr().err

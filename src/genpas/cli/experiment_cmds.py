@@ -26,6 +26,7 @@ Epochs = Annotated[int, typer.Option("--epochs", help="Epochs per run at most (r
 Patience = Annotated[int, typer.Option("--patience", help="Epochs without validation gain before a run stops.")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
+Model = Annotated[str, typer.Option("--model", help="sasrec or tiger (unset options take the model's defaults).")]
 DEFAULT_OUT = Path("results/experiments")
 
 
@@ -61,7 +62,7 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
     return DEFAULT_GENPAS
 
 
-def settings_from(data, seeds, genpas, search, epochs, patience, config, progress):
+def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model="sasrec"):
     from dataclasses import replace
 
     from genpas.search.experiments import ExperimentSettings
@@ -69,7 +70,10 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
 
     if epochs < 1 or patience < 1:
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
-    base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
+    if model not in ("sasrec", "tiger"):
+        raise GenpasError(f"--model: expected sasrec or tiger, got {model!r}")
+    values = TrainConfig.yaml_values(config) if config is not None else {}
+    base = TrainConfig.for_model({**values, "model": values.get("model", model)}, str(config or "options"))
     base = replace(base, data=data, epochs=epochs, patience=patience, progress=progress, time_budget_minutes=None)
     return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
                               command=invocation())
@@ -97,32 +101,32 @@ def _finish(result: dict, out: Path) -> None:
 @experiment_app.command("strategies")
 def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
-                   progress: Progress = True,
+                   progress: Progress = True, model: Model = "sasrec",
                    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, "
                                                            "genpas.")] = "pop,lt,mt,sw,genpas"):
     """The headline: every strategy over several seeds, mean ± std, GenPAS against MT relative to the seed spread."""
     from genpas.search.experiments import run_strategies
 
     names = _names(strategies)
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
     _finish(run_strategies(settings, _store(out), names), out)
 
 
 @experiment_app.command("long-tail")
 def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
                   search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
-                  progress: Progress = True):
+                  progress: Progress = True, model: Model = "sasrec"):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
 
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
     _finish(run_long_tail(settings, _store(out)), out)
 
 
 @experiment_app.command("data-efficiency")
 def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
                         genpas: Genpas = None, search: Search = None, epochs: Epochs = 20, patience: Patience = 5,
-                        config: Config = None, progress: Progress = True,
+                        config: Config = None, progress: Progress = True, model: Model = "sasrec",
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
                         = "0.01,0.05,0.1,0.2,1"):
     """GenPAS vs MT trained on a fixed set of pairs: a share of the MT pair count, drawn once."""
@@ -131,14 +135,14 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seed
     shares = parse_list(fractions, float, "--fractions")
     if any(not 0 < f <= 1 for f in shares):
         raise GenpasError("--fractions: every share must be in (0, 1]")
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
     _finish(run_data_efficiency(settings, _store(out), shares), out)
 
 
 @experiment_app.command("model-size")
 def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
-                   progress: Progress = True,
+                   progress: Progress = True, model: Model = "sasrec",
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
                    = "32,64,128,256",
                    depths: Annotated[str, typer.Option("--depths", help="Layer counts (at the reference width).")]
@@ -151,7 +155,7 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
     widths, layers = parse_list(dims, int, "--dims"), parse_list(depths, int, "--depths")
     if any(w < 2 or w % 2 for w in widths) or any(n < 1 for n in layers):
         raise GenpasError("--dims must be even widths >= 2 (2 attention heads) and --depths >= 1")
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
     sizes = [(w, n) for w in widths for n in layers] if grid else default_sizes(
         widths, layers, (settings.base.dim, settings.base.layers))
     _finish(run_model_size(settings, _store(out), sizes), out)

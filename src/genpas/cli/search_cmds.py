@@ -16,7 +16,8 @@ from genpas.errors import GenpasError
 def search_cmd(
     out: Annotated[Path, typer.Option("--out", help="Search directory (search.json, ledger, runs).")],
     data: DataSpec = "ml-100k",
-    model: Annotated[str, typer.Option("--model", help="sasrec (tiger: not available yet).")] = "sasrec",
+    model: Annotated[str, typer.Option("--model", help="sasrec or tiger (unset options take the model's "
+                     "defaults).")] = "sasrec",
     top_k: Annotated[int, typer.Option("--top-k", help="Screened settings to train.")] = 10,
     seed: Seed = 0,
     budget_minutes: Annotated[Optional[float], typer.Option("--budget-minutes",
@@ -32,14 +33,13 @@ def search_cmd(
     from genpas.search.trained import format_search, search
     from genpas.train.config import TrainConfig
 
-    if model == "tiger":
-        raise GenpasError("--model tiger is not available yet; use --model sasrec")
-    if model != "sasrec":
-        raise GenpasError(f"unknown model {model!r} for search; use sasrec")
+    if model not in ("sasrec", "tiger"):
+        raise GenpasError(f"unknown model {model!r} for search; use sasrec or tiger")
     if top_k < 1 or not 0 < keep_fraction <= 1:
         raise GenpasError("need --top-k >= 1 and 0 < --keep-fraction <= 1")
-    base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
-    base = replace(base, data=data, model=model, progress=progress)
+    values = TrainConfig.yaml_values(config) if config is not None else {}
+    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
+    base = replace(base, data=data, progress=progress)
 
     def announce(name, record):
         typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")

@@ -28,7 +28,8 @@ def provenance(result: dict) -> str:
     cfg = result["config"]
     command = result.get("command") or f"(Python API) experiment {result['experiment']}"
     seeds = ", ".join(str(s) for s in result["seeds"])
-    return (f"Command: `{command}`. Seeds: {seeds}. SASRec {cfg['dim']} wide, {cfg['layers']} layers, max length "
+    model = {"sasrec": "SASRec", "tiger": "TIGER"}.get(cfg["model"], cfg["model"])
+    return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}, lr {cfg['lr']}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
             f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_minutes(result['wall_seconds_of_runs'])} "
