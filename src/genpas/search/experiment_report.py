@@ -145,11 +145,12 @@ def experiment_plot(result: dict, path: Path) -> None:
         ax.set_ylabel("test NDCG@10 by target popularity")
     elif kind == "data-efficiency":
         fractions = [100 * r["fraction"] for r in result["rows"]]
-        for name, label in result["labels"].items():
+        for i, (name, label) in enumerate(result["labels"].items()):
+            color = f"C{i}"  # one colour per strategy: solid test, dashed validation
             means = [r[name]["test"]["ndcg@10"]["mean"] for r in result["rows"]]
-            ax.plot(fractions, means, marker="o", label=f"{label} (test)")
+            ax.plot(fractions, means, marker="o", color=color, label=f"{label} (test)")
             means = [r[name]["valid"]["ndcg@10"]["mean"] for r in result["rows"]]
-            ax.plot(fractions, means, marker="x", linestyle="--", alpha=0.6, label=f"{label} (valid)")
+            ax.plot(fractions, means, marker="x", linestyle="--", color=color, alpha=0.6, label=f"{label} (valid)")
         ax.set_xscale("log")
         ax.set_xticks(fractions, [f"{f:g}%" for f in fractions])
         ax.set_xlabel("share of the MT pair count, drawn once")
