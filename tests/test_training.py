@@ -175,3 +175,12 @@ def test_lr_plateau_halves_the_rate_after_epochs_without_gain(tmp_path, split):
         expected = float(prev["lr"]) * (1.0 if improved else 0.5)
         assert float(row["lr"]) == pytest.approx(expected)
     assert any(float(r["lr"]) < cfg.lr for r in rows)
+
+
+def test_a_fresh_run_never_overwrites_another(tmp_path, split):
+    cfg = TrainConfig(strategy="mt", **{**TINY, "epochs": 1})
+    train(cfg, tmp_path / "r", split=split)
+    before = (tmp_path / "r" / "metrics.json").read_bytes()
+    with pytest.raises(GenpasError, match="already holds a run .* --resume"):
+        train(cfg, tmp_path / "r", split=split)
+    assert (tmp_path / "r" / "metrics.json").read_bytes() == before

@@ -140,6 +140,9 @@ def semantic_ids(cfg, split) -> tuple[SemanticIds, dict]:
     if cfg.levels < 1 or cfg.codebook_size < 2:
         raise GenpasError("need --levels >= 1 and --codebook-size >= 2")
     emb, source = item_embeddings(cfg, split)
+    # Quantise directions, not lengths: rare items have short co-occurrence vectors, and unnormalised they collapse
+    # into one cell (on ml-100k 391 items shared one 3-code prefix; normalised, at most 4 do).
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     key = _digest("rqkmeans", emb, cfg.levels, cfg.codebook_size, QUANTISER_SEED)
     codes = _cached_array("semantic_ids", key, lambda: rq_kmeans(emb, cfg.levels, cfg.codebook_size,
                                                                  seed=QUANTISER_SEED).codes)

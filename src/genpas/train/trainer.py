@@ -140,8 +140,16 @@ class Trainer:
                         self.cfg.exclude_history, self.cfg.eval_batch_size)
 
     # ------------------------------------------------------------------------------------------------------------
+    # What a run leaves in its directory; a fresh run must not overwrite another run's.
+    RUN_FILES = ("metrics.json", "best.safetensors", "last.pt", "log.csv")
+
     def fit(self, resume: bool = False) -> dict:
         cfg = self.cfg
+        if not resume and self.is_main:
+            existing = [name for name in self.RUN_FILES if (self.out / name).exists()]
+            if existing:
+                raise GenpasError(f"{self.out} already holds a run ({existing[0]}); continue it with --resume or "
+                                  f"train into a new --out")
         self.out.mkdir(parents=True, exist_ok=True)
         if self.is_main:
             (self.out / "config.yaml").write_text(cfg.to_yaml())
@@ -334,7 +342,7 @@ def train_owned(cfg: TrainConfig, out_dir: Path, split=None) -> dict:
 
 
 def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
-    """Drop a run directory whose config.yaml differs from `cfg`."""
+    """Drop a job-owned run directory whose config.yaml differs from `cfg`, or that has no checkpoint to resume."""
     import shutil
 
     out_dir = Path(out_dir)
@@ -344,7 +352,7 @@ def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
             same = TrainConfig.from_yaml(config).to_dict() == cfg.to_dict()
         except GenpasError:
             same = False
-        if not same:
+        if not same or not (out_dir / "last.pt").exists():
             shutil.rmtree(out_dir)
 
 
