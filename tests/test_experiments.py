@@ -29,6 +29,9 @@ def test_run_key_ignores_only_what_does_not_change_results():
     assert run_key(base) == run_key(TrainConfig(progress=False, threads=1, device="cpu"))
     assert run_key(base) != run_key(TrainConfig(seed=1))
     assert run_key(base) != run_key(TrainConfig(num_pairs=10, fixed_budget=True))
+    assert run_key(base) != run_key(TrainConfig(budget_pairs=10))
+    assert run_key(TrainConfig(model="sasrec")) == run_key(TrainConfig(model="sasrec", levels=5))
+    assert run_key(TrainConfig(model="tiger", mode="pairs")) != run_key(TrainConfig(model="tiger", mode="pairs", levels=5))
 
 
 def test_default_sizes_vary_one_factor_at_a_time():
@@ -80,7 +83,8 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert [r["fraction"] for r in eff["rows"]] == [0.1, 1.0]
     assert eff["rows"][0]["num_pairs"] == round(0.1 * eff["mt_pair_count"])
     runs = [json.loads(line) for line in (tiny / "exp" / "ledger.jsonl").read_text().splitlines()][10:]
-    assert len(runs) == 4 and all(r["config"]["fixed_budget"] for r in runs)
+    assert len(runs) == 4 and all(r["config"]["budget_pairs"] in (eff["rows"][0]["num_pairs"], eff["mt_pair_count"])
+                                  for r in runs)
 
     code, _ = _run(["experiment", "model-size", *common, "--dims", "8,16", "--depths", "1"], capsys)
     assert code == 0

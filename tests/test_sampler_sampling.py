@@ -79,6 +79,24 @@ def test_fixed_budget_draws_once_and_reshuffles():
     assert any(not np.array_equal(a, b) for a, b in zip(e0, e1))
 
 
+def test_pair_budget_cycles_through_a_set_drawn_once():
+    dist = PairDistribution(LENGTHS, genpas(1, 1, 0))
+    sampler = EpochSampler(dist, seed=1, size=50, budget=10)
+    fixed = Counter(zip(*[x.tolist() for x in EpochSampler(dist, seed=1, size=10).epoch(0)]))  # epoch 0's first 10
+    for epoch in (0, 3):
+        triples = list(zip(*[x.tolist() for x in sampler.epoch(epoch)]))
+        assert len(triples) == 50
+        for cycle in range(5):  # each cycle of 10 draws is a permutation of the fixed set
+            assert Counter(triples[10 * cycle: 10 * cycle + 10]) == fixed
+    assert sampler.epoch(0)[0].tolist() != sampler.epoch(3)[0].tolist()  # reshuffled per epoch
+    shards = [sampler.epoch(2, shard, 3) for shard in range(3)]  # shards tile the epoch exactly
+    assert [np.concatenate(x).tolist() for x in zip(*shards)] == [x.tolist() for x in sampler.epoch(2)]
+    from genpas.errors import GenpasError
+
+    with pytest.raises(GenpasError, match="excludes --fixed-budget"):
+        EpochSampler(dist, size=50, budget=10, fixed_budget=True)
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 17, 64, 1000, 4097])
 def test_feistel_is_a_bijection(size):
     perm = FeistelPermutation(size, (3, 1))(np.arange(size, dtype=np.uint64))

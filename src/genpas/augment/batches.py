@@ -70,7 +70,8 @@ class StreamConfig:
     batch_size: int = 256
     seed: int = 0
     num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count)
-    fixed_budget: bool = False  # draw the pairs once and reuse them every epoch (data efficiency)
+    fixed_budget: bool = False  # draw the pairs once and reuse them every epoch
+    budget_pairs: int | None = None  # a fixed set of this many pairs; epochs cycle through it (data efficiency)
     classic: bool = False  # exact presets only: every pair once per epoch, shuffled (pairs mode)
     transforms: tuple = ()  # classic input transforms (pairs mode), e.g. (Transform("crop", 0.6),)
 
@@ -101,12 +102,14 @@ class TrainingStream(IterableDataset):
             self.sampler = ClassicEpochs(store.lengths, strategy.name, config.seed)
         elif config.mode == "packed":
             self.windows = WindowDistribution(self.dist, config.max_len)
-            size = None
-            if config.num_pairs is not None:  # a budget in pairs becomes a budget in windows of equal target count
-                size = max(1, int(round(config.num_pairs / self.windows.mean_targets)))
-            self.sampler = EpochSampler(self.windows, config.seed, size, config.fixed_budget)
+            def windows_for(pairs):  # a count of pairs becomes a count of windows with as many targets
+                return None if pairs is None else max(1, int(round(pairs / self.windows.mean_targets)))
+
+            self.sampler = EpochSampler(self.windows, config.seed, windows_for(config.num_pairs), config.fixed_budget,
+                                        windows_for(config.budget_pairs))
         else:
-            self.sampler = EpochSampler(self.dist, config.seed, config.num_pairs, config.fixed_budget)
+            self.sampler = EpochSampler(self.dist, config.seed, config.num_pairs, config.fixed_budget,
+                                        config.budget_pairs)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

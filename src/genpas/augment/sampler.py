@@ -39,31 +39,55 @@ class EpochSampler:
     """Seeded, sharded epochs of i.i.d. draws from `source` (a PairDistribution, or a WindowDistribution in packed mode).
 
     size: draws per epoch (default: `source.default_epoch_size`, for pairs the number of Multi-Target pairs).
-    fixed_budget: draw the `size` draws once (epoch 0's draw) and reuse them, reshuffled, every epoch; this is the
-    data-efficiency setting ("train on 1% of the pairs").
+    fixed_budget: draw the `size` draws once (epoch 0's draw) and reuse them, reshuffled, every epoch.
+    budget: draw a fixed set of `budget` draws once (the first `budget` draws of epoch 0); every epoch of `size` draws
+    then cycles through that set, each cycle a fresh seeded permutation. This is the data-efficiency setting ("train
+    on 1% of the pairs") at equal compute: the epochs keep their size, only the number of distinct draws shrinks.
     """
 
-    def __init__(self, source, seed: int = 0, size: int | None = None, fixed_budget: bool = False):
+    def __init__(self, source, seed: int = 0, size: int | None = None, fixed_budget: bool = False,
+                 budget: int | None = None):
         self.source = source
         self.seed = int(seed)
         self.size = int(source.default_epoch_size if size is None else size)
         if self.size < 1:
             raise GenpasError(f"the epoch needs at least 1 pair, got {self.size}")
+        if budget is not None and (int(budget) < 1 or fixed_budget):
+            raise GenpasError("a pair budget needs at least 1 pair, and excludes --fixed-budget")
         self.fixed_budget = fixed_budget
+        self.budget = None if budget is None else int(budget)
+        self._fixed_set = None
 
     @property
     def num_pairs(self) -> int:
         return self.size
 
-    def _block(self, epoch: int, block: int):
+    def _block(self, epoch: int, block: int, total: int | None = None):
         # Always draw a whole block, then cut: draw i of an epoch depends on (seed, epoch, i) only, never on the
         # epoch's size, so a shorter epoch (e.g. cut to a multiple of the world size) is a prefix of a longer one.
         drawn = self.source.sample(BLOCK, np.random.default_rng([self.seed, epoch, block]))
-        size = min(BLOCK, self.size - block * BLOCK)
+        size = min(BLOCK, (self.size if total is None else total) - block * BLOCK)
         return tuple(x[:size] for x in drawn)
+
+    def _budget_chunks(self, epoch: int, start: int, end: int) -> Iterator[tuple]:
+        if self._fixed_set is None:
+            blocks = [self._block(0, b, self.budget) for b in range(-(-self.budget // BLOCK))]
+            self._fixed_set = tuple(np.concatenate(x) for x in zip(*blocks))
+        position = np.arange(start, end, dtype=np.int64)
+        cycle = position // self.budget
+        index = np.empty(len(position), dtype=np.int64)
+        for c in np.unique(cycle):
+            order = np.random.default_rng([self.seed, epoch, int(c), 2]).permutation(self.budget)
+            chosen = cycle == c
+            index[chosen] = order[position[chosen] - c * self.budget]
+        for lo in range(0, len(index), BLOCK):
+            yield tuple(x[index[lo: lo + BLOCK]] for x in self._fixed_set)
 
     def chunks_in_range(self, epoch: int, start: int, end: int) -> Iterator[tuple]:
         """Draws start..end-1 of the epoch, in chunks of at most BLOCK."""
+        if self.budget is not None:
+            yield from self._budget_chunks(epoch, start, end)
+            return
         draw_epoch = 0 if self.fixed_budget else epoch
         parts = []
         for block in range(start // BLOCK, -(-end // BLOCK)):

@@ -21,7 +21,7 @@ FORWARDED = {
     "data": "data", "fmt": "format", "user_col": "user_col", "item_col": "item_col", "time_col": "time_col",
     "min_user_count": "min_user_count", "min_item_count": "min_item_count", "model": "model",
     "strategy": "strategy", "alpha": "alpha", "beta": "beta", "gamma": "gamma", "mode": "mode",
-    "num_pairs": "num_pairs", "fixed_budget": "fixed_budget", "epochs": "epochs", "patience": "patience",
+    "num_pairs": "num_pairs", "fixed_budget": "fixed_budget", "budget_pairs": "budget_pairs", "epochs": "epochs", "patience": "patience",
     "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay", "warmup_steps": "warmup_steps",
     "cosine": "cosine", "lr_plateau": "lr_plateau", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
     "dropout": "dropout", "max_len": "max_len", "seed": "seed", "time_budget": "time_budget_minutes",
@@ -65,6 +65,8 @@ def train_cmd(
     mode: Annotated[str, typer.Option("--mode", help="packed (one pass serves a window's targets) or pairs.")] = DEFAULTS.mode,
     num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Pairs per epoch (default: the MT count).")] = None,
     fixed_budget: Annotated[bool, typer.Option("--fixed-budget", help="Draw --num-pairs once, reuse every epoch.")] = False,
+    budget_pairs: Annotated[Optional[int], typer.Option("--budget-pairs", help="Data efficiency: draw this many pairs "
+                            "once; every epoch cycles through them (same epoch size, less data).")] = None,
     classic: Annotated[bool, typer.Option("--classic", help="lt/mt/sw: every pair once per epoch (pairs mode).")] = False,
     transform: Annotated[Optional[list[str]], typer.Option("--transform", help="NAME:RATIO input transform "
                          "(crop, mask, reorder, insert, substitute); repeatable; pairs mode.")] = None,

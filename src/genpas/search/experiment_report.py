@@ -90,8 +90,9 @@ def _data_efficiency_table(result: dict) -> list[str]:
     for row in result["rows"]:
         lines.append(f"| {100 * row['fraction']:g}% | {row['num_pairs']:,} | " + " | ".join(
             f"{_ms(row[n]['valid']['ndcg@10'])} | {_ms(row[n]['test']['ndcg@10'])}" for n in names) + " |")
-    lines += ["", f"The pairs are drawn once from each strategy and reused every epoch (`--fixed-budget`); the MT "
-                  f"pair count of the training part is {result['mt_pair_count']:,}."]
+    lines += ["", f"Each run draws its set of pairs once from its strategy; every epoch keeps the MT size and cycles "
+                  f"through the set (`--budget-pairs`), so all shares get the same compute and only the data shrinks. "
+                  f"The MT pair count of the training part is {result['mt_pair_count']:,}."]
     return lines
 
 

@@ -4,7 +4,7 @@
                       comparison, with mean, spread and a verdict of GenPAS against MT relative to the seed spread
     long-tail         the same runs, metrics by target-item popularity third
     data-efficiency   GenPAS against MT trained on a fixed set of pairs drawn once: 1%, 5%, 10%, 20%, 100% of the MT
-                      pair count
+                      pair count, at equal compute (every epoch keeps the MT size and cycles through the set)
     model-size        GenPAS against MT over embedding widths and depths
 
 Every experiment in one directory shares a run store: each training is keyed by its full configuration, kept in its
@@ -45,9 +45,15 @@ NOT_IN_KEY = ("progress", "device", "num_workers", "threads", "eval_batch_size")
 TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model", "encoder_input")
 
 
+# Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
+# recorded before them keep their keys.
+ADDED_LATER = {"budget_pairs": None}
+
+
 def run_key(cfg: TrainConfig) -> str:
     ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ())
-    values = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
+    values = {k: v for k, v in cfg.to_dict().items()
+              if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -174,7 +180,8 @@ def run_long_tail(settings: ExperimentSettings, store: RunStore, names=("lt", "m
 
 def run_data_efficiency(settings: ExperimentSettings, store: RunStore, fractions=FRACTIONS,
                         names=("mt", "genpas")) -> dict:
-    """Train on `fraction` x the MT pair count, drawn once (a fixed training set), for each strategy and seed."""
+    """Train on a fixed set of `fraction` x the MT pair count, drawn once, for each strategy and seed. Epochs keep
+    the MT size (they cycle through the set), so every fraction gets the same compute and only the data shrinks."""
     started = time.perf_counter()
     if store.split is None:
         store.split = load_split(settings.base)
@@ -184,7 +191,7 @@ def run_data_efficiency(settings: ExperimentSettings, store: RunStore, fractions
         pairs = max(1, int(round(fraction * mt_pairs)))
         row = {"fraction": fraction, "num_pairs": pairs}
         for name in names:
-            records = [store.get(settings.config(name, s, num_pairs=pairs, fixed_budget=True), name)
+            records = [store.get(settings.config(name, s, budget_pairs=pairs), name)
                        for s in settings.seeds]
             runs += records
             row[name] = {"valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},

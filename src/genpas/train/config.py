@@ -33,6 +33,8 @@ class TrainConfig:
     mode: str = "packed"
     num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count)
     fixed_budget: bool = False
+    budget_pairs: int | None = None  # data efficiency: a fixed set of this many pairs, drawn once; every epoch (of
+    #                                  num_pairs draws) cycles through it, so compute stays and only the data shrinks
     classic: bool = False  # exact presets: every pair once per epoch, shuffled (pairs mode)
     transforms: tuple[str, ...] = ()  # e.g. ("crop:0.6", "mask:0.3"), pairs mode
     # model

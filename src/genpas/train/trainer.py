@@ -159,7 +159,7 @@ class Trainer:
         stream = TrainingStream(
             self.split.train, self.strategy,
             StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, cfg.seed, cfg.num_pairs, cfg.fixed_budget,
-                         cfg.classic, cfg.transforms),
+                         cfg.budget_pairs, cfg.classic, cfg.transforms),
             rank=self.rank, world_size=self.world,
         )
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.num_workers,
