@@ -231,8 +231,13 @@ def _search_section(path: Path) -> list[str]:
     from genpas.search.trained import format_search
 
     result = json.loads(path.read_text())
+    cfg = result["config"]
+    budget = cfg.get("time_budget_minutes")
+    protocol = (f"{budget:g} training minutes per setting" if budget else f"at most {cfg['epochs']} epochs") + \
+        f", patience {cfg['patience']}"
     return ["## Parameter search", "",
             f"`genpas search` on {result['data']} (seed {result['seed']}): {len(result['screened'])} settings "
             f"screened without training in {result['screen_seconds']:.1f} s, {len(result['trained'])} trained with "
-            f"the three baselines. The experiments use the pick.", "", "```", format_search(result), "```", ""]
+            f"the three baselines under the search's own protocol ({protocol}). The experiments below use its pick "
+            f"under theirs.", "", "```", format_search(result), "```", ""]
 

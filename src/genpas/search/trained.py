@@ -152,6 +152,9 @@ def format_search(result: dict) -> str:
     lines.append(f"best: {best['strategy']} (alpha {best['alpha']}, beta {best['beta']}, gamma {best['gamma']}): "
                  f"valid ndcg@10 {best['valid']['ndcg@10']:.4f}, test ndcg@10 {best['test']['ndcg@10']:.4f}")
     sp = result["screening_predicts_training"]
-    lines.append(f"screening vs training (Spearman over trained settings): KL {sp['spearman_kl_vs_valid_ndcg@10']}, "
-                 f"ratio {sp['spearman_ratio_vs_valid_ndcg@10']}")
+    def rho(value):
+        return "n/a" if value is None else f"{value:+.2f}"
+
+    lines.append(f"screening vs training (Spearman over trained settings): KL {rho(sp['spearman_kl_vs_valid_ndcg@10'])}, "
+                 f"ratio {rho(sp['spearman_ratio_vs_valid_ndcg@10'])}")
     return "\n".join(lines)
