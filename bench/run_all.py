@@ -17,7 +17,7 @@ from common import RESULTS, machine, write_results  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def run(script: str, quick: bool, extra: tuple = ()) -> dict:
+def run_script(script: str, quick: bool, extra: tuple = ()) -> dict:
     """Run one benchmark script (its output streams through) and read the JSON it reports on its last line."""
     args = [sys.executable, str(HERE / script)] + (["--quick"] if quick else []) + list(extra)
     proc = subprocess.run(args, check=True, stdout=subprocess.PIPE, text=True)
@@ -50,7 +50,21 @@ def main() -> None:
     parser.add_argument("--budget-minutes", default="10", help="training budget of each side of the RecBole run")
     parser.add_argument("--seeds", default="0", help="seeds of the RecBole comparison, e.g. 0,1,2")
     parser.add_argument("--skip-recbole", action="store_true", help="no RecBole comparison (no venv is made)")
+    parser.add_argument("--from-results", action="store_true",
+                        help="run nothing: rebuild the summary from the JSON files already in bench/results (e.g. "
+                             "after rerunning one script on a quiet machine)")
     args = parser.parse_args()
+    if args.from_results:
+        suffix = "_quick" if args.quick else ""
+
+        def run(script, quick, extra=()):  # read the script's last results instead of running it
+            name = {"training.py": "training_cpu"}.get(script, script[:-3])
+            path = RESULTS / f"{name}{suffix}.json"
+            if not path.exists():
+                raise SystemExit(f"{path}: no results; run `python bench/{script}` first")
+            return json.loads(path.read_text())
+    else:
+        run = run_script
     sampler = run("sampler.py", args.quick)
     analysis = run("analysis.py", args.quick)
     training = run("training.py", args.quick)
