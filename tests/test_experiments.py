@@ -98,13 +98,16 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
         assert (tiny / "exp" / f"{name}.md").read_text().startswith("# ")
 
     report = tiny / "docs" / "results-x.md"
-    code, _ = _run(["experiment", "report", "--out", str(tiny / "exp"), "--to", str(report)], capsys)
+    single = json.loads(ledger[0])["name"]  # a run directory of the store, tabulated as a single run
+    code, _ = _run(["experiment", "report", "--out", str(tiny / "exp"), "--to", str(report), "--run",
+                    str(tiny / "exp" / "runs" / single)], capsys)
     assert code == 0
     text = report.read_text()
     g = result["strategies"]["genpas"]["test"]["ndcg@10"]
     assert f"{g['mean']:.4f} ± {g['std']:.4f}" in text  # the numbers come from the JSON
     assert "Seeds: 0, 1" in text and "## Data efficiency" in text
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
+    assert "## Single runs" in text and single in text
 
 
 def test_experiment_bad_options(tiny, capsys):

@@ -165,11 +165,13 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 def report_cmd(out: Out = DEFAULT_OUT,
                to: Annotated[Path, typer.Option("--to", help="Markdown report to write (plots go beside it).")]
                = Path("docs/results-ml-100k.md"),
-               search: Search = None):
+               search: Search = None,
+               runs: Annotated[Optional[list[Path]], typer.Option("--run", help="A run directory to tabulate as well "
+                                                                  "(e.g. a TIGER run); repeatable.")] = None):
     """Assemble the results report from the experiments in --out (and a search.json); no hand-typed numbers."""
     from genpas.search.experiment_report import write_results_report
 
-    path = write_results_report(out, to, search, command=invocation())
+    path = write_results_report(out, to, search, command=invocation(), runs=tuple(runs or ()))
     typer.echo(f"wrote {path}")
 
 

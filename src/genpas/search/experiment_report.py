@@ -176,8 +176,9 @@ def experiment_plot(result: dict, path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------------------------
 def write_results_report(experiment_dir: Path, target: Path, search_json: Path | None = None,
-                         command: str | None = None) -> Path:
-    """Assemble the report from DIR/<experiment>.json (those present) and a search.json; copy the plots beside it."""
+                         command: str | None = None, runs: tuple[Path, ...] = ()) -> Path:
+    """Assemble the report from DIR/<experiment>.json (those present), a search.json and single run directories
+    (e.g. TIGER runs); the plots are drawn beside it."""
     experiment_dir, target = Path(experiment_dir), Path(target)
     results = {}
     for kind in TITLES:
@@ -206,8 +207,33 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         experiment_plot(result, image)
         body = experiment_markdown(result, str(image.relative_to(target.parent)), heading="##")
         lines += [body]
+    if runs:
+        lines += _runs_section(runs)
     write_text(target, "\n".join(lines))
     return target
+
+
+def _runs_section(runs) -> list[str]:
+    """One row per run directory (its metrics.json): model, strategy, metrics, and the semantic ids if any."""
+    from genpas.errors import GenpasError
+
+    lines = ["## Single runs", "", "| run | model | strategy | valid ndcg@10 | test ndcg@10 | test recall@10 | best epoch "
+             "| train s | semantic ids |", "|---" * 9 + "|"]
+    for run in runs:
+        path = Path(run) / "metrics.json"
+        if not path.exists():
+            raise GenpasError(f"{path}: no such run result")
+        m = json.loads(path.read_text())
+        ids = m.get("semantic_ids")
+        described = (f"{ids['embeddings']}, {ids['levels']} x {ids['codebook_size']} codes, "
+                     f"{ids['distinct_prefix_tuples']} distinct prefixes, largest de-dup code {ids['max_dedup_code']}"
+                     if ids else "")
+        cfg = m["config"]
+        lines.append(f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers) | "
+                     f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
+                     f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |")
+    seeds = sorted({json.loads((Path(r) / 'metrics.json').read_text())['config']['seed'] for r in runs})
+    return lines + ["", f"Seeds: {', '.join(map(str, seeds))}; each run once, so its spread is not measured here.", ""]
 
 
 def _summary(result: dict) -> list[str]:
