@@ -75,6 +75,19 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+def init_weights(module: nn.Module) -> None:
+    """N(0, 0.02) weights, zero biases, a zero padding embedding (shared by SASRec and TIGER)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=0.02)
+        if module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+
+
 def sinusoidal(max_len: int, dim: int) -> torch.Tensor:
     pos = torch.arange(max_len, dtype=torch.float32)[:, None]
     freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
@@ -98,19 +111,7 @@ class SASRec(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.ln_f = nn.LayerNorm(cfg.dim)
         self.out = None if cfg.tied else nn.Linear(cfg.dim, cfg.num_items, bias=False)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
+        self.apply(init_weights)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Hidden states [B, W, D] for left-aligned inputs [B, W] (W <= max_len)."""

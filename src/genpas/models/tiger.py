@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genpas.models.sasrec import init_weights
+
 
 @dataclass
 class TIGERConfig:
@@ -146,20 +148,9 @@ class TIGER(nn.Module):
         self.ln_enc = nn.LayerNorm(cfg.dim)
         self.ln_dec = nn.LayerNorm(cfg.dim)
         self.head = nn.Parameter(torch.empty(C, cfg.dim, V))  # one output layer per level
-        self.apply(self._init)
+        self.apply(init_weights)
         nn.init.normal_(self.head, std=0.02)
         nn.init.normal_(self.bos, std=0.02)
-
-    @staticmethod
-    def _init(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
 
     # ------------------------------------------------------------------------------------------------------------
     def encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

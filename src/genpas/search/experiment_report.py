@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from genpas.atomic import atomic_path, write_text
+from genpas.atomic import write_text
+from genpas.search.report import save_figure
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
@@ -167,11 +168,7 @@ def experiment_plot(result: dict, path: Path) -> None:
         ax.set_ylabel("test NDCG@10")
     ax.set_title(f"{TITLES[kind]} ({result['data']})", fontsize=10)
     ax.legend(fontsize=7)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, ax, path)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -219,11 +216,13 @@ def _runs_section(runs) -> list[str]:
 
     lines = ["## Single runs", "", "| run | model | strategy | valid ndcg@10 | test ndcg@10 | test recall@10 | best epoch "
              "| train s | semantic ids |", "|---" * 9 + "|"]
+    seeds = set()
     for run in runs:
         path = Path(run) / "metrics.json"
         if not path.exists():
             raise GenpasError(f"{path}: no such run result")
         m = json.loads(path.read_text())
+        seeds.add(m["config"]["seed"])
         ids = m.get("semantic_ids")
         described = (f"{ids['embeddings']}, {ids['levels']} x {ids['codebook_size']} codes, "
                      f"{ids['distinct_prefix_tuples']} distinct prefixes, largest de-dup code {ids['max_dedup_code']}"
@@ -232,8 +231,7 @@ def _runs_section(runs) -> list[str]:
         lines.append(f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers) | "
                      f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
                      f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |")
-    seeds = sorted({json.loads((Path(r) / 'metrics.json').read_text())['config']['seed'] for r in runs})
-    return lines + ["", f"Seeds: {', '.join(map(str, seeds))}; each run once, so its spread is not measured here.", ""]
+    return lines + ["", f"Seeds: {', '.join(map(str, sorted(seeds)))}; each run once, so its spread is not measured here.", ""]
 
 
 def _summary(result: dict) -> list[str]:

@@ -46,6 +46,13 @@ def bar_chart(results: dict, path: Path, title: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, ncols=2, loc="upper left")
     ax.margins(y=0.25)
+    save_figure(fig, ax, path)
+
+
+def save_figure(fig, ax, path: Path) -> None:
+    """Finish a chart (no top/right spines, tight layout) and write it as PNG, atomically; then free it."""
+    import matplotlib.pyplot as plt
+
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
