@@ -248,14 +248,6 @@ def test_a_shorter_epoch_is_a_prefix_of_a_longer_one():
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.label)
-def test_support_size_counts_the_enumeration_and_caps_the_epoch(strategy):
+def test_support_size_counts_the_enumeration(strategy):
     dist = PairDistribution(LENGTHS, strategy)
     assert dist.support_size == len(dist.enumerate()[0])
-    assert EpochSampler(dist).size == min(dist.num_mt_pairs, dist.support_size)
-    windows = WindowDistribution(dist, 3)
-    assert EpochSampler(windows).size <= int((windows.q > 0).sum())
-
-
-def test_last_target_epochs_visit_each_user_once_on_average():
-    dist = PairDistribution(LENGTHS, make_strategy("lt"))
-    assert EpochSampler(dist).size == int((LENGTHS >= 2).sum())

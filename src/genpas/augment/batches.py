@@ -4,7 +4,8 @@ Every batch has the same three arrays, whatever the mode, so the trainer has one
 
     inputs   int64 [B, W]    item code + 1, left-aligned (position 0 = the input's first item), 0 = padding
     targets  int64 [B, W]    item code predicted at each position, -1 where there is no target
-    weights  float32 [B, W]  loss weight of each target; every row sums to 1
+    weights  float32 [B, W]  loss weight of each target; every row sums to 1 (a packed data budget: to the row's
+                             count of triples over the mean count, see TripleWindows)
 
 Left alignment makes the position encoding of an input independent of how it was cut (spec 5b), and is used at
 evaluation too. `pairs` mode has one target per row, at the input's last position; `packed` mode has every target of
@@ -21,7 +22,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from genpas.augment.distribution import PairDistribution
-from genpas.augment.packed import WindowDistribution
+from genpas.augment.packed import TripleWindows, WindowDistribution, effective_start, mt_window_count
 from genpas.augment.sampler import ClassicEpochs, EpochSampler, shard_range
 from genpas.augment.strategy import Strategy
 from genpas.augment.transforms import apply_transforms, parse_transforms
@@ -29,11 +30,6 @@ from genpas.data.store import SequenceStore
 from genpas.errors import GenpasError
 
 MODES = ("pairs", "packed")
-
-
-def effective_start(k: np.ndarray, j: np.ndarray, max_len: int | None) -> np.ndarray:
-    """e = max(j, k - L): the first input item the model actually sees."""
-    return j if max_len is None else np.maximum(j, k - max_len)
 
 
 def pair_batch(store: SequenceStore, u, k, j, max_len: int | None) -> dict[str, np.ndarray]:
@@ -50,15 +46,15 @@ def pair_batch(store: SequenceStore, u, k, j, max_len: int | None) -> dict[str, 
     return {"inputs": inputs, "targets": targets, "weights": weights}
 
 
-def window_batch(store: SequenceStore, windows: WindowDistribution, u, e) -> dict[str, np.ndarray]:
-    """Packed mode: input s_e .. s_{e+W-1}, target s_{e+t} at position t - 1 with weight w_t."""
+def window_batch(store: SequenceStore, max_len: int, u, e, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Packed mode: input s_e .. s_{e+W-1}, target s_{e+t} at position t - 1 with weight weights[:, t - 1]."""
     n = store.lengths[u]
-    length = np.minimum(windows.max_len, n - e)  # the last input item needs a target after it
+    length = np.minimum(max_len, n - e)  # the last input item needs a target after it
     width = int(length.max())
     base = store.offsets[u] + e - 1
     inputs = _gather_rows(store.items, base, length, width)
     targets = _gather_rows(store.items, base + 1, length, width) - 1  # the item after each input position
-    weights = windows.weights(u, e)[:, :width].astype(np.float32)
+    weights = weights[:, :width].astype(np.float32)
     targets = np.where(weights > 0, targets, -1)
     return {"inputs": inputs, "targets": targets, "weights": weights}
 
@@ -69,9 +65,10 @@ class StreamConfig:
     max_len: int = 50
     batch_size: int = 256
     seed: int = 0
-    num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count)
+    num_pairs: int | None = None  # pairs per epoch (default: the Multi-Target count); packed: the windows that
+    #                               Multi-Target needs for as many pairs, whatever the strategy (equal steps)
     fixed_budget: bool = False  # draw the pairs once and reuse them every epoch
-    budget_pairs: int | None = None  # a fixed set of this many pairs; epochs cycle through it (data efficiency)
+    budget_pairs: int | None = None  # a fixed set of this many triples; epochs cycle through it (data efficiency)
     classic: bool = False  # exact presets only: every pair once per epoch, shuffled (pairs mode)
     transforms: tuple = ()  # classic input transforms (pairs mode), e.g. (Transform("crop", 0.6),)
 
@@ -102,11 +99,23 @@ class TrainingStream(IterableDataset):
             self.sampler = ClassicEpochs(store.lengths, strategy.name, config.seed)
         elif config.mode == "packed":
             self.windows = WindowDistribution(self.dist, config.max_len)
-            def windows_for(pairs):  # a count of pairs becomes a count of windows with as many targets
-                return None if pairs is None else max(1, int(round(pairs / self.windows.mean_targets)))
-
-            self.sampler = EpochSampler(self.windows, config.seed, windows_for(config.num_pairs), config.fixed_budget,
-                                        windows_for(config.budget_pairs))
+            # Equal steps: an epoch of N pairs is N / T_MT windows for every strategy (mt_window_count).
+            mt_pairs = self.dist.num_mt_pairs
+            size = mt_window_count(store.lengths, config.max_len)
+            if config.num_pairs is not None:
+                size = max(1, int(round(size * config.num_pairs / mt_pairs)))
+            budget = config.budget_pairs
+            if config.fixed_budget:  # in packed mode, a fixed budget is a triple budget of the epoch's pair count
+                budget = config.num_pairs or mt_pairs
+            self.triple_windows = None
+            if budget is not None:  # B triples, exactly those of pairs mode, packed into windows
+                triples = EpochSampler(self.dist, config.seed, budget=budget).budget_draws()
+                self.triple_windows = TripleWindows(store.lengths, config.max_len, *triples)
+                tw = self.triple_windows
+                self.sampler = EpochSampler(None, config.seed, size,
+                                            fixed_set=(tw.users, tw.starts, np.arange(len(tw), dtype=np.int64)))
+            else:
+                self.sampler = EpochSampler(self.windows, config.seed, size)
         else:
             self.sampler = EpochSampler(self.dist, config.seed, config.num_pairs, config.fixed_budget,
                                         config.budget_pairs)
@@ -136,7 +145,11 @@ class TrainingStream(IterableDataset):
     def make_batch(self, drawn: tuple, position: int = 0) -> dict[str, np.ndarray]:
         """The padded batch of `drawn`; `position` (its first draw's index in the epoch) seeds the transforms."""
         if self.config.mode == "packed" and not self.config.classic:
-            return window_batch(self.store, self.windows, *drawn)
+            if self.triple_windows is not None:
+                u, e, index = drawn
+                return window_batch(self.store, self.config.max_len, u, e, self.triple_windows.weights(index))
+            u, e = drawn
+            return window_batch(self.store, self.config.max_len, u, e, self.windows.weights(u, e))
         batch = pair_batch(self.store, *drawn, self.config.max_len)
         if self.transforms:
             rng = np.random.default_rng([self.config.seed, self.epoch, position, 0x7A])

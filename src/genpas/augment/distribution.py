@@ -72,9 +72,10 @@ class PairDistribution:
 
     @property
     def default_epoch_size(self) -> int:
-        """Pairs per epoch: the Multi-Target count, or the number of distinct pairs when that is smaller (LT), so
-        that an epoch never draws more pairs than exist and early stopping still looks at every pass."""
-        return min(self.num_mt_pairs, self.support_size)
+        """Pairs per epoch: the Multi-Target count, for every strategy, so that an epoch is the same number of
+        optimizer steps whatever the strategy (docs/method.md "Epochs"). Last-Target, with one pair per user, then
+        sees each of its pairs about N_MT / users times per epoch."""
+        return self.num_mt_pairs
 
     @property
     def support_size(self) -> int:

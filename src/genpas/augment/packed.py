@@ -16,6 +16,10 @@ j <= e does (those inputs are cut to the last L items). Hence, with P the pair d
 
 The expected weighted loss of a window drawn from q equals the expected loss of a pair drawn from p.
 Windows live on the flat positions of the training store: slot offsets[u] + e - 1 for e = 1 .. n_u - 1.
+
+A data budget (a fixed set of B sampled triples, for data-efficiency runs) is packed the same way, with the
+empirical distribution of the set in place of p: `TripleWindows` groups the triples by effective start and weights
+each target by its count, so packed and pairs runs of the same budget train on exactly the same triples.
 """
 
 from __future__ import annotations
@@ -24,6 +28,25 @@ import numpy as np
 
 from genpas.augment.distribution import PairDistribution
 from genpas.augment.inverse_cdf import GuideTable
+
+
+def effective_start(k: np.ndarray, j: np.ndarray, max_len: int | None) -> np.ndarray:
+    """e = max(j, k - L): the first input item the model actually sees."""
+    return j if max_len is None else np.maximum(j, k - max_len)
+
+
+def mt_window_count(lengths: np.ndarray, max_len: int) -> int:
+    """N_MT / T_MT: the Multi-Target pair count over the mean number of targets of a Multi-Target window.
+
+    Multi-Target draws (u, k) uniformly over its N_MT pairs. A user's k <= L + 1 share the window e = 1
+    (min(n - 1, L) targets); every later k has a window of its own (one target). Hence
+    T_MT = sum_u (min(n_u - 1, L)^2 + max(n_u - 1 - L, 0)) / N_MT.
+    """
+    m = np.maximum(np.asarray(lengths, dtype=np.int64) - 1, 0)
+    pairs = int(m.sum())
+    first = np.minimum(m, max_len).astype(np.float64)
+    targets_sum = float((first**2).sum() + np.maximum(m - max_len, 0).sum())
+    return max(1, int(round(pairs * pairs / targets_sum))) if pairs else 1
 
 
 class WindowDistribution:
@@ -66,10 +89,9 @@ class WindowDistribution:
 
     @property
     def default_epoch_size(self) -> int:
-        """Windows per epoch: as many as make the epoch's expected number of targets equal the pairs-mode epoch
-        (the Multi-Target count, or fewer where fewer distinct pairs exist), capped at the number of distinct windows."""
-        windows = max(1, int(round(self.dist.default_epoch_size / self.mean_targets)))
-        return min(windows, int((self.q > 0).sum()))
+        """Windows per epoch: the same for every strategy (equal optimizer steps, docs/method.md "Epochs"), namely as
+        many as Multi-Target needs to see each of its pairs once in expectation."""
+        return mt_window_count(self.dist.lengths, self.max_len)
 
     def sample(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """`size` i.i.d. windows (u, e) from q."""
@@ -88,3 +110,44 @@ class WindowDistribution:
                 break
             out[live, t - 1] = self._mass(n[live], e[live], t)
         return out / out.sum(axis=1, keepdims=True)
+
+
+class TripleWindows:
+    """A fixed multiset of triples (u, k, j), packed: one window per distinct (u, e), each target weighted by how
+    many of the triples it stands for.
+
+    Window w holds the targets t = k - e of its triples with weight count(u, e, k) * W / B (W windows, B triples), so
+    one pass over the W windows gives the loss of the B triples one by one (divided by the W rows, the trainer's
+    normalisation: (1/B) * sum over the triples of their cross-entropy). Stored sparsely (CSR by window): memory is
+    linear in the number of distinct (window, target) entries, never W x L.
+    """
+
+    def __init__(self, lengths: np.ndarray, max_len: int, u: np.ndarray, k: np.ndarray, j: np.ndarray):
+        if len(u) == 0:
+            raise ValueError("a triple budget needs at least one triple")
+        self.max_len = int(max_len)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        e = effective_start(k, j, self.max_len)
+        key = (offsets[u] + e - 1) * self.max_len + (k - e - 1)  # (window slot, target column)
+        entries, counts = np.unique(key, return_counts=True)
+        slots, first = np.unique(entries // self.max_len, return_index=True)
+        self.ptr = np.append(first, len(entries)).astype(np.int64)
+        self.cols = (entries % self.max_len).astype(np.int64)
+        self.values = counts.astype(np.float64) * (len(slots) / len(u))
+        self.users = (np.searchsorted(offsets, slots, side="right") - 1).astype(np.int64)
+        self.starts = slots - offsets[self.users] + 1
+        self.num_triples = int(len(u))
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def weights(self, index: np.ndarray) -> np.ndarray:
+        """[B, L] target weights of windows `index` (column t - 1 for target k = e + t)."""
+        index = np.asarray(index, dtype=np.int64)
+        sizes = self.ptr[index + 1] - self.ptr[index]
+        rows = np.repeat(np.arange(len(index)), sizes)
+        entry = np.repeat(self.ptr[index] - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
+        out = np.zeros((len(index), self.max_len))
+        out[rows, self.cols[entry]] = self.values[entry]
+        return out

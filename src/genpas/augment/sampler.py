@@ -43,10 +43,12 @@ class EpochSampler:
     budget: draw a fixed set of `budget` draws once (the first `budget` draws of epoch 0); every epoch of `size` draws
     then cycles through that set, each cycle a fresh seeded permutation. This is the data-efficiency setting ("train
     on 1% of the pairs") at equal compute: the epochs keep their size, only the number of distinct draws shrinks.
+    fixed_set: cycle the same way through these given draws (arrays of equal length) instead of drawing a set; packed
+    training passes the windows of a triple budget here (see TripleWindows).
     """
 
     def __init__(self, source, seed: int = 0, size: int | None = None, fixed_budget: bool = False,
-                 budget: int | None = None):
+                 budget: int | None = None, fixed_set: tuple | None = None):
         self.source = source
         self.seed = int(seed)
         self.size = int(source.default_epoch_size if size is None else size)
@@ -56,7 +58,18 @@ class EpochSampler:
             raise GenpasError("a pair budget needs at least 1 pair, and excludes --fixed-budget")
         self.fixed_budget = fixed_budget
         self.budget = None if budget is None else int(budget)
-        self._fixed_set = None
+        self._fixed_set = None if fixed_set is None else tuple(np.asarray(x) for x in fixed_set)
+        if self._fixed_set is not None:
+            self.budget = len(self._fixed_set[0])
+            if self.budget < 1 or fixed_budget:
+                raise GenpasError("a fixed set needs at least 1 draw, and excludes --fixed-budget")
+
+    def budget_draws(self) -> tuple:
+        """The fixed set of a budget: the first `budget` draws of epoch 0 (drawn once, then kept)."""
+        if self._fixed_set is None:
+            blocks = [self._block(0, b, self.budget) for b in range(-(-self.budget // BLOCK))]
+            self._fixed_set = tuple(np.concatenate(x) for x in zip(*blocks))
+        return self._fixed_set
 
     @property
     def num_pairs(self) -> int:
@@ -70,9 +83,7 @@ class EpochSampler:
         return tuple(x[:size] for x in drawn)
 
     def _budget_chunks(self, epoch: int, start: int, end: int) -> Iterator[tuple]:
-        if self._fixed_set is None:
-            blocks = [self._block(0, b, self.budget) for b in range(-(-self.budget // BLOCK))]
-            self._fixed_set = tuple(np.concatenate(x) for x in zip(*blocks))
+        fixed = self.budget_draws()
         position = np.arange(start, end, dtype=np.int64)
         cycle = position // self.budget
         index = np.empty(len(position), dtype=np.int64)
@@ -81,7 +92,7 @@ class EpochSampler:
             chosen = cycle == c
             index[chosen] = order[position[chosen] - c * self.budget]
         for lo in range(0, len(index), BLOCK):
-            yield tuple(x[index[lo: lo + BLOCK]] for x in self._fixed_set)
+            yield tuple(x[index[lo: lo + BLOCK]] for x in fixed)
 
     def chunks_in_range(self, epoch: int, start: int, end: int) -> Iterator[tuple]:
         """Draws start..end-1 of the epoch, in chunks of at most BLOCK."""

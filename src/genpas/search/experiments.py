@@ -48,12 +48,17 @@ TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text",
 # Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
 # recorded before them keep their keys.
 ADDED_LATER = {"budget_pairs": None}
+# What a configuration trains changed without a new option: protocol 2 gives every strategy epochs of equal optimizer
+# steps and packs data budgets from the same triples as pairs mode (docs/method.md "Epochs"). Part of every key, so
+# runs recorded under an earlier protocol are never reused as if they were current.
+PROTOCOL = 2
 
 
 def run_key(cfg: TrainConfig) -> str:
     ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ())
     values = {k: v for k, v in cfg.to_dict().items()
               if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+    values["protocol"] = PROTOCOL
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 

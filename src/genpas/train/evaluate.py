@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from genpas.data.split import EvalInputs, LeaveOneOut
+from genpas.errors import GenpasError
 from genpas.train.metrics import GROUP_NAMES, popularity_groups, ranking_metrics, target_ranks
 
 
@@ -33,6 +34,8 @@ def evaluate(
 ) -> dict:
     """Recall@K and NDCG@K over all items (pessimistic ties), overall and by target-popularity group.
 
+    NaN and +inf scores are refused (GenpasError): a diverged model is an error, never a perfect hit.
+
     exclude_history: give every item of the user's input (its whole history, not only the last max_len) the lowest
     score before ranking, except the target itself. Off by default; the choice is written into the result.
     """
@@ -44,6 +47,11 @@ def evaluate(
         rows = np.arange(lo, min(lo + batch_size, len(ranks)))
         batch = torch.from_numpy(padded_inputs(items, inputs, rows, max_len)).to(device)
         scores = model.rank_scores(batch).float()
+        bad = scores.isnan() | scores.isposinf()  # -inf is legal: "ranked last" (TIGER, outside its beam)
+        if bad.any():
+            users = int(bad.any(1).sum())
+            raise GenpasError(f"the model gave {'NaN' if scores.isnan().any() else '+inf'} scores for {users} of "
+                              f"{len(rows)} {which} users in a batch; a diverged model cannot be ranked")
         targets = torch.from_numpy(inputs.targets[rows]).to(device)
         if exclude_history:
             scores = _mask_history(scores, items, inputs, rows, targets)

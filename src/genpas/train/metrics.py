@@ -3,6 +3,11 @@
 Rank of the target = 1 + number of items scoring strictly higher + number of OTHER items tying with it. Ties are
 counted pessimistically so that a constant model scores near zero (an optimistic count would rank every target
 first). Recall@K is the hit rate (one target per user); NDCG@K = 1 / log2(rank + 1) when rank <= K, else 0.
+
+A NaN score never helps a target: NaN counts as -inf, below every number. A NaN target therefore ranks after every
+other item (at worst it ties with them, and ties are pessimistic); a NaN elsewhere is just a very low score.
+Evaluation refuses NaN and +inf scores before ranking anyway (evaluate.py), so a diverged
+model is an error, never a result; -inf stays legal (TIGER gives it to items outside its beam).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import torch
 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Pessimistic 1-based ranks of `targets` [B] under `scores` [B, I]."""
+    scores = torch.where(scores.isnan(), -torch.inf, scores)  # NaN lowest (see the module docstring)
     target_scores = scores.gather(1, targets[:, None])
     higher = (scores > target_scores).sum(1)
     ties = (scores == target_scores).sum(1) - 1

@@ -2,11 +2,13 @@
 
 One epoch = the sampler's draws for that epoch (pairs or packed windows), seeded by (seed, epoch). After each epoch
 the model is evaluated on the validation targets; the best weights are kept, and training stops after `patience`
-epochs without improvement (or at the time budget). The best weights are then restored and evaluated on validation
+epochs without improvement (or at the time budget). An epoch has the same number of optimizer steps for every
+strategy (docs/method.md "Epochs"), so epochs compare equal compute. A non-finite loss or validation score stops the
+run with an error naming the epoch; such an epoch is never kept as the best. The best weights are then restored and evaluated on validation
 and test. Everything is written under the run directory:
 
     config.yaml   the full configuration (rerun with --config)
-    metrics.json  valid/test metrics, best_epoch, train_seconds, config
+    metrics.json  valid/test metrics, best_epoch, train_seconds, the compute spent (loss.py), config
     best.safetensors, last.pt   checkpoints (see checkpoint.py)
     log.csv, tensorboard/       per-epoch curves
 
@@ -27,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
@@ -38,6 +39,7 @@ from genpas.models import Popularity, SASRec, SASRecConfig
 from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
 from genpas.train.config import TrainConfig
 from genpas.train.evaluate import evaluate
+from genpas.train.loss import Compute, weighted_loss
 
 log = logging.getLogger(__name__)
 MODELS = ("sasrec", "tiger", "pop")
@@ -81,24 +83,6 @@ def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
                             encoder_input=cfg.encoder_input)
         return TIGER(tiger, ids.codes), {"semantic_ids": stats}
     raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
-
-
-def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum over targets of weight x cross-entropy, divided by the number of rows (pairs or windows)."""
-    inputs = batch["inputs"].to(device, non_blocking=True)
-    weights = batch["weights"].to(device, non_blocking=True)
-    targets = batch["targets"].to(device, non_blocking=True)
-    if getattr(model.module if hasattr(model, "module") else model, "generative", False):
-        # An encoder-decoder (TIGER) scores one target per row (pairs mode): the row's weighted target.
-        rows = torch.arange(len(inputs), device=device)
-        last = weights.argmax(1)
-        loss = model(inputs, targets[rows, last])
-        return (loss * weights[rows, last]).sum() / inputs.shape[0], (weights[rows, last] > 0).sum()
-    hidden = model(inputs)
-    selected = weights > 0
-    logits = (model.module if hasattr(model, "module") else model).scores(hidden[selected])
-    ce = F.cross_entropy(logits.float(), targets[selected], reduction="none")
-    return (ce * weights[selected]).sum() / inputs.shape[0], selected.sum()
 
 
 def lr_lambda(warmup: int, total: int, cosine: bool):
@@ -169,7 +153,8 @@ class Trainer:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(stream)
-        state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0}
+        state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
+                 "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict()}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) * state["lr_scale"])
@@ -194,12 +179,24 @@ class Trainer:
             if stopped or self._out_of_time(state):
                 break
             stream.set_epoch(epoch)
-            loss, targets, seconds = self._train_epoch(model, loader, optimizer, scheduler, autocast, len(stream), epoch)
+            loss, counts, steps, seconds = self._train_epoch(model, loader, optimizer, scheduler, autocast,
+                                                              len(stream), epoch)
+            if not math.isfinite(loss):
+                raise GenpasError(f"epoch {epoch}: the training loss is {loss} (the run diverged); the best epoch so far "
+                                  f"is {state['best_epoch']}; lower --lr, raise --warmup-steps or keep --grad-clip")
+            compute = Compute(**state["compute"])
+            compute.add(steps, counts)
+            state["compute"] = compute.as_dict()
             state["train_seconds"] += seconds
-            valid = self.evaluate("valid")
+            try:
+                valid = self.evaluate("valid")
+            except GenpasError as exc:
+                raise GenpasError(f"epoch {epoch}: validation: {exc}") from None
             score = valid["ndcg@10"] if "ndcg@10" in valid else valid[f"ndcg@{cfg.ks[-1]}"]
+            if not math.isfinite(score):
+                raise GenpasError(f"epoch {epoch}: validation NDCG is {score}; the run diverged")
             if score > state["best"]:
-                state.update(best=score, best_epoch=epoch, bad_epochs=0)
+                state.update(best=score, best_epoch=epoch, bad_epochs=0, compute_at_best=compute.as_dict())
                 if self.is_main:
                     save_weights(self.out / "best.safetensors", self.model)
             else:
@@ -210,7 +207,9 @@ class Trainer:
             stopped = state["bad_epochs"] >= cfg.patience
             row = {"epoch": epoch, "loss": loss, "valid_ndcg@10": valid.get("ndcg@10"),
                    "valid_recall@10": valid.get("recall@10"), "epoch_seconds": seconds,
-                   "lr": scheduler.get_last_lr()[0], "targets": targets}
+                   "lr": scheduler.get_last_lr()[0], "targets": int(round(float(counts[1]))),
+                   "rows": int(round(float(counts[0]))), "effective_targets": float(counts[2]),
+                   "optimizer_steps": compute.optimizer_steps}
             self._save_last(state, optimizer, scheduler)
             if self.is_main:
                 self._log(row, writer)
@@ -224,22 +223,24 @@ class Trainer:
         if self.world > 1:
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
-        return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream)
+        return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream,
+                            state["compute"], state["compute_at_best"])
 
     def _train_epoch(self, model, loader, optimizer, scheduler, autocast, steps: int, epoch: int):
-        """One pass over the epoch's batches; returns (mean loss, targets seen, seconds)."""
+        """One pass over the epoch's batches; returns (mean loss, counts over all ranks, optimizer steps, seconds),
+        counts being [rows, targets, effective targets] (loss.batch_counts)."""
         model.train()
         start = time.perf_counter()
         # Sums stay on the device: reading them every step would synchronise a GPU step by step.
         total_loss = torch.zeros((), device=self.device)
-        total_targets = torch.zeros((), dtype=torch.long, device=self.device)
+        counts = torch.zeros(3, dtype=torch.float64)
         batches = 0
         bar = self._progress(loader, steps, epoch)
         for batch in bar:
             if self.on_batch is not None:
                 self.on_batch(batch)
             with autocast:
-                loss, targets = weighted_loss(model, batch, self.device)
+                loss, batch_counts = weighted_loss(model, batch, self.device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.grad_clip:
@@ -247,16 +248,20 @@ class Trainer:
             optimizer.step()
             scheduler.step()
             total_loss += loss.detach()
-            total_targets += targets
+            counts += batch_counts
             batches += 1
             if hasattr(bar, "set_postfix") and batches % 20 == 0:
                 elapsed = time.perf_counter() - start
                 bar.set_postfix(loss=f"{float(total_loss) / batches:.4f}",
-                                targets_per_s=f"{int(total_targets) / elapsed:,.0f}")
-        return float(total_loss) / max(1, batches), int(total_targets), time.perf_counter() - start
+                                targets_per_s=f"{float(counts[1]) / elapsed:,.0f}")
+        if self.world > 1:  # rows and targets of every rank; steps are the same on each
+            counts = counts.to(self.device)
+            torch.distributed.all_reduce(counts)
+        return float(total_loss) / max(1, batches), counts.cpu().tolist(), batches, time.perf_counter() - start
 
     # ------------------------------------------------------------------------------------------------------------
-    def _finish(self, best_epoch, train_seconds, epochs_run, steps_per_epoch=0, stream=None) -> dict:
+    def _finish(self, best_epoch, train_seconds, epochs_run, steps_per_epoch=0, stream=None, compute=None,
+                compute_at_best=None) -> dict:
         metrics = {
             "valid": self.evaluate("valid"),
             "test": self.evaluate("test"),
@@ -265,6 +270,8 @@ class Trainer:
             "train_seconds": train_seconds,
             "steps_per_epoch": steps_per_epoch,
             "draws_per_epoch": stream.draws_per_epoch if stream is not None else 0,
+            **(compute or Compute().as_dict()),
+            "compute_at_best": compute_at_best or Compute().as_dict(),
             "strategy": self.strategy.as_dict() | {"label": self.strategy.label},
             "device": str(self.device),
             "world_size": self.world,
