@@ -66,6 +66,13 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert len(mt["test"]["ndcg@10"]["values"]) == 2
     assert mt["test"]["ndcg@10"]["mean"] == pytest.approx(sum(mt["test"]["ndcg@10"]["values"]) / 2)
     assert result["genpas_vs_mt"]["test"]["ndcg@10"]["verdict"] in ("win", "tie", "loss")
+    assert set(result["genpas_vs"]) == {"mt", "sw", "lt"} and result["genpas_vs"]["mt"] == result["genpas_vs_mt"]
+    steps = {n: result["strategies"][n]["compute"]["optimizer_steps"]["values"] for n in ("lt", "mt", "sw", "genpas")}
+    per_epoch = {n: [s / len(result["strategies"][n]["curves"][i]) for i, s in enumerate(v)] for n, v in steps.items()}
+    assert len({x for v in per_epoch.values() for x in v}) == 1  # equal optimizer steps per epoch, every strategy
+    curve = result["strategies"]["mt"]["curves"][0]
+    assert [c[0] for c in curve] == sorted(c[0] for c in curve) and all(0 <= c[1] <= 1 for c in curve)
+    assert (tiny / "exp" / "strategies-curves.png").stat().st_size > 1000
     ledger = (tiny / "exp" / "ledger.jsonl").read_text().splitlines()
     assert len(ledger) == 10  # 5 strategies x 2 seeds
 
@@ -108,6 +115,42 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert "Seeds: 0, 1" in text and "## Data efficiency" in text
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
     assert "## Single runs" in text and single in text
+    assert "effective targets per row" in text and "strategies-curves.png" in text
+
+
+def test_screening_study_samples_the_whole_kl_range(tiny, capsys):
+    code, out = _run(["experiment", "screening", "--data", str(tiny / "log.csv"), "--out", str(tiny / "exp"),
+                      "--config", str(tiny / "tiny.yaml"), "--epochs", "2", "--patience", "1", "--no-progress",
+                      "--seeds", "0", "--settings", "5"], capsys)
+    assert code == 0, out.err
+    result = json.loads((tiny / "exp" / "screening.json").read_text())
+    rows = result["settings"]
+    assert len(rows) == 5 and all(r["ratio"] is not None for r in rows)
+    kls = sorted(r["kl"] for r in rows)
+    assert kls[0] < kls[-1]  # spread over the KL range, not only the lowest
+    for key in ("spearman_kl_vs_valid_ndcg@10", "spearman_ratio_vs_valid_ndcg@10"):
+        assert set(result[key]) == {"rho", "ci95", "bootstrap_reps"}
+    best = result["best_trained"]
+    assert 1 <= best["screening_rank_in_sample"] <= 5 and 1 <= best["screening_rank_in_grid"] <= result["grid_size"]
+    assert "Spearman of KL" in (tiny / "exp" / "screening.md").read_text()
+    code, out = _run(["experiment", "screening", "--out", str(tiny / "exp"), "--settings", "2"], capsys)
+    assert code == 2 and "--settings" in out.err
+
+
+def test_stratified_sample_bootstrap_and_screening_order():
+    import numpy as np
+
+    from genpas.search.screening_study import bootstrap_spearman, screening_rank, stratified_sample
+
+    kls = np.arange(100, dtype=float)[::-1]
+    picked = stratified_sample(kls, 10, seed=0)
+    assert sorted(int(kls[i]) // 10 for i in picked) == list(range(10))  # one per decile of KL
+    assert picked == stratified_sample(kls, 10, seed=0)
+    perfect = bootstrap_spearman([1, 2, 3, 4, 5], [2, 4, 6, 8, 10], reps=200)
+    assert perfect["rho"] == pytest.approx(1.0) and perfect["ci95"][0] == pytest.approx(1.0)
+    settings = [{"kl": 0.1, "ratio": 1.0, "n": "a"}, {"kl": 0.2, "ratio": 3.0, "n": "b"},
+                {"kl": 0.9, "ratio": 9.0, "n": "c"}, {"kl": 0.5, "ratio": 0.0, "n": "d"}]
+    assert [s["n"] for s in screening_rank(settings, 0.5)] == ["b", "a", "d", "c"]
 
 
 def test_experiment_bad_options(tiny, capsys):

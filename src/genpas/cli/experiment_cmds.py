@@ -100,7 +100,7 @@ def _finish(result: dict, out: Path) -> None:
 
 @experiment_app.command("strategies")
 def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
-                   search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
+                   search: Search = None, epochs: Epochs = 200, patience: Patience = 10, config: Config = None,
                    progress: Progress = True, model: Model = "sasrec",
                    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, "
                                                            "genpas.")] = "pop,lt,mt,sw,genpas"):
@@ -114,7 +114,7 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 
 @experiment_app.command("long-tail")
 def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
-                  search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
+                  search: Search = None, epochs: Epochs = 200, patience: Patience = 10, config: Config = None,
                   progress: Progress = True, model: Model = "sasrec"):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
@@ -125,7 +125,7 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
 
 @experiment_app.command("data-efficiency")
 def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
-                        genpas: Genpas = None, search: Search = None, epochs: Epochs = 20, patience: Patience = 5,
+                        genpas: Genpas = None, search: Search = None, epochs: Epochs = 200, patience: Patience = 10,
                         config: Config = None, progress: Progress = True, model: Model = "sasrec",
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
                         = "0.01,0.05,0.1,0.2,1"):
@@ -141,7 +141,7 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seed
 
 @experiment_app.command("model-size")
 def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
-                   search: Search = None, epochs: Epochs = 20, patience: Patience = 5, config: Config = None,
+                   search: Search = None, epochs: Epochs = 200, patience: Patience = 10, config: Config = None,
                    progress: Progress = True, model: Model = "sasrec",
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
                    = "32,64,128,256",
@@ -159,6 +159,28 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
     sizes = [(w, n) for w in widths for n in layers] if grid else default_sizes(
         widths, layers, (settings.base.dim, settings.base.layers))
     _finish(run_model_size(settings, _store(out), sizes), out)
+
+
+@experiment_app.command("screening")
+def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1", epochs: Epochs = 200,
+                  patience: Patience = 10, config: Config = None, progress: Progress = True, model: Model = "sasrec",
+                  settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "
+                                                              "KL stratum (at least 3).")] = 24,
+                  keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="The screening's KL cut, as "
+                                                               "in `genpas search`.")] = 0.2,
+                  sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the stratified draw and "
+                                                           "of the ratio estimates.")] = 0):
+    """Train a KL-stratified sample of the grid: Spearman of KL and of the ratio with validation NDCG@10."""
+    from genpas.search.screening_study import run_screening_study
+
+    if settings_count < 3:
+        raise GenpasError("--settings must be at least 3 (a rank correlation needs 3 points)")
+    if not 0 < keep_fraction <= 1:
+        raise GenpasError("--keep-fraction must be in (0, 1]")
+    if sample_seed < 0:
+        raise GenpasError("--sample-seed must be >= 0")
+    settings = settings_from(data, seeds, None, None, epochs, patience, config, progress, model)
+    _finish(run_screening_study(settings, _store(out), settings_count, keep_fraction, sample_seed=sample_seed), out)
 
 
 @experiment_app.command("report")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.search.report import save_figure
+from genpas.search.screening_study import screening_plot, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
@@ -37,12 +38,13 @@ def provenance(result: dict) -> str:
             f"with evaluation; runs shared with other experiments are counted in each).")
 
 
-def verdict_sentence(v: dict, metric: str, split: str) -> str:
+def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> str:
     if v["verdict"] == "single seed":
-        return f"{split} {metric}: GenPAS - MT = {v['mean_difference']:+.4f} (one seed, no spread to compare with)."
-    rel = f" ({100 * v['relative']:+.1f}% of MT)" if v["relative"] is not None else ""
+        return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f} (one seed, no spread to "
+                f"compare with).")
+    rel = f" ({100 * v['relative']:+.1f}% of {baseline})" if v["relative"] is not None else ""
     word = {"win": "GenPAS wins", "loss": "GenPAS loses", "tie": "tie"}[v["verdict"]]
-    return (f"{split} {metric}: GenPAS - MT = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
+    return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
             f"difference {v['standard_error']:.4f}: **{word}** (win/loss means beyond two standard errors).")
 
 
@@ -62,11 +64,34 @@ def _strategies_table(result: dict) -> list[str]:
         lines.append(f"| {row['label']} | {_ms(row['valid']['ndcg@10'])} | "
                      + " | ".join(_ms(row["test"][k]) for k in KEYS)
                      + f" | {', '.join(str(e) for e in row['best_epoch'])} | {row['train_seconds']['mean']:.0f} |")
-    if "genpas_vs_mt" in result:
+    lines += [""] + _compute_table(result)
+    versus = result.get("genpas_vs") or ({"mt": result["genpas_vs_mt"]} if "genpas_vs_mt" in result else {})
+    if versus:
         lines.append("")
-        for split in ("valid", "test"):
-            for metric in ("ndcg@10", "recall@10"):
-                lines.append("- " + verdict_sentence(result["genpas_vs_mt"][split][metric], metric, split))
+        labels = {name: row["label"] for name, row in result["strategies"].items()}
+        for base, by_split in versus.items():
+            for split in ("valid", "test"):
+                for metric in ("ndcg@10", "recall@10"):
+                    lines.append("- " + verdict_sentence(by_split[split][metric], metric, split, labels[base]))
+    return lines
+
+
+def _compute_table(result: dict) -> list[str]:
+    """What each strategy trained on (mean over seeds): the equal-compute evidence."""
+    rows = [r for r in result["strategies"].values() if r.get("compute") and r["compute"]["optimizer_steps"]["mean"]]
+    if not rows:
+        return []
+    lines = ["Compute (mean over seeds): optimizer steps, rows (windows or pairs), targets with positive weight and "
+             "effective targets, in the whole run and up to its best epoch. An epoch is the same number of steps for "
+             "every strategy.", "",
+             "| strategy | steps | steps to best | rows | targets | effective targets | effective targets per row |",
+             "|---" * 7 + "|"]
+    for r in rows:
+        c = r["compute"]
+        per_row = c["effective_targets"]["mean"] / max(1.0, c["train_rows"]["mean"])
+        lines.append(f"| {r['label']} | {c['optimizer_steps']['mean']:,.0f} | {c['at_best']['optimizer_steps']['mean']:,.0f}"
+                     f" | {c['train_rows']['mean']:,.0f} | {c['train_targets']['mean']:,.0f} | "
+                     f"{c['effective_targets']['mean']:,.0f} | {per_row:.1f} |")
     return lines
 
 
@@ -110,9 +135,11 @@ def _model_size_table(result: dict) -> list[str]:
 
 
 TITLES = {"strategies": "Strategies compared over seeds", "long-tail": "Long tail: metrics by item popularity",
-          "data-efficiency": "Data efficiency: a fraction of the pairs", "model-size": "Model size"}
+          "data-efficiency": "Data efficiency: a fraction of the pairs", "model-size": "Model size",
+          "screening": "Does the screening predict training?"}
 TABLES = {"strategies": _strategies_table, "long-tail": _long_tail_table,
-          "data-efficiency": _data_efficiency_table, "model-size": _model_size_table}
+          "data-efficiency": _data_efficiency_table, "model-size": _model_size_table,
+          "screening": screening_table}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -157,6 +184,8 @@ def experiment_plot(result: dict, path: Path) -> None:
         ax.set_xticks(fractions, [f"{f:g}%" for f in fractions])
         ax.set_xlabel("share of the MT pair count, drawn once")
         ax.set_ylabel("NDCG@10")
+    elif kind == "screening":
+        screening_plot(result, ax)
     elif kind == "model-size":
         rows = result["rows"]
         x = np.arange(len(rows))
@@ -167,8 +196,35 @@ def experiment_plot(result: dict, path: Path) -> None:
         ax.set_xticks(x, [f"{r['dim']}w x {r['layers']}L" for r in rows], fontsize=8)
         ax.set_ylabel("test NDCG@10")
     ax.set_title(f"{TITLES[kind]} ({result['data']})", fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    save_figure(fig, ax, path)
+
+
+def curves_plot(result: dict, path: Path) -> bool:
+    """Validation NDCG@10 against optimizer steps, one colour per strategy, one line per seed (convergence at a
+    glance). False when the runs carry no curves (popularity only, or records from before curves were kept)."""
+    rows = [r for r in result["strategies"].values() if any(r.get("curves") or [])]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=120)
+    for i, row in enumerate(rows):
+        for s, curve in enumerate(row["curves"]):
+            if curve:
+                steps, ndcg = zip(*curve)
+                ax.plot(steps, ndcg, color=f"C{i}", alpha=0.75, linewidth=1,
+                        label=row["label"] if s == 0 else None)
+    ax.set_xlabel("optimizer steps")
+    ax.set_ylabel("validation NDCG@10 after each epoch")
+    ax.set_title(f"Validation curves, one line per seed ({result['data']})", fontsize=10)
     ax.legend(fontsize=7)
     save_figure(fig, ax, path)
+    return True
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -194,7 +250,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
              + " from the experiments' JSON files; no number here is typed by hand. Each section names the command "
                "that produced it, its seeds and its training time. Runs are bounded by epochs, so the metrics do not "
                "depend on the machine's load; the times are wall-clock as measured, and grow when other work shares "
-               "the machine.", ""]
+               "the machine. Every strategy gets epochs of the same number of optimizer steps, and runs stop on "
+               "validation patience (equal compute per epoch, each run to its own convergence).", ""]
     if "strategies" in results:
         lines += _summary(results["strategies"])
     if search_json is not None:
@@ -204,6 +261,9 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         experiment_plot(result, image)
         body = experiment_markdown(result, str(image.relative_to(target.parent)), heading="##")
         lines += [body]
+        curves = figures / f"{kind}-curves.png"
+        if kind == "strategies" and curves_plot(result, curves):
+            lines += [f"![Validation curves]({curves.relative_to(target.parent)})", ""]
     if runs:
         lines += _runs_section(runs)
     write_text(target, "\n".join(lines))
@@ -246,8 +306,10 @@ def _summary(result: dict) -> list[str]:
              f"{_ms(g['valid']['ndcg@10'])} against {_ms(best_baseline['valid']['ndcg@10'])} for the best baseline "
              f"on validation ({best_baseline['label']}), and test NDCG@10 {_ms(g['test']['ndcg@10'])} against "
              f"{_ms(best_baseline['test']['ndcg@10'])}."]
-    for split in ("valid", "test"):
-        lines.append("- " + verdict_sentence(result["genpas_vs_mt"][split]["ndcg@10"], "NDCG@10", split))
+    versus = result.get("genpas_vs") or {"mt": result["genpas_vs_mt"]}
+    for base, by_split in versus.items():
+        for split in ("valid", "test"):
+            lines.append("- " + verdict_sentence(by_split[split]["ndcg@10"], "NDCG@10", split, rows[base]["label"]))
     return lines + [""]
 
 

@@ -6,6 +6,8 @@
     data-efficiency   GenPAS against MT trained on a fixed set of pairs drawn once: 1%, 5%, 10%, 20%, 100% of the MT
                       pair count, at equal compute (every epoch keeps the MT size and cycles through the set)
     model-size        GenPAS against MT over embedding widths and depths
+    screening         a KL-stratified sample of the grid, trained: does the screening predict training?
+                      (screening_study.py)
 
 Every experiment in one directory shares a run store: each training is keyed by its full configuration, kept in its
 own resumable run directory (DIR/runs/<name>-<hash>/) and recorded in DIR/ledger.jsonl once finished. So the long-tail
@@ -31,12 +33,13 @@ from genpas.augment import make_strategy
 from genpas.search.compare import DEFAULT_GENPAS
 from genpas.search.trained import Ledger
 from genpas.train.config import TrainConfig
+from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
 from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
 
-EXPERIMENTS = ("strategies", "long-tail", "data-efficiency", "model-size")
+EXPERIMENTS = ("strategies", "long-tail", "data-efficiency", "model-size", "screening")
 METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
 FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
 # Options that do not change what a run computes: left out of the run key, so toggling them reuses finished runs.
@@ -85,11 +88,32 @@ class RunStore:
             metrics = train_owned(cfg, self.root / "runs" / key, split=self.split)
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
-                      "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start}
+                      "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
+                      **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
+                      "compute_at_best": metrics.get("compute_at_best", {}),
+                      "curve": validation_curve(self.root / "runs" / key / "log.csv")}
             self.ledger.add(record)
         if self.on_result is not None:
             self.on_result(name, record)
         return record
+
+
+def validation_curve(log_csv: Path) -> list[list[float]]:
+    """[[optimizer steps, valid NDCG@10], ...] after each epoch of a run, from its log.csv (empty for popularity)."""
+    import csv
+
+    if not Path(log_csv).exists():
+        return []
+    with open(log_csv, newline="") as fh:
+        return [[int(row["optimizer_steps"]), float(row["valid_ndcg@10"])] for row in csv.DictReader(fh)
+                if row.get("optimizer_steps") not in (None, "")]
+
+
+def compute_summary(records: list[dict]) -> dict:
+    """Mean over seeds of the compute keys, for the whole run and up to its best epoch."""
+    out = {k: spread([r.get(k, 0) for r in records]) for k in COMPUTE_KEYS}
+    out["at_best"] = {k: spread([r.get("compute_at_best", {}).get(k, 0) for r in records]) for k in COMPUTE_KEYS}
+    return out
 
 
 def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:
@@ -160,12 +184,17 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
                       "valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
                       "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
                       "best_epoch": [r["best_epoch"] for r in records],
-                      "train_seconds": spread([r["train_seconds"] for r in records])}
+                      "train_seconds": spread([r["train_seconds"] for r in records]),
+                      "compute": compute_summary(records),
+                      "curves": [r.get("curve", []) for r in records]}
     result = settings.header("strategies", started, runs) | {"strategies": rows}
-    if "genpas" in rows and "mt" in rows:
-        result["genpas_vs_mt"] = {
-            split: {k: paired_verdict(rows["genpas"][split][k]["values"], rows["mt"][split][k]["values"])
-                    for k in ("ndcg@10", "recall@10")} for split in ("valid", "test")}
+    if "genpas" in rows:  # GenPAS against every baseline trained on the same seeds (paired differences)
+        result["genpas_vs"] = {
+            base: {split: {k: paired_verdict(rows["genpas"][split][k]["values"], rows[base][split][k]["values"])
+                           for k in ("ndcg@10", "recall@10")} for split in ("valid", "test")}
+            for base in ("mt", "sw", "lt") if base in rows}
+        if "mt" in result["genpas_vs"]:
+            result["genpas_vs_mt"] = result["genpas_vs"]["mt"]
     return result
 
 
@@ -186,7 +215,8 @@ def run_long_tail(settings: ExperimentSettings, store: RunStore, names=("lt", "m
 def run_data_efficiency(settings: ExperimentSettings, store: RunStore, fractions=FRACTIONS,
                         names=("mt", "genpas")) -> dict:
     """Train on a fixed set of `fraction` x the MT pair count, drawn once, for each strategy and seed. Epochs keep
-    the MT size (they cycle through the set), so every fraction gets the same compute and only the data shrinks."""
+    the MT size (they cycle through the set), so every fraction gets the same compute and only the data shrinks. The
+    set is B sampled triples (u, k, j) in either mode; packed runs group exactly those triples into windows."""
     started = time.perf_counter()
     if store.split is None:
         store.split = load_split(settings.base)
@@ -201,7 +231,8 @@ def run_data_efficiency(settings: ExperimentSettings, store: RunStore, fractions
             runs += records
             row[name] = {"valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
                          "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
-                         "best_epoch": [r["best_epoch"] for r in records]}
+                         "best_epoch": [r["best_epoch"] for r in records],
+                         "compute": compute_summary(records)}
         rows.append(row)
     return settings.header("data-efficiency", started, runs) | {
         "mt_pair_count": mt_pairs, "labels": {n: label_of(n, settings.genpas) for n in names}, "rows": rows}
@@ -232,7 +263,7 @@ def default_sizes(dims=(32, 64, 128, 256), depths=(1, 2, 4), reference=(64, 2)) 
 
 def save(result: dict, out: Path) -> Path:
     """DIR/<experiment>.json, .md and .png (see experiment_report.py)."""
-    from genpas.search.experiment_report import experiment_markdown, experiment_plot
+    from genpas.search.experiment_report import curves_plot, experiment_markdown, experiment_plot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -240,4 +271,6 @@ def save(result: dict, out: Path) -> Path:
     write_text(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
     write_text(out / f"{name}.md", experiment_markdown(result, f"{name}.png"))
     experiment_plot(result, out / f"{name}.png")
+    if name == "strategies":
+        curves_plot(result, out / f"{name}-curves.png")
     return out / f"{name}.json"
