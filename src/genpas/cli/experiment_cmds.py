@@ -21,9 +21,11 @@ Seeds = Annotated[str, typer.Option("--seeds", help="Comma-separated seeds, e.g.
 Genpas = Annotated[Optional[str], typer.Option("--genpas", help="alpha,beta,gamma of GenPAS (default: the setting "
                                                "of --search, else the documented default).")]
 Search = Annotated[Optional[Path], typer.Option("--search", help="A search.json whose best setting GenPAS uses.")]
-Epochs = Annotated[int, typer.Option("--epochs", help="Epochs per run at most (runs are bounded by epochs, not time, "
-                                     "so results do not depend on machine load).")]
-Patience = Annotated[int, typer.Option("--patience", help="Epochs without validation gain before a run stops.")]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Epochs per run at most (runs are bounded by epochs and "
+                                               "patience, not time, so results do not depend on machine load); "
+                                               "default: the training default (200).")]
+Patience = Annotated[Optional[int], typer.Option("--patience", help="Epochs without validation gain before a run "
+                                                 "stops; default: the training default.")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
 Model = Annotated[str, typer.Option("--model", help="sasrec or tiger (unset options take the model's defaults).")]
@@ -68,13 +70,15 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     from genpas.search.experiments import ExperimentSettings
     from genpas.train.config import TrainConfig
 
-    if epochs < 1 or patience < 1:
+    if (epochs is not None and epochs < 1) or (patience is not None and patience < 1):
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
     if model not in ("sasrec", "tiger"):
         raise GenpasError(f"--model: expected sasrec or tiger, got {model!r}")
     values = TrainConfig.yaml_values(config) if config is not None else {}
     base = TrainConfig.for_model({**values, "model": values.get("model", model)}, str(config or "options"))
-    base = replace(base, data=data, epochs=epochs, patience=patience, progress=progress, time_budget_minutes=None)
+    base = replace(base, data=data, epochs=base.epochs if epochs is None else epochs,
+                   patience=base.patience if patience is None else patience, progress=progress,
+                   time_budget_minutes=None)
     return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
                               command=invocation())
 
@@ -100,7 +104,7 @@ def _finish(result: dict, out: Path) -> None:
 
 @experiment_app.command("strategies")
 def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
-                   search: Search = None, epochs: Epochs = 200, patience: Patience = 10, config: Config = None,
+                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                    progress: Progress = True, model: Model = "sasrec",
                    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, "
                                                            "genpas.")] = "pop,lt,mt,sw,genpas"):
@@ -114,7 +118,7 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 
 @experiment_app.command("long-tail")
 def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
-                  search: Search = None, epochs: Epochs = 200, patience: Patience = 10, config: Config = None,
+                  search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                   progress: Progress = True, model: Model = "sasrec"):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
@@ -125,7 +129,7 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
 
 @experiment_app.command("data-efficiency")
 def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
-                        genpas: Genpas = None, search: Search = None, epochs: Epochs = 200, patience: Patience = 10,
+                        genpas: Genpas = None, search: Search = None, epochs: Epochs = None, patience: Patience = None,
                         config: Config = None, progress: Progress = True, model: Model = "sasrec",
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
                         = "0.01,0.05,0.1,0.2,1"):
@@ -141,7 +145,7 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seed
 
 @experiment_app.command("model-size")
 def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
-                   search: Search = None, epochs: Epochs = 200, patience: Patience = 10, config: Config = None,
+                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                    progress: Progress = True, model: Model = "sasrec",
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
                    = "32,64,128,256",
@@ -162,8 +166,8 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 
 
 @experiment_app.command("screening")
-def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1", epochs: Epochs = 200,
-                  patience: Patience = 10, config: Config = None, progress: Progress = True, model: Model = "sasrec",
+def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1", epochs: Epochs = None,
+                  patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = "sasrec",
                   settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "
                                                               "KL stratum (at least 3).")] = 24,
                   keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="The screening's KL cut, as "

@@ -53,11 +53,17 @@ class Ledger:
                     self.done[record["name"]] = record
 
     def add(self, record: dict) -> None:
+        """Append one line with a single O_APPEND write, so processes sharing a store never interleave lines."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = (json.dumps(record) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, line)
+            while written < len(line):  # a short write (rare): finish it
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         self.done[record["name"]] = record
 
 
