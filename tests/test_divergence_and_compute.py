@@ -137,3 +137,18 @@ def test_strategies_get_equal_steps_in_packed_runs(tmp_path, split):
                   split=split)
         steps[name] = m["optimizer_steps"]
     assert len(set(steps.values())) == 1, steps
+
+
+def test_a_checkpoint_of_an_earlier_protocol_is_never_resumed(tmp_path, split):
+    from genpas.train.checkpoint import load_state, save_state
+    from genpas.train.trainer import fresh_or_resumable
+
+    cfg = TrainConfig(strategy="mt", **{**TINY, "epochs": 1})
+    train(cfg, tmp_path / "r", split=split)
+    state = load_state(tmp_path / "r" / "last.pt")
+    del state["trainer"]["protocol"]  # as written before epochs had equal steps
+    save_state(tmp_path / "r" / "last.pt", state)
+    with pytest.raises(GenpasError, match="earlier training protocol"):
+        Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
+    fresh_or_resumable(cfg, tmp_path / "r")  # a job-owned directory of the old protocol is dropped, not resumed
+    assert not (tmp_path / "r").exists()

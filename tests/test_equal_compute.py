@@ -132,3 +132,30 @@ def test_batch_counts_rows_targets_and_effective_targets():
     total.add(1, batch_counts(weights[:1]))
     assert total.as_dict() == {"optimizer_steps": 3, "train_rows": 5, "train_targets": 7,
                                "effective_targets": pytest.approx(effective + 1)}
+
+
+def test_packed_budget_options_are_validated_and_an_empty_share_keeps_its_shape():
+    from genpas.errors import GenpasError
+
+    store = store_of(LENGTHS)
+    with pytest.raises(GenpasError, match="excludes --fixed-budget"):
+        TrainingStream(store, genpas(1, 1, 0), StreamConfig(mode="packed", max_len=3, fixed_budget=True, budget_pairs=5))
+    stream = TrainingStream(store, genpas(1, 1, 0), StreamConfig(mode="packed", max_len=3, budget_pairs=5))
+    empty = stream.sampler.epoch(0, shard=stream.sampler.size, num_shards=stream.sampler.size + 1)
+    assert len(empty) == 3 and all(len(x) == 0 for x in empty)
+
+
+def test_packed_fixed_budget_holds_the_pairs_mode_fixed_set():
+    store = store_of(LENGTHS)
+    pairs = TrainingStream(store, genpas(1, 1, 0), StreamConfig(mode="pairs", max_len=3, seed=2, fixed_budget=True))
+    packed = TrainingStream(store, genpas(1, 1, 0), StreamConfig(mode="packed", max_len=3, seed=2, fixed_budget=True))
+    u, k, j = pairs.sampler.epoch(0)
+    e = np.maximum(j, k - 3)
+    tw = packed.triple_windows
+    w = tw.weights(np.arange(len(tw)))
+    got = Counter()
+    for row in range(len(tw)):
+        for col in np.flatnonzero(w[row]):
+            got[(int(tw.users[row]), int(tw.starts[row]), int(tw.starts[row] + col + 1))] = \
+                round(w[row, col] * tw.num_triples / len(tw))
+    assert got == Counter(zip(u.tolist(), e.tolist(), k.tolist()))

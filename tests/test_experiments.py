@@ -148,9 +148,9 @@ def test_stratified_sample_bootstrap_and_screening_order():
     assert picked == stratified_sample(kls, 10, seed=0)
     perfect = bootstrap_spearman([1, 2, 3, 4, 5], [2, 4, 6, 8, 10], reps=200)
     assert perfect["rho"] == pytest.approx(1.0) and perfect["ci95"][0] == pytest.approx(1.0)
-    settings = [{"kl": 0.1, "ratio": 1.0, "n": "a"}, {"kl": 0.2, "ratio": 3.0, "n": "b"},
-                {"kl": 0.9, "ratio": 9.0, "n": "c"}, {"kl": 0.5, "ratio": 0.0, "n": "d"}]
-    assert [s["n"] for s in screening_rank(settings, 0.5)] == ["b", "a", "d", "c"]
+    settings = [{"kl": 0.1, "ratio": 1.0, "survivor": True, "n": "a"}, {"kl": 0.2, "ratio": 3.0, "survivor": True, "n": "b"},
+                {"kl": 0.9, "ratio": 9.0, "survivor": False, "n": "c"}, {"kl": 0.5, "ratio": 0.0, "survivor": False, "n": "d"}]
+    assert [s["n"] for s in screening_rank(settings)] == ["b", "a", "d", "c"]  # survivors by ratio, then by KL
 
 
 def test_experiment_bad_options(tiny, capsys):

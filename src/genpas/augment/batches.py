@@ -105,6 +105,8 @@ class TrainingStream(IterableDataset):
             if config.num_pairs is not None:
                 size = max(1, int(round(size * config.num_pairs / mt_pairs)))
             budget = config.budget_pairs
+            if config.fixed_budget and budget is not None:
+                raise GenpasError("a pair budget excludes --fixed-budget")
             if config.fixed_budget:  # in packed mode, a fixed budget is a triple budget of the epoch's pair count
                 budget = config.num_pairs or mt_pairs
             self.triple_windows = None

@@ -121,7 +121,9 @@ class EpochSampler:
 
     def epoch(self, epoch: int, shard: int = 0, num_shards: int = 1) -> tuple:
         """The whole share as arrays (convenience for tests and the `pairs` command)."""
-        return _concat(self.chunks(epoch, shard, num_shards), 3 if isinstance(self.source, PairDistribution) else 2)
+        width = (len(self._fixed_set) if self._fixed_set is not None
+                 else 3 if isinstance(self.source, PairDistribution) else 2)
+        return _concat(self.chunks(epoch, shard, num_shards), width)
 
 
 def _concat(chunks, width: int) -> tuple:

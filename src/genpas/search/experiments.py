@@ -35,7 +35,7 @@ from genpas.search.trained import Ledger
 from genpas.train.config import TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
-from genpas.train.trainer import load_split, train_owned
+from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,13 @@ TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text",
 # Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
 # recorded before them keep their keys.
 ADDED_LATER = {"budget_pairs": None}
-# What a configuration trains changed without a new option: protocol 2 gives every strategy epochs of equal optimizer
-# steps and packs data budgets from the same triples as pairs mode (docs/method.md "Epochs"). Part of every key, so
-# runs recorded under an earlier protocol are never reused as if they were current.
-PROTOCOL = 2
 
 
 def run_key(cfg: TrainConfig) -> str:
     ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ())
     values = {k: v for k, v in cfg.to_dict().items()
               if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
-    values["protocol"] = PROTOCOL
+    values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -106,7 +102,7 @@ def validation_curve(log_csv: Path) -> list[list[float]]:
         return []
     with open(log_csv, newline="") as fh:
         return [[int(row["optimizer_steps"]), float(row["valid_ndcg@10"])] for row in csv.DictReader(fh)
-                if row.get("optimizer_steps") not in (None, "")]
+                if row.get("optimizer_steps") not in (None, "") and row.get("valid_ndcg@10") not in (None, "")]
 
 
 def compute_summary(records: list[dict]) -> dict:

@@ -55,12 +55,11 @@ def bootstrap_spearman(x, y, reps: int = 2000, seed: int = 0) -> dict:
     return {"rho": rho, "ci95": [low, high], "bootstrap_reps": len(draws)}
 
 
-def screening_rank(settings: list[dict], keep_fraction: float) -> list[dict]:
-    """`settings` (with kl and ratio) in the order the screening ranks them: the lowest-KL fraction first, by ratio
-    (higher first), then the rest by KL."""
-    cut = np.sort([s["kl"] for s in settings])[max(0, math.ceil(keep_fraction * len(settings)) - 1)]
-    kept = sorted((s for s in settings if s["kl"] <= cut + 1e-12), key=lambda s: (-s["ratio"], s["kl"]))
-    rest = sorted((s for s in settings if s["kl"] > cut + 1e-12), key=lambda s: s["kl"])
+def screening_rank(settings: list[dict]) -> list[dict]:
+    """`settings` in the order the screening ranks them: its survivors (the lowest-KL fraction of the whole grid,
+    flag `survivor`) first, by ratio (higher first), then the rest by KL."""
+    kept = sorted((s for s in settings if s["survivor"]), key=lambda s: (-s["ratio"], s["kl"]))
+    rest = sorted((s for s in settings if not s["survivor"]), key=lambda s: s["kl"])
     return kept + rest
 
 
@@ -98,8 +97,8 @@ def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 
                      "best_epoch": [r["best_epoch"] for r in records]})
     score = [r["valid"]["ndcg@10"]["mean"] for r in rows]
     best = int(np.argmax(score))
-    in_sample = screening_rank(rows, keep_fraction)
-    in_grid = [g for g in grid]  # screen() already returns the grid in the screening's order
+    in_sample = screening_rank(rows)
+    in_grid = grid  # screen() returns the grid in the screening's order
     key = (rows[best]["alpha"], rows[best]["beta"], rows[best]["gamma"])
     result = settings.header("screening", started, runs) | {
         "keep_fraction": keep_fraction, "grid_size": len(grid), "sample_seed": sample_seed,

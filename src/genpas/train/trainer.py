@@ -43,6 +43,9 @@ from genpas.train.loss import Compute, weighted_loss
 
 log = logging.getLogger(__name__)
 MODELS = ("sasrec", "tiger", "pop")
+# What an epoch means (docs/method.md "Epochs"): 2 = the same optimizer steps for every strategy. Saved in last.pt;
+# a checkpoint of another protocol is never resumed (its epochs, compute counts and log columns differ).
+PROTOCOL = 2
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -154,13 +157,16 @@ class Trainer:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(stream)
         state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
-                 "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict()}
+                 "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) * state["lr_scale"])
         last = self.out / "last.pt"
         if resume and last.exists():
             saved = load_state(last)
+            if saved.get("trainer", {}).get("protocol") != PROTOCOL:
+                raise GenpasError(f"--resume: {last} was written under an earlier training protocol (epochs of "
+                                  f"unequal steps); train into a new --out")
             self._check_resumable(saved.get("config", {}))
             self.model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -254,9 +260,11 @@ class Trainer:
                 elapsed = time.perf_counter() - start
                 bar.set_postfix(loss=f"{float(total_loss) / batches:.4f}",
                                 targets_per_s=f"{float(counts[1]) / elapsed:,.0f}")
-        if self.world > 1:  # rows and targets of every rank; steps are the same on each
+        if self.world > 1:  # rows, targets and loss of every rank (so all ranks stop together on a NaN); same steps
             counts = counts.to(self.device)
             torch.distributed.all_reduce(counts)
+            torch.distributed.all_reduce(total_loss)
+            total_loss /= self.world
         return float(total_loss) / max(1, batches), counts.cpu().tolist(), batches, time.perf_counter() - start
 
     # ------------------------------------------------------------------------------------------------------------
@@ -359,8 +367,15 @@ def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
             same = TrainConfig.from_yaml(config).to_dict() == cfg.to_dict()
         except GenpasError:
             same = False
-        if not same or not (out_dir / "last.pt").exists():
+        if not same or not (out_dir / "last.pt").exists() or not _current_protocol(out_dir / "last.pt"):
             shutil.rmtree(out_dir)
+
+
+def _current_protocol(last: Path) -> bool:
+    try:
+        return load_state(last).get("trainer", {}).get("protocol") == PROTOCOL
+    except GenpasError:  # a damaged checkpoint: the directory is retrained
+        return False
 
 
 def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None) -> dict:
