@@ -12,7 +12,7 @@ from genpas.atomic import write_text
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import FORMATS
 
-DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' (built in) or a path to an interaction file.")]
+DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in) or a path to an interaction file.")]
 Format = Annotated[Optional[str], typer.Option("--format", help=f"One of {', '.join(FORMATS)}; detected when omitted.")]
 UserCol = Annotated[str, typer.Option("--user-col", help="User column (csv/tsv/parquet/recbole).")]
 ItemCol = Annotated[str, typer.Option("--item-col", help="Item column (csv/tsv/parquet/recbole).")]

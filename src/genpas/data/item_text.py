@@ -34,7 +34,7 @@ def default_item_text(data: str) -> Path | None:
     from genpas.data import builtin
 
     if data in builtin.BUILTIN:
-        return builtin.ml100k_dir() / "ml-100k.item"
+        return builtin.dataset_dir(data) / builtin.DATASETS[data].item
     path = Path(data).expanduser()
     candidates = [path.with_suffix(".item"), path.parent / "movies.dat", path.parent / "movies.csv"]
     return next((c for c in candidates if c.is_file()), None)

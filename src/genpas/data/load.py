@@ -35,7 +35,7 @@ class LoadOptions:
 def resolve(spec: str | Path, options: LoadOptions) -> tuple[Path, LoadOptions]:
     """A built-in name becomes its file and format; a path stays as it is."""
     if str(spec) in builtin.BUILTIN:
-        path = builtin.ml100k_dir() / "ml-100k.inter"
+        path = builtin.dataset_dir(str(spec)) / builtin.DATASETS[str(spec)].inter
         return path, LoadOptions(**{**asdict(options), "format": "recbole", "user_col": "user_id", "item_col": "item_id", "time_col": "timestamp"})
     return Path(spec).expanduser(), options
 
@@ -47,7 +47,8 @@ def cache_key(path: Path, options: LoadOptions) -> str:
 
 
 def load_dataset(spec: str | Path, options: LoadOptions = LoadOptions()) -> SequenceStore:
-    """Read, preprocess and cache. `spec` is 'ml-100k' or a path to a file in any supported format."""
+    """Read, preprocess and cache. `spec` is a built-in name ('ml-100k', 'ml-1m') or a path to a file in any
+    supported format."""
     path, options = resolve(spec, options)
     key = None
     if options.use_cache and path.is_file():
