@@ -7,6 +7,10 @@ Every batch has the same three arrays, whatever the mode, so the trainer has one
     weights  float32 [B, W]  loss weight of each target; every row sums to 1 (a packed data budget: to the row's
                              count of triples over the mean count, see TripleWindows)
 
+    times    float32 [B, W+1] (only when the stream is asked for times, e.g. for HSTU) the times of the W input items
+                             and of the event after the last one, relative to the row's first; padding repeats the
+                             last time
+
 Left alignment makes the position encoding of an input independent of how it was cut (spec 5b), and is used at
 evaluation too. `pairs` mode has one target per row, at the input's last position; `packed` mode has every target of
 a window with its conditional probability as weight. W is the longest input in the batch (at most max_len).
@@ -32,7 +36,7 @@ from genpas.errors import GenpasError
 MODES = ("pairs", "packed")
 
 
-def pair_batch(store: SequenceStore, u, k, j, max_len: int | None) -> dict[str, np.ndarray]:
+def pair_batch(store: SequenceStore, u, k, j, max_len: int | None, times: bool = False) -> dict[str, np.ndarray]:
     """Pairs mode: input s_e .. s_{k-1} (left-aligned), one target s_k at the last input position."""
     e = effective_start(k, j, max_len)
     length = k - e
@@ -43,10 +47,14 @@ def pair_batch(store: SequenceStore, u, k, j, max_len: int | None) -> dict[str, 
     targets[rows, length - 1] = store.items[store.offsets[u] + k - 1]
     weights = np.zeros((len(u), width), dtype=np.float32)
     weights[rows, length - 1] = 1.0
-    return {"inputs": inputs, "targets": targets, "weights": weights}
+    batch = {"inputs": inputs, "targets": targets, "weights": weights}
+    if times:
+        batch["times"] = gather_times(store.times, store.offsets[u] + e - 1, length + 1, width + 1)
+    return batch
 
 
-def window_batch(store: SequenceStore, max_len: int, u, e, weights: np.ndarray) -> dict[str, np.ndarray]:
+def window_batch(store: SequenceStore, max_len: int, u, e, weights: np.ndarray, times: bool = False
+                 ) -> dict[str, np.ndarray]:
     """Packed mode: input s_e .. s_{e+W-1}, target s_{e+t} at position t - 1 with weight weights[:, t - 1]."""
     n = store.lengths[u]
     length = np.minimum(max_len, n - e)  # the last input item needs a target after it
@@ -56,7 +64,10 @@ def window_batch(store: SequenceStore, max_len: int, u, e, weights: np.ndarray) 
     targets = _gather_rows(store.items, base + 1, length, width) - 1  # the item after each input position
     weights = weights[:, :width].astype(np.float32)
     targets = np.where(weights > 0, targets, -1)
-    return {"inputs": inputs, "targets": targets, "weights": weights}
+    batch = {"inputs": inputs, "targets": targets, "weights": weights}
+    if times:
+        batch["times"] = gather_times(store.times, base, length + 1, width + 1)
+    return batch
 
 
 @dataclass
@@ -71,6 +82,7 @@ class StreamConfig:
     budget_pairs: int | None = None  # a fixed set of this many triples; epochs cycle through it (data efficiency)
     classic: bool = False  # exact presets only: every pair once per epoch, shuffled (pairs mode)
     transforms: tuple = ()  # classic input transforms (pairs mode), e.g. (Transform("crop", 0.6),)
+    times: bool = False  # add each row's event times (models with a time signal, e.g. HSTU)
 
 
 class TrainingStream(IterableDataset):
@@ -90,6 +102,9 @@ class TrainingStream(IterableDataset):
         self.epoch = 0
         self.dist = PairDistribution(store.lengths, strategy)
         self.transforms = parse_transforms(config.transforms)
+        if self.transforms and config.times:
+            raise GenpasError("input transforms do not keep event times: they cannot feed a model that reads times "
+                              "(HSTU)")
         if self.transforms and config.mode != "pairs":
             raise GenpasError("input transforms need --mode pairs (a packed window serves many targets at once)")
         self.popularity_cdf = np.cumsum(np.bincount(store.items, minlength=store.num_items)) if self.transforms else None
@@ -149,10 +164,11 @@ class TrainingStream(IterableDataset):
         if self.config.mode == "packed" and not self.config.classic:
             if self.triple_windows is not None:
                 u, e, index = drawn
-                return window_batch(self.store, self.config.max_len, u, e, self.triple_windows.weights(index))
+                return window_batch(self.store, self.config.max_len, u, e, self.triple_windows.weights(index),
+                                    self.config.times)
             u, e = drawn
-            return window_batch(self.store, self.config.max_len, u, e, self.windows.weights(u, e))
-        batch = pair_batch(self.store, *drawn, self.config.max_len)
+            return window_batch(self.store, self.config.max_len, u, e, self.windows.weights(u, e), self.config.times)
+        batch = pair_batch(self.store, *drawn, self.config.max_len, self.config.times)
         if self.transforms:
             rng = np.random.default_rng([self.config.seed, self.epoch, position, 0x7A])
             batch = apply_transforms(batch, self.transforms, rng, self.popularity_cdf, self.config.max_len)
@@ -187,6 +203,14 @@ def _gather_rows(items: np.ndarray, starts: np.ndarray, lengths: np.ndarray, wid
     out += 1
     out[cols[None, :] >= lengths[:, None]] = 0
     return out
+
+
+def gather_times(times: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """[B, width] float32 of times[start : start + length] per row minus the row's first time; positions past a row's
+    length repeat its last time. Differences stay exact in float64 until they are small enough for float32."""
+    cols = np.arange(width)
+    idx = starts[:, None] + np.minimum(cols[None, :], lengths[:, None] - 1)
+    return (times[idx] - times[starts][:, None]).astype(np.float32)
 
 
 def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

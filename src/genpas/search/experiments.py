@@ -46,6 +46,7 @@ FRACTIONS = (0.01, 0.05, 0.1, 0.2, 1.0)
 NOT_IN_KEY = ("progress", "device", "num_workers", "threads", "eval_batch_size")
 # Options only TIGER reads: not part of another model's key.
 TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model", "encoder_input")
+HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
 
 
 # Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
@@ -54,7 +55,7 @@ ADDED_LATER = {"budget_pairs": None}
 
 
 def run_key(cfg: TrainConfig) -> str:
-    ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ())
+    ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ()) + (HSTU_ONLY if cfg.model != "hstu" else ())
     values = {k: v for k, v in cfg.to_dict().items()
               if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones

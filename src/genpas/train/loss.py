@@ -48,7 +48,8 @@ def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tenso
         loss = model(inputs, targets[rows, last])
         return (loss * weights[rows, last]).sum() / inputs.shape[0], batch_counts(batch["weights"].amax(1)[:, None])
     counts = batch_counts(batch["weights"])
-    hidden = model(inputs)
+    times = batch.get("times")
+    hidden = model(inputs) if times is None else model(inputs, times.to(device, non_blocking=True))
     selected = weights > 0
     logits = _unwrap(model).scores(hidden[selected])
     ce = F.cross_entropy(logits.float(), targets[selected], reduction="none")

@@ -42,7 +42,7 @@ from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
 
 log = logging.getLogger(__name__)
-MODELS = ("sasrec", "tiger", "pop")
+MODELS = ("sasrec", "hstu", "tiger", "pop")
 # What an epoch means (docs/method.md "Epochs"): 2 = the same optimizer steps for every strategy. Saved in last.pt;
 # a checkpoint of another protocol is never resumed (its epochs, compute counts and log columns differ).
 PROTOCOL = 2
@@ -71,6 +71,11 @@ def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
     if cfg.model == "sasrec":
         return SASRec(SASRecConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len,
                                    cfg.tied)), {}
+    if cfg.model == "hstu":
+        from genpas.models.hstu import HSTU, HSTUConfig
+
+        return HSTU(HSTUConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.attention_dim,
+                               cfg.linear_dim, cfg.dropout, cfg.max_len, cfg.time_buckets, cfg.tied)), {}
     if cfg.model == "tiger":
         from genpas.models.tiger import TIGER, TIGERConfig
         from genpas.train.item_codes import semantic_ids
@@ -146,7 +151,7 @@ class Trainer:
         stream = TrainingStream(
             self.split.train, self.strategy,
             StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, cfg.seed, cfg.num_pairs, cfg.fixed_budget,
-                         cfg.budget_pairs, cfg.classic, cfg.transforms),
+                         cfg.budget_pairs, cfg.classic, cfg.transforms, getattr(self.model, "needs_times", False)),
             rank=self.rank, world_size=self.world,
         )
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.num_workers,
