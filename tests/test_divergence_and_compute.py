@@ -152,3 +152,25 @@ def test_a_checkpoint_of_an_earlier_protocol_is_never_resumed(tmp_path, split):
         Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
     fresh_or_resumable(cfg, tmp_path / "r")  # a job-owned directory of the old protocol is dropped, not resumed
     assert not (tmp_path / "r").exists()
+
+
+def test_display_and_logging_options_never_change_results(tmp_path, split, monkeypatch):
+    """A progress bar (forced on, as on a terminal) must not touch the random streams that training uses."""
+    import io
+
+    import tqdm.auto
+
+    cfg = dict(TINY, epochs=2)
+    quiet = train(TrainConfig(strategy="sw", **{**cfg, "progress": False}), tmp_path / "quiet", split=split)
+    real, shown_bars = tqdm.auto.tqdm, []
+
+    def always_on(*args, **kwargs):  # as on a terminal
+        bar = real(*args, **{**kwargs, "disable": False, "file": io.StringIO()})
+        shown_bars.append(bar)
+        return bar
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", always_on)
+    shown = train(TrainConfig(strategy="sw", **{**cfg, "progress": True, "eval_batch_size": 7}), tmp_path / "shown",
+                  split=split)
+    assert shown_bars and shown_bars[0].n > 0  # the bar was really shown and updated
+    assert shown["valid"] == quiet["valid"] and shown["test"] == quiet["test"]

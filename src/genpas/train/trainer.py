@@ -246,8 +246,8 @@ class Trainer:
         total_loss = torch.zeros((), device=self.device)
         counts = torch.zeros(3, dtype=torch.float64)
         batches = 0
-        bar = self._progress(loader, steps, epoch)
-        for batch in bar:
+        bar = self._progress(steps, epoch)
+        for batch in loader:
             if self.on_batch is not None:
                 self.on_batch(batch)
             with autocast:
@@ -261,15 +261,19 @@ class Trainer:
             total_loss += loss.detach()
             counts += batch_counts
             batches += 1
-            if hasattr(bar, "set_postfix") and batches % 20 == 0:
-                elapsed = time.perf_counter() - start
-                bar.set_postfix(loss=f"{float(total_loss) / batches:.4f}",
-                                targets_per_s=f"{float(counts[1]) / elapsed:,.0f}")
+            if bar is not None:
+                bar.update(1)
+                if batches % 20 == 0:
+                    elapsed = time.perf_counter() - start
+                    bar.set_postfix(loss=f"{float(total_loss) / batches:.4f}",
+                                    targets_per_s=f"{float(counts[1]) / elapsed:,.0f}")
         if self.world > 1:  # rows, targets and loss of every rank (so all ranks stop together on a NaN); same steps
             counts = counts.to(self.device)
             torch.distributed.all_reduce(counts)
             torch.distributed.all_reduce(total_loss)
             total_loss /= self.world
+        if bar is not None:
+            bar.close()
         return float(total_loss) / max(1, batches), counts.cpu().tolist(), batches, time.perf_counter() - start
 
     # ------------------------------------------------------------------------------------------------------------
@@ -325,13 +329,16 @@ class Trainer:
                                                "scheduler": scheduler.state_dict(), "rng": rng, "trainer": dict(state),
                                                "config": json.dumps(self.cfg.to_dict()), **extra})
 
-    def _progress(self, loader, total, epoch):
+    def _progress(self, total, epoch):
+        """A progress bar updated by hand, or None. It never wraps the loader: tqdm would iterate it once more
+        (asyncio-aware tqdm calls iter() in its constructor), and every DataLoader iterator draws a seed from the
+        global torch RNG, so a display option would change the dropout masks and the results."""
         if not (self.cfg.progress and self.is_main):
-            return loader
+            return None
         from tqdm.auto import tqdm
 
         # disable=None: no bar when stderr is not a terminal (logs stay readable)
-        return tqdm(loader, total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=None)
+        return tqdm(total=total, desc=f"epoch {epoch}", leave=False, dynamic_ncols=True, disable=None)
 
     def _tensorboard(self):
         try:
