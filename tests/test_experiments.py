@@ -66,6 +66,9 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert len(mt["test"]["ndcg@10"]["values"]) == 2
     assert mt["test"]["ndcg@10"]["mean"] == pytest.approx(sum(mt["test"]["ndcg@10"]["values"]) / 2)
     assert result["genpas_vs_mt"]["test"]["ndcg@10"]["verdict"] in ("win", "tie", "loss")
+    run = mt["runs"][1]
+    assert run["seed"] == 1 and run["test"]["ndcg@10"] == mt["test"]["ndcg@10"]["values"][1]
+    assert run["test"]["exclude_history"] is False and run["device"] == "cpu" and run["optimizer_steps"] > 0
     assert set(result["genpas_vs"]) == {"mt", "sw", "lt"} and result["genpas_vs"]["mt"] == result["genpas_vs_mt"]
     steps = {n: result["strategies"][n]["compute"]["optimizer_steps"]["values"] for n in ("lt", "mt", "sw", "genpas")}
     per_epoch = {n: [s / len(result["strategies"][n]["curves"][i]) for i, s in enumerate(v)] for n, v in steps.items()}

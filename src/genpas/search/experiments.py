@@ -86,10 +86,14 @@ class RunStore:
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
                       "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
+                      "device": metrics.get("device", "unknown"),
                       **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
                       "compute_at_best": metrics.get("compute_at_best", {}),
                       "curve": validation_curve(self.root / "runs" / key / "log.csv")}
             self.ledger.add(record)
+        elif "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
+            saved = self.root / "runs" / key / "metrics.json"
+            record["device"] = json.loads(saved.read_text()).get("device", "unknown") if saved.exists() else "unknown"
         if self.on_result is not None:
             self.on_result(name, record)
         return record
@@ -111,6 +115,17 @@ def compute_summary(records: list[dict]) -> dict:
     out = {k: spread([r.get(k, 0) for r in records]) for k in COMPUTE_KEYS}
     out["at_best"] = {k: spread([r.get("compute_at_best", {}).get(k, 0) for r in records]) for k in COMPUTE_KEYS}
     return out
+
+
+def per_seed(record: dict) -> dict:
+    """One run as the JSON contract has it: seed, valid and test metric objects (each saying whether the user's
+    history was excluded from the ranking), compute and device."""
+    def slim(metrics):
+        return {k: metrics[k] for k in (*METRICS, "users", "exclude_history") if k in metrics}
+
+    return {"seed": record["config"]["seed"], "valid": slim(record["valid"]), "test": slim(record["test"]),
+            "best_epoch": record["best_epoch"], **{k: record.get(k, 0) for k in COMPUTE_KEYS},
+            "train_seconds": record["train_seconds"], "device": record.get("device", "unknown")}
 
 
 def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:
@@ -183,7 +198,8 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
                       "best_epoch": [r["best_epoch"] for r in records],
                       "train_seconds": spread([r["train_seconds"] for r in records]),
                       "compute": compute_summary(records),
-                      "curves": [r.get("curve", []) for r in records]}
+                      "curves": [r.get("curve", []) for r in records],
+                      "runs": [per_seed(r) for r in records]}
     result = settings.header("strategies", started, runs) | {"strategies": rows}
     if "genpas" in rows:  # GenPAS against every baseline trained on the same seeds (paired differences)
         result["genpas_vs"] = {
