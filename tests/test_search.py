@@ -88,4 +88,4 @@ def test_search_with_tiger_takes_its_defaults(tmp_path, capsys):
     assert len(result["trained"]) == 1 and set(result["baselines"]) == {"lt", "mt", "sw"}
     with pytest.raises(SystemExit) as exc:
         main(["search", "--model", "bert4rec", "--out", str(tmp_path / "x")])
-    assert exc.value.code == 2 and "sasrec or tiger" in capsys.readouterr().err
+    assert exc.value.code == 2 and "sasrec, hstu or tiger" in capsys.readouterr().err

@@ -254,6 +254,7 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                "validation patience (equal compute per epoch, each run to its own convergence).", ""]
     if "strategies" in results:
         lines += _summary(results["strategies"])
+        lines += _published_section(results["strategies"])
     if search_json is not None:
         lines += _search_section(Path(search_json))
     for kind, result in results.items():
@@ -310,6 +311,33 @@ def _summary(result: dict) -> list[str]:
     for base, by_split in versus.items():
         for split in ("valid", "test"):
             lines.append("- " + verdict_sentence(by_split[split]["ndcg@10"], "NDCG@10", split, rows[base]["label"]))
+    return lines + [""]
+
+
+# Published numbers to hold genpas against: the generative-recommenders README (HSTU, ICML'24), verified there on
+# 2024-04-15. Protocol, from its code: maximum length 200, the last item of each user as target, training on every
+# earlier item, full ranking with the user's earlier items removed.
+PUBLISHED = {"ml-1m": [("SASRec (sampled softmax, 128 negatives)", 0.2853, 0.1603), ("HSTU", 0.3097, 0.1720),
+                       ("HSTU-large", 0.3294, 0.1893)]}
+
+
+def _published_section(result: dict) -> list[str]:
+    rows = PUBLISHED.get(result["data"])
+    if not rows:
+        return []
+    cfg = result["config"]
+    lines = ["## Against published numbers", "",
+             "Published rows: the `generative-recommenders` README (verified there on 2024-04-15); their protocol keeps "
+             "no validation item, so genpas, which holds one more item out, trains on slightly less data. genpas rows: "
+             f"this report's runs, max length {cfg['max_len']}, history "
+             f"{'excluded' if cfg.get('exclude_history') else 'kept (not comparable: rerun with --exclude-history)'}, "
+             "mean ± std over seeds.", "", "| model | source | HR@10 (recall@10) | NDCG@10 |", "|---|---|---|---|"]
+    lines += [f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" for name, hr, ndcg in rows]
+    model = {"sasrec": "SASRec", "hstu": "HSTU", "tiger": "TIGER"}.get(cfg["model"], cfg["model"])
+    for row in result["strategies"].values():
+        if row["label"] != "Popularity":
+            lines.append(f"| {model}, {row['label']} | genpas | {_ms(row['test']['recall@10'])} | "
+                         f"{_ms(row['test']['ndcg@10'])} |")
     return lines + [""]
 
 

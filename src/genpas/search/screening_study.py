@@ -18,7 +18,6 @@ Whatever the data say is reported as it is.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np

@@ -1,0 +1,61 @@
+"""What a run is built from: the device, the leave-one-out split of its data, and its model (chosen by name here,
+in one place: sasrec, hstu, tiger, pop)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from genpas.data import LoadOptions, leave_one_out, load_dataset
+from genpas.errors import GenpasError
+from genpas.models import Popularity, SASRec, SASRecConfig
+from genpas.train.config import TrainConfig
+
+MODELS = ("sasrec", "hstu", "tiger", "pop")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_split(cfg: TrainConfig):
+    options = LoadOptions(cfg.format, cfg.user_col, cfg.item_col, cfg.time_col, cfg.min_user_count, cfg.min_item_count)
+    return leave_one_out(load_dataset(cfg.data, options))
+
+
+def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
+    """The model and what it was built from (TIGER: its semantic-id statistics)."""
+    if cfg.model == "pop":
+        counts = np.bincount(split.train.items, minlength=split.full.num_items)
+        return Popularity(torch.from_numpy(counts)), {}
+    if cfg.model == "sasrec":
+        return SASRec(SASRecConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.max_len,
+                                   cfg.tied)), {}
+    if cfg.model == "hstu":
+        from genpas.models.hstu import HSTU, HSTUConfig
+
+        return HSTU(HSTUConfig(split.full.num_items, cfg.dim, cfg.layers, cfg.heads, cfg.attention_dim,
+                               cfg.linear_dim, cfg.dropout, cfg.max_len, cfg.time_buckets, cfg.tied)), {}
+    if cfg.model == "tiger":
+        from genpas.models.tiger import TIGER, TIGERConfig
+        from genpas.train.item_codes import semantic_ids
+
+        if cfg.mode != "pairs":
+            raise GenpasError("TIGER trains on pairs: use --mode pairs (an encoder-decoder cannot share a packed window)")
+        if cfg.beam < max(cfg.ks):
+            raise GenpasError(f"--beam {cfg.beam} must be at least the largest K of the metrics ({max(cfg.ks)})")
+        ids, stats = semantic_ids(cfg, split)
+        vocab = max(cfg.codebook_size, int(ids.codes[:, -1].max()) + 1)
+        tiger = TIGERConfig(split.full.num_items, ids.codes.shape[1], vocab, dim=cfg.dim, layers=cfg.layers,
+                            heads=cfg.heads, dropout=cfg.dropout, max_len=cfg.max_len, beam=cfg.beam,
+                            encoder_input=cfg.encoder_input)
+        return TIGER(tiger, ids.codes), {"semantic_ids": stats}
+    raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
