@@ -30,6 +30,7 @@ FORWARDED = {
     "codebook_size": "codebook_size", "beam": "beam", "item_embeddings": "item_embeddings",
     "item_text": "item_text", "text_model": "text_model", "encoder_input": "encoder_input",
     "attention_dim": "attention_dim", "linear_dim": "linear_dim", "time_buckets": "time_buckets",
+    "negatives": "negatives", "negative_sampling": "negative_sampling",
 }
 
 
@@ -104,6 +105,10 @@ def train_cmd(
     = DEFAULTS.linear_dim,
     time_buckets: Annotated[int, typer.Option("--time-buckets", help="HSTU: log-scale buckets of time differences.")]
     = DEFAULTS.time_buckets,
+    negatives: Annotated[int, typer.Option("--negatives", help="0: full softmax; N: sampled softmax over N "
+                         "logQ-corrected negatives (large catalogues).")] = DEFAULTS.negatives,
+    negative_sampling: Annotated[str, typer.Option("--negative-sampling", help="Proposal of the negatives: uniform "
+                                 "or popularity.")] = DEFAULTS.negative_sampling,
     seed: Seed = DEFAULTS.seed,
     time_budget: Annotated[Optional[float], typer.Option("--time-budget", help="Minutes of training at most.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history", help="Never rank the user's own history.")] = False,

@@ -137,6 +137,10 @@ class HSTU(nn.Module):
             x = layer(x, times)
         return self.norm_out(x)
 
+    def output_embeddings(self) -> torch.Tensor:
+        """[num_items, D]: scores(h) = h @ output_embeddings().T (what a sampled softmax needs)."""
+        return self.out.weight if self.out is not None else self.item_emb.weight[1:]
+
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.out is not None:
             return self.out(hidden)

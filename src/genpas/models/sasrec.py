@@ -123,6 +123,10 @@ class SASRec(nn.Module):
             x = block(x)
         return self.ln_f(x)
 
+    def output_embeddings(self) -> torch.Tensor:
+        """[num_items, D]: scores(h) = h @ output_embeddings().T (what a sampled softmax needs)."""
+        return self.out.weight if self.out is not None else self.item_emb.weight[1:]
+
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits over the real items [..., num_items] (column i = item code i)."""
         if self.out is not None:

@@ -59,3 +59,23 @@ def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
                             encoder_input=cfg.encoder_input)
         return TIGER(tiger, ids.codes), {"semantic_ids": stats}
     raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
+
+
+def sampled_softmax(cfg: TrainConfig, split, model, device):
+    """The sampled-softmax loss of `--negatives N` (None: the full softmax)."""
+    from genpas.train.loss import SampledSoftmax
+
+    if not cfg.negatives:
+        return None
+    if cfg.negatives < 0:
+        raise GenpasError(f"--negatives must be >= 0 (0: full softmax), got {cfg.negatives}")
+    if not hasattr(model, "output_embeddings"):
+        raise GenpasError(f"--negatives: a sampled softmax needs an item-scoring model (sasrec, hstu), not {cfg.model}")
+    num_items = split.full.num_items
+    if cfg.negative_sampling == "uniform":
+        proposal = torch.ones(num_items)
+    elif cfg.negative_sampling == "popularity":
+        proposal = torch.from_numpy(np.bincount(split.train.items, minlength=num_items) + 1.0)
+    else:
+        raise GenpasError(f"--negative-sampling must be uniform or popularity, got {cfg.negative_sampling!r}")
+    return SampledSoftmax(proposal, cfg.negatives).to(device)

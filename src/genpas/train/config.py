@@ -57,6 +57,9 @@ class TrainConfig:
     attention_dim: int = 32  # per head, of queries and keys
     linear_dim: int = 32  # per head, of the values and the gate U
     time_buckets: int = 128  # log-scale buckets of time differences in the relative attention bias
+    # loss (SASRec, HSTU)
+    negatives: int = 0  # 0: full softmax over the catalogue; N > 0: sampled softmax with N negatives (logQ-corrected)
+    negative_sampling: str = "uniform"  # uniform | popularity (training frequency + 1): the proposal of the negatives
     # optimisation
     epochs: int = 200
     patience: int = 25  # validation NDCG on ~1k users is noisy: runs keep improving long after 10 flat epochs

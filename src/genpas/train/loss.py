@@ -1,7 +1,8 @@
 """The training loss of every model and mode, and the compute a run spends (spec section 12).
 
 Loss: sum over a batch's targets of weight x cross-entropy, divided by the number of rows (pairs or windows). A row's
-weights sum to 1 (one pair's worth of loss), so pairs and packed windows are on one scale.
+weights sum to 1 (one pair's worth of loss), so pairs and packed windows are on one scale. The cross-entropy is over
+the full catalogue by default; `SampledSoftmax` estimates it from N sampled negatives for large catalogues.
 
 Compute is reported with every run, so that comparisons state what they hold equal:
 
@@ -36,8 +37,36 @@ def batch_counts(weights: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.tensor(float(len(w)), dtype=torch.float64), (w > 0).sum().double(), effective])
 
 
-def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, batch_counts) of one batch."""
+class SampledSoftmax:
+    """Cross-entropy over the target and N negatives drawn from a proposal q (uniform or item popularity), shared by
+    the batch, with the logQ correction: a negative's logit o_j becomes o_j - log(N q_j), the target's stays o_t, and
+    negatives equal to the target are dropped. Then sum_j exp(o_j - log(N q_j)) estimates sum_{j != t} exp(o_j)
+    without bias, so the loss tends to the full-softmax cross-entropy as N grows (tested).
+    """
+
+    def __init__(self, proposal: torch.Tensor, negatives: int):
+        if negatives < 1:
+            raise ValueError("negatives must be >= 1")
+        self.proposal = proposal.double() / proposal.double().sum()
+        self.negatives = int(negatives)
+        self.log_nq = (self.proposal * self.negatives).log().float()
+
+    def to(self, device) -> "SampledSoftmax":
+        self.proposal, self.log_nq = self.proposal.to(device), self.log_nq.to(device)
+        return self
+
+    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """Per-target loss for hidden states [T, D], targets [T] and output embeddings [I, D]."""
+        negatives = torch.multinomial(self.proposal, self.negatives, replacement=True)
+        positive = (hidden * embeddings[targets]).sum(-1, keepdim=True).float()
+        logits = (hidden @ embeddings[negatives].T).float() - self.log_nq[negatives]
+        logits = logits.masked_fill(negatives[None, :] == targets[:, None], -torch.inf)
+        return torch.logsumexp(torch.cat([positive, logits], 1), 1) - positive[:, 0]
+
+
+def weighted_loss(model, batch: dict, device, sampled: SampledSoftmax | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, batch_counts) of one batch; `sampled` replaces the full softmax (models with output_embeddings)."""
     inputs = batch["inputs"].to(device, non_blocking=True)
     weights = batch["weights"].to(device, non_blocking=True)
     targets = batch["targets"].to(device, non_blocking=True)
@@ -51,8 +80,11 @@ def weighted_loss(model, batch: dict, device) -> tuple[torch.Tensor, torch.Tenso
     times = batch.get("times")
     hidden = model(inputs) if times is None else model(inputs, times.to(device, non_blocking=True))
     selected = weights > 0
-    logits = _unwrap(model).scores(hidden[selected])
-    ce = F.cross_entropy(logits.float(), targets[selected], reduction="none")
+    if sampled is not None:
+        ce = sampled(hidden[selected], targets[selected], _unwrap(model).output_embeddings())
+    else:
+        logits = _unwrap(model).scores(hidden[selected])
+        ce = F.cross_entropy(logits.float(), targets[selected], reduction="none")
     return (ce * weights[selected]).sum() / inputs.shape[0], counts
 
 

@@ -33,7 +33,8 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream
 from genpas.errors import GenpasError
-from genpas.train.build import MODELS, build_model, load_split, pick_device  # noqa: F401 (the API names them here)
+from genpas.train.build import (  # noqa: F401 (the API names them here)
+    MODELS, build_model, load_split, pick_device, sampled_softmax)
 from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
 from genpas.train.config import TrainConfig
 from genpas.train.evaluate import evaluate
@@ -73,6 +74,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model, self.model_info = build_model(cfg, self.split)
         self.model = model.to(self.device)
+        self.sampled = sampled_softmax(cfg, self.split, self.model, self.device)
         self.strategy = make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma)
 
     @property
@@ -203,7 +205,7 @@ class Trainer:
             if self.on_batch is not None:
                 self.on_batch(batch)
             with autocast:
-                loss, batch_counts = weighted_loss(model, batch, self.device)
+                loss, batch_counts = weighted_loss(model, batch, self.device, self.sampled)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.grad_clip:
