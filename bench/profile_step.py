@@ -1,0 +1,80 @@
+"""Where a SASRec training step goes on this machine: batch building, forward, backward, optimizer, validation, and
+the operators by self CPU time (torch.profiler). Prints the figures and writes bench/results/profile_step.json.
+
+    python bench/profile_step.py [--threads N] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile, record_function
+
+from genpas.augment import make_strategy
+from genpas.augment.batches import StreamConfig, TrainingStream
+from genpas.train.build import build_model, load_split
+from genpas.train.config import TrainConfig
+from genpas.train.evaluate import evaluate
+from genpas.train.loss import weighted_loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = TrainConfig()
+    split = load_split(cfg)
+    model, _ = build_model(cfg, split)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    stream = TrainingStream(split.train, make_strategy("mt"), StreamConfig("packed", cfg.max_len, cfg.batch_size, 0))
+    batches = iter(stream)
+
+    def step(times=None):
+        marks = [time.perf_counter()]
+        with record_function("batch_building"):
+            batch = next(batches)
+        marks.append(time.perf_counter())
+        with record_function("forward_loss"):
+            loss, _ = weighted_loss(model, batch, "cpu")
+        marks.append(time.perf_counter())
+        with record_function("backward"):
+            optimizer.zero_grad()
+            loss.backward()
+        marks.append(time.perf_counter())
+        with record_function("optimizer"):
+            optimizer.step()
+        marks.append(time.perf_counter())
+        if times is not None:
+            for i, name in enumerate(("batch", "forward", "backward", "optimizer")):
+                times[name] += (marks[i + 1] - marks[i]) * 1e3 / args.steps
+
+    for _ in range(3):  # warm-up
+        step()
+    per_step = dict.fromkeys(("batch", "forward", "backward", "optimizer"), 0.0)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            step(per_step)
+        start = time.perf_counter()
+        with record_function("validation"):
+            evaluate(model, split, "valid", cfg.max_len)
+        validation = time.perf_counter() - start
+    print("per step, ms: " + ", ".join(f"{k} {v:.1f}" for k, v in per_step.items())
+          + f"; total {sum(per_step.values()):.1f}; one validation pass {validation:.2f} s")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+    ops = {e.key: e.self_cpu_time_total / 1e3 for e in prof.key_averages()}
+    result = {"threads": args.threads, "steps": args.steps, "ms_per_step": per_step, "validation_s": validation,
+              "self_cpu_ms_by_op": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:20])}
+    out = Path(__file__).parent / "results" / "profile_step.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
