@@ -9,8 +9,8 @@ import numpy as np
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Seed, Split,
-                               StrategyName, TimeCol, UserCol, load, strategy_from, write_json_atomic)
+from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Overwrite, Seed,
+                               Split, StrategyName, TimeCol, UserCol, load, strategy_from, write_json_atomic)
 
 
 @app.command("analyze")
@@ -35,11 +35,16 @@ def analyze_cmd(
     min_user_count: MinUser = 0,
     min_item_count: MinItem = 0,
     no_cache: NoCache = False,
+    overwrite: Overwrite = False,
 ):
     """KL to held-out targets, alignment/discrimination, input lengths, distinct pairs; JSON and optional plots."""
     from genpas.analysis import analyze
     from genpas.analysis.report import summary_lines
+    from genpas.outputs import data_inputs, output_dir, output_file
 
+    out = output_file(out, data_inputs(data), overwrite)
+    if plots is not None:
+        plots = output_dir(plots, data_inputs(data), option="--plots")
     strat = strategy_from(strategy, alpha, beta, gamma)
     store = load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache)
     result = analyze(store, strat, split, eval_on, max_len, smoothing, samples, seed)

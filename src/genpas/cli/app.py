@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -93,10 +94,16 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors (exit 2) itself; our own errors become one line and exit 2."""
     _argv[:] = list(argv) if argv is not None else sys.argv[1:]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # SIGTERM unwinds like Ctrl-C: `finally` blocks run, so no temporary file or half-written output stays behind.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(args=argv, prog_name="genpas")
     except GenpasError as exc:

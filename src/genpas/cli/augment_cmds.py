@@ -12,7 +12,7 @@ import typer
 from genpas.atomic import atomic_path
 from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MaxLen, MinItem, MinUser, NoCache, Seed,
-                               Split, StrategyName, TimeCol, UserCol, load, strategy_from)
+                               Overwrite, Split, StrategyName, TimeCol, UserCol, load, strategy_from)
 from genpas.data.split import training_part
 from genpas.errors import GenpasError
 
@@ -37,10 +37,13 @@ def pairs_cmd(
     min_user_count: MinUser = 0,
     min_item_count: MinItem = 0,
     no_cache: NoCache = False,
+    overwrite: Overwrite = False,
 ):
     """Write training pairs (user, k, j, input, target[, prob]) as JSON lines."""
     from genpas.augment import EpochSampler, PairDistribution
+    from genpas.outputs import data_inputs, output_file
 
+    out = output_file(out, data_inputs(data), overwrite)
     if exact == (num_pairs is not None):
         raise GenpasError("give exactly one of --exact or --num-pairs N")
     if max_len is not None and max_len < 1:

@@ -20,6 +20,7 @@ TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column (csv/
 MinUser = Annotated[int, typer.Option("--min-user-count", help="Iterative k-core: minimum events per user.")]
 MinItem = Annotated[int, typer.Option("--min-item-count", help="Iterative k-core: minimum events per item.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the preprocessed-data cache.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists (never an input file).")]
 
 
 def load(data, fmt, user_col, item_col, time_col, min_user, min_item, no_cache):

@@ -84,8 +84,10 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
 
 
 def _store(out: Path):
+    from genpas.outputs import output_dir
     from genpas.search.experiments import RunStore
 
+    out = output_dir(out)
     def announce(name, record):
         typer.echo(f"  {name:8s} seed {record['config']['seed']}: valid ndcg@10 {record['valid']['ndcg@10']:.4f}  "
                    f"test ndcg@10 {record['test']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")

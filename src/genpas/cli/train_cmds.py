@@ -126,6 +126,11 @@ def train_cmd(
     if resume and config is None and (out / "config.yaml").exists():
         base = TrainConfig.from_yaml(out / "config.yaml").to_dict()
     cfg = TrainConfig.for_model({**base, **explicit_options(ctx, values)}, str(config or "options"))
+    from genpas.outputs import data_inputs, output_dir
+
+    out = output_dir(out, data_inputs(cfg.data))
+    if resume and not (out / "last.pt").exists():
+        raise GenpasError(f"--resume: {out} holds no run to continue (no last.pt); train without --resume")
     metrics = train(cfg, out, resume=resume)
     typer.echo(format_metrics_table({metrics["strategy"]["label"]: metrics}))
     typer.echo(f"wrote {out / 'metrics.json'}")
@@ -194,6 +199,9 @@ def run_cmd(
         typer.echo(f"{label:28s} valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}  test ndcg@10 "
                    f"{metrics['test']['ndcg@10']:.4f}  ({metrics['train_seconds']:.0f} s)")
 
+    from genpas.outputs import data_inputs, output_dir
+
+    out = output_dir(out, data_inputs(data))
     typer.echo(f"training {', '.join(names)} on {data}, {time_budget:g} min each; results in {out}")
     results = compare(base, out, names, resume=not fresh, on_result=announce)
     typer.echo("")

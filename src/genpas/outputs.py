@@ -1,0 +1,72 @@
+"""One policy for every path a command writes, checked before any work starts.
+
+A file output (`--out x.jsonl`) may not be a directory, a device or anything else that is not a regular file, may not
+be one of the command's inputs, and is not replaced when it exists unless the user says so (`--overwrite`). A
+directory output may not be an existing file. Parent directories are created, and must be writable. Each refusal is
+one GenpasError naming the option, the path and what to do; the files themselves are then written atomically
+(atomic.py), so a failure half-way leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from genpas.errors import GenpasError
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    parent = path.parent
+    existing = parent
+    while not existing.exists():  # the nearest existing ancestor decides whether the parents can be created
+        existing = existing.parent
+    if not existing.is_dir():
+        raise GenpasError(f"{option} {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise GenpasError(f"{option} {path}: {existing} is not writable")
+    parent.mkdir(parents=True, exist_ok=True)
+
+
+def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), overwrite: bool = False,
+                option: str = "--out") -> Path:
+    """Check a file output (see the module docstring); returns it as a Path."""
+    path = Path(path).expanduser()
+    for source in inputs:
+        if source is not None and _same(path, Path(source).expanduser()):
+            raise GenpasError(f"{option} {path} is an input of this command; write the output to another file")
+    if path.exists() or path.is_symlink():
+        if path.is_dir():
+            raise GenpasError(f"{option} {path} is a directory; give a file path")
+        if not path.is_file():
+            raise GenpasError(f"{option} {path} exists and is not a regular file; give a file path")
+        if not overwrite:
+            raise GenpasError(f"{option} {path} already exists; pass --overwrite to replace it")
+    _writable_parent(path, option)
+    return path
+
+
+def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), option: str = "--out") -> Path:
+    """Check a directory output: never an existing file, never an input; parents created."""
+    path = Path(path).expanduser()
+    for source in inputs:
+        if source is not None and _same(path, Path(source).expanduser()):
+            raise GenpasError(f"{option} {path} is an input of this command; give an output directory")
+    if path.exists() and not path.is_dir():
+        raise GenpasError(f"{option} {path} is a file, not a directory; give a directory path")
+    _writable_parent(path, option)
+    return path
+
+
+def data_inputs(data: str) -> list[Path]:
+    """The input files a --data value names (none for a built-in dataset)."""
+    from genpas.data.builtin import BUILTIN
+
+    return [] if data in BUILTIN else [Path(data)]

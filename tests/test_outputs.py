@@ -1,0 +1,100 @@
+"""The output-path policy: every refusal is one line with exit code 2, and nothing the user did not name changes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from genpas.cli import main
+
+
+def run(args, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, capsys.readouterr()
+
+
+@pytest.fixture
+def log(tmp_path):
+    from genpas.data.synth import SynthConfig, synthesize, write_table
+
+    path = tmp_path / "ratings.csv"
+    write_table(synthesize(SynthConfig(users=30, items=15, mean_length=6, seed=1)), path)
+    return path
+
+
+def snapshot(directory):
+    return {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+CASES = [
+    # (name, command builder, expected message part)
+    ("pairs into its input", lambda t, d: ["pairs", "--data", str(d), "--exact", "--out", str(d)], "is an input"),
+    ("pairs over an existing file", lambda t, d: ["pairs", "--data", str(d), "--exact", "--out", str(t / "old.txt")],
+     "already exists; pass --overwrite"),
+    ("pairs into a directory", lambda t, d: ["pairs", "--data", str(d), "--exact", "--out", str(t / "dir")],
+     "is a directory"),
+    ("pairs under a file", lambda t, d: ["pairs", "--data", str(d), "--exact", "--out", str(t / "old.txt" / "x")],
+     "is a file, not a directory"),
+    ("analyze into its input", lambda t, d: ["analyze", "--data", str(d), "--out", str(d)], "is an input"),
+    ("analyze plots into a file", lambda t, d: ["analyze", "--data", str(d), "--out", str(t / "a.json"), "--plots",
+                                                str(t / "old.txt")], "--plots"),
+    ("train into a file", lambda t, d: ["train", "--data", str(d), "--out", str(t / "old.txt")], "is a file"),
+    ("resume of nothing", lambda t, d: ["train", "--data", str(d), "--out", str(t / "nothing"), "--resume"],
+     "holds no run"),
+    ("run into a file", lambda t, d: ["run", "--data", str(d), "--out", str(t / "old.txt")], "is a file"),
+    ("experiment into a file", lambda t, d: ["experiment", "strategies", "--data", str(d), "--out",
+                                             str(t / "old.txt")], "is a file"),
+]
+
+
+@pytest.mark.parametrize("name,build,message", CASES, ids=[c[0] for c in CASES])
+def test_refused_outputs_change_nothing(tmp_path, log, capsys, name, build, message):
+    (tmp_path / "old.txt").write_text("keep me\n")
+    (tmp_path / "dir").mkdir()
+    before = snapshot(tmp_path)
+    code, out = run(build(tmp_path, log), capsys)
+    assert code == 2, out
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in out.err
+    after = snapshot(tmp_path)
+    assert {p: b for p, b in after.items() if p in before} == before  # nothing the user had changed
+    assert not [p for p in after if p not in before and ".tmp" in p.name]
+
+
+def test_overwrite_replaces_only_when_asked(tmp_path, log, capsys):
+    out = tmp_path / "pairs.jsonl"
+    out.write_text("old\n")
+    code, _ = run(["pairs", "--data", str(log), "--exact", "--out", str(out), "--overwrite"], capsys)
+    assert code == 0 and out.read_text().startswith('{"user"')
+    code, _ = run(["pairs", "--data", str(log), "--exact", "--out", str(tmp_path / "new" / "p.jsonl")], capsys)
+    assert code == 0 and (tmp_path / "new" / "p.jsonl").exists()  # parent directories are created
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_leaves_no_temporary_file(tmp_path):
+    """A SIGTERM during a long write unwinds like Ctrl-C: the temporary file is removed."""
+    from genpas.data.synth import SynthConfig, synthesize, write_table
+
+    data = tmp_path / "big.csv"
+    write_table(synthesize(SynthConfig(users=3000, items=500, mean_length=60, seed=2)), data)
+    out = tmp_path / "out" / "pairs.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "genpas", "pairs", "--data", str(data), "--strategy", "sw",
+                             "--exact", "--out", str(out)], stderr=subprocess.PIPE, env={**os.environ})
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "out").glob(".pairs.jsonl.tmp-*")):
+        if proc.poll() is not None:
+            pytest.skip("the write finished before the signal could be sent")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    assert proc.returncode != 0
+    assert not list((tmp_path / "out").glob(".pairs.jsonl.tmp-*")) and not out.exists()
