@@ -98,3 +98,31 @@ def test_sigterm_leaves_no_temporary_file(tmp_path):
     proc.wait(60)
     assert proc.returncode != 0
     assert not list((tmp_path / "out").glob(".pairs.jsonl.tmp-*")) and not out.exists()
+
+
+BAD_FLAGS = [
+    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--lr", "nan"], "--lr must be finite"),
+    (["--lr", "-1"], "--lr must be > 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
+    (["--device", "tpu"], "--device must be auto, cpu, cuda"),
+    (["--dropout", "1.5"], "--dropout must lie in [0, 1)"),
+    (["--num-pairs", "0"], "--num-pairs must be >= 1"),
+    (["--time-budget", "nan"], "--time-budget must be finite"),
+    (["--mode", "chunked"], "--mode must be one of packed, pairs"),
+]
+
+
+@pytest.mark.parametrize("flags,message", BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
+def test_train_flags_are_validated_before_any_work(tmp_path, log, capsys, flags, message):
+    code, out = run(["train", "--data", str(log), "--out", str(tmp_path / "r"), *flags], capsys)
+    assert code == 2 and message in out.err
+    assert len(out.err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_yaml_values_of_the_wrong_type_are_one_line(tmp_path, log, capsys):
+    (tmp_path / "c.yaml").write_text("lr: fast\n")
+    code, out = run(["train", "--data", str(log), "--out", str(tmp_path / "r"), "--config", str(tmp_path / "c.yaml")],
+                    capsys)
+    assert code == 2 and "--lr must be a number, got 'fast'" in out.err and len(out.err.strip().splitlines()) == 1

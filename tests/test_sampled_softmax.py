@@ -60,7 +60,7 @@ def test_training_with_negatives(tmp_path):
     for sampling in ("uniform", "popularity"):
         m = train(TrainConfig(negatives=16, negative_sampling=sampling, **base), tmp_path / sampling, split=split)
         assert m["valid"]["ndcg@10"] > pop["valid"]["ndcg@10"] + 0.02
-    with pytest.raises(GenpasError, match="--negative-sampling must be uniform or popularity"):
+    with pytest.raises(GenpasError, match="--negative-sampling must be one of uniform, popularity"):
         train(TrainConfig(negatives=4, negative_sampling="zipf", **base), tmp_path / "bad", split=split)
     with pytest.raises(GenpasError, match="needs an item-scoring model"):
         train(TrainConfig(model="pop", negatives=4, **base), tmp_path / "pop2", split=split)

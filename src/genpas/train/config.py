@@ -83,7 +83,10 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        self.ks = tuple(int(k) for k in self.ks)
+        try:
+            self.ks = tuple(int(k) for k in self.ks)
+        except (TypeError, ValueError):
+            raise GenpasError(f"ks must be a list of integers, got {self.ks!r}") from None
         self.transforms = tuple(str(t) for t in self.transforms)
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
@@ -91,6 +94,57 @@ class TrainConfig:
                 from genpas.augment import parse_bias
 
                 setattr(self, name, parse_bias(value))
+        self.validate()
+
+    # field -> the command-line flag that sets it, where the two are spelled differently
+    FLAGS = {"time_budget_minutes": "--time-budget", "num_workers": "--workers", "format": "--format",
+             "transforms": "--transform"}
+
+    def flag(self, name: str) -> str:
+        return self.FLAGS.get(name, "--" + name.replace("_", "-"))
+
+    def validate(self) -> None:
+        """Every option in its range before any work starts: one GenpasError naming the flag, the value and the
+        allowed range (YAML values of the wrong type included)."""
+        def number(name, low=None, high=None, integer=False, optional=False, low_open=False):
+            value = getattr(self, name)
+            if value is None and optional:
+                return
+            kind = "an integer" if integer else "a number"
+            if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+                raise GenpasError(f"{self.flag(name)} must be {kind}, got {value!r}")
+            if not math.isfinite(value):
+                raise GenpasError(f"{self.flag(name)} must be finite, got {value!r}")
+            if low is not None and (value <= low if low_open else value < low):
+                raise GenpasError(f"{self.flag(name)} must be {'>' if low_open else '>='} {low}, got {value!r}")
+            if high is not None and value > high:
+                raise GenpasError(f"{self.flag(name)} must be <= {high}, got {value!r}")
+
+        for name in ("dim", "layers", "heads", "max_len", "epochs", "patience", "batch_size", "eval_batch_size",
+                     "levels", "beam", "attention_dim", "linear_dim", "time_buckets"):
+            number(name, 1, integer=True)
+        number("codebook_size", 2, integer=True)
+        for name in ("seed", "num_workers", "warmup_steps", "lr_plateau", "negatives", "min_user_count",
+                     "min_item_count"):
+            number(name, 0, integer=True)
+        for name in ("num_pairs", "budget_pairs", "threads"):
+            number(name, 1, integer=True, optional=True)
+        number("lr", 0, low_open=True)
+        number("weight_decay", 0)
+        number("grad_clip", 0)
+        number("time_budget_minutes", 0, low_open=True, optional=True)
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise GenpasError(f"--dropout must lie in [0, 1), got {self.dropout!r}")
+        if any(k < 1 for k in self.ks):
+            raise GenpasError(f"every K of the metrics must be >= 1, got {list(self.ks)}")
+        choices = {"mode": ("packed", "pairs"), "model": ("sasrec", "hstu", "tiger", "pop"),
+                   "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise GenpasError(f"{self.flag(name)} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        device = str(self.device)
+        if not (device in ("auto", "cpu", "mps", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise GenpasError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
