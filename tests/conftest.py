@@ -99,3 +99,25 @@ def all_formats(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# A small training setup that a working model learns well beyond popularity (strong transitions, no repeats).
+TRANSITION_TRAINING = dict(dim=32, layers=1, heads=2, max_len=8, batch_size=32, epochs=8, patience=8, progress=False,
+                           warmup_steps=5, eval_batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def transitions():
+    """(split, base training options, popularity's metrics) on a synthetic log with strong item transitions."""
+    import tempfile
+
+    from genpas.data.split import leave_one_out
+    from genpas.data.synth import SynthConfig, synthesize_store
+    from genpas.train.config import TrainConfig
+    from genpas.train.trainer import train
+
+    split = leave_one_out(synthesize_store(SynthConfig(users=150, items=80, mean_length=12, zipf=0.3,
+                                                       p_transition=0.9, p_repeat=0.0, seed=0)))
+    with tempfile.TemporaryDirectory() as tmp:
+        pop = train(TrainConfig(model="pop", **TRANSITION_TRAINING), Path(tmp) / "pop", split=split)
+    return split, dict(TRANSITION_TRAINING), pop

@@ -102,17 +102,11 @@ def test_tiny_overfit():
     assert loss.item() < 0.3
 
 
-def test_genpas_train_hstu_end_to_end(tmp_path):
-    from genpas.data.split import leave_one_out
-    from genpas.data.synth import SynthConfig, synthesize_store
+def test_genpas_train_hstu_end_to_end(tmp_path, transitions):
     from genpas.train.config import TrainConfig
     from genpas.train.trainer import train
 
-    split = leave_one_out(synthesize_store(SynthConfig(users=150, items=80, mean_length=12, zipf=0.3,
-                                                       p_transition=0.9, p_repeat=0.0, seed=0)))
-    base = dict(dim=32, layers=1, heads=2, max_len=8, batch_size=32, epochs=8, patience=8, progress=False,
-                warmup_steps=5, eval_batch_size=64)
-    pop = train(TrainConfig(model="pop", **base), tmp_path / "pop", split=split)
+    split, base, pop = transitions
     for mode in ("packed", "pairs"):
         hstu = train(TrainConfig(model="hstu", strategy="mt", mode=mode, **base), tmp_path / mode, split=split)
         assert hstu["valid"]["ndcg@10"] > pop["valid"]["ndcg@10"] + 0.02

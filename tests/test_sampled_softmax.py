@@ -45,18 +45,12 @@ def test_few_negatives_give_a_smaller_loss_and_remove_accidental_hits():
     assert full.mean() > 0
 
 
-def test_training_with_negatives(tmp_path):
-    from genpas.data.split import leave_one_out
-    from genpas.data.synth import SynthConfig, synthesize_store
+def test_training_with_negatives(tmp_path, transitions):
     from genpas.errors import GenpasError
     from genpas.train.config import TrainConfig
     from genpas.train.trainer import train
 
-    split = leave_one_out(synthesize_store(SynthConfig(users=150, items=80, mean_length=12, zipf=0.3,
-                                                       p_transition=0.9, p_repeat=0.0, seed=0)))
-    base = dict(dim=32, layers=1, heads=2, max_len=8, batch_size=32, epochs=8, patience=8, progress=False,
-                warmup_steps=5, eval_batch_size=64)
-    pop = train(TrainConfig(model="pop", **base), tmp_path / "pop", split=split)
+    split, base, pop = transitions
     for sampling in ("uniform", "popularity"):
         m = train(TrainConfig(negatives=16, negative_sampling=sampling, **base), tmp_path / sampling, split=split)
         assert m["valid"]["ndcg@10"] > pop["valid"]["ndcg@10"] + 0.02

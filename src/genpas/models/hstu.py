@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genpas.models.sasrec import init_weights
+from genpas.models.sasrec import ItemHead, init_weights
 
 TIME_BUCKET_SCALE = 0.3  # bucket = floor(ln(1 + |dt|) / scale)
 
@@ -108,7 +108,7 @@ class HSTULayer(nn.Module):
         return x + self.drop(self.out(self.norm_attn(mixed) * u))
 
 
-class HSTU(nn.Module):
+class HSTU(ItemHead, nn.Module):
     """Stacked HSTU layers over item embeddings; `scores` and `rank_scores` as in SASRec.
 
     Forward takes `times` [B, W + 1]: the times of the W input items and of the event after the last one (the
@@ -136,15 +136,6 @@ class HSTU(nn.Module):
         for layer in self.layers:
             x = layer(x, times)
         return self.norm_out(x)
-
-    def output_embeddings(self) -> torch.Tensor:
-        """[num_items, D]: scores(h) = h @ output_embeddings().T (what a sampled softmax needs)."""
-        return self.out.weight if self.out is not None else self.item_emb.weight[1:]
-
-    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        if self.out is not None:
-            return self.out(hidden)
-        return hidden @ self.item_emb.weight[1:].T
 
     def rank_scores(self, inputs: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         lengths = (inputs > 0).sum(1).clamp(min=1)

@@ -97,7 +97,20 @@ def sinusoidal(max_len: int, dim: int) -> torch.Tensor:
     return table
 
 
-class SASRec(nn.Module):
+class ItemHead:
+    """The output head shared by the item-id models (SASRec, HSTU): logits over all items from a hidden state, with the
+    item embedding table as output layer when tied (`self.item_emb`, row 0 = padding) or an untied `self.out`."""
+
+    def output_embeddings(self) -> torch.Tensor:
+        """[num_items, D]: scores(h) = h @ output_embeddings().T (what a sampled softmax needs)."""
+        return self.out.weight if self.out is not None else self.item_emb.weight[1:]
+
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits over the real items [..., num_items] (column i = item code i)."""
+        return hidden @ self.output_embeddings().T
+
+
+class SASRec(ItemHead, nn.Module):
     def __init__(self, cfg: SASRecConfig):
         super().__init__()
         cfg.validate()
@@ -123,15 +136,6 @@ class SASRec(nn.Module):
             x = block(x)
         return self.ln_f(x)
 
-    def output_embeddings(self) -> torch.Tensor:
-        """[num_items, D]: scores(h) = h @ output_embeddings().T (what a sampled softmax needs)."""
-        return self.out.weight if self.out is not None else self.item_emb.weight[1:]
-
-    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Logits over the real items [..., num_items] (column i = item code i)."""
-        if self.out is not None:
-            return self.out(hidden)
-        return hidden @ self.item_emb.weight[1:].T
 
     def last_hidden(self, inputs: torch.Tensor) -> torch.Tensor:
         """The hidden state at each row's last real item (for ranking the next item)."""
