@@ -174,3 +174,32 @@ def test_display_and_logging_options_never_change_results(tmp_path, split, monke
                   split=split)
     assert shown_bars and shown_bars[0].n > 0  # the bar was really shown and updated
     assert shown["valid"] == quiet["valid"] and shown["test"] == quiet["test"]
+
+
+def test_a_run_directory_is_locked_while_training(tmp_path, split):
+    from genpas.train.run_dir import run_lock
+
+    (tmp_path / "r").mkdir()
+    with run_lock(tmp_path / "r"):
+        with pytest.raises(GenpasError, match="in use by another training process"):
+            train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)
+    train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)  # free again
+
+
+def test_a_failed_start_leaves_nothing_and_a_refused_resume_changes_nothing(tmp_path, split):
+    class Boom(Exception):
+        pass
+
+    def fail(batch):
+        raise Boom
+
+    with pytest.raises(Boom):
+        Trainer(TrainConfig(strategy="mt", **TINY), tmp_path / "new", split=split, on_batch=fail).fit()
+    assert not (tmp_path / "new").exists()
+    train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    with pytest.raises(GenpasError, match="trained with lr"):
+        Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2, "lr": 0.5}), tmp_path / "r", split=split).fit(
+            resume=True)
+    after = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    assert after == before

@@ -177,7 +177,8 @@ def run_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
     strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
     time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.5,
-    epochs: Annotated[int, typer.Option("--epochs")] = 200,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs at most (default: --config's, else "
+                                                 "200).")] = None,
     seed: Seed = 0,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every strategy.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Retrain even where a finished run exists.")] = False,
@@ -193,7 +194,8 @@ def run_cmd(
     if unknown:
         raise GenpasError(f"unknown strategy {unknown[0]!r} in --strategies; choose from {', '.join(LINEUP)}")
     base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
-    base = replace(base, data=data, time_budget_minutes=time_budget, epochs=epochs, seed=seed, progress=progress)
+    base = replace(base, data=data, time_budget_minutes=time_budget, epochs=base.epochs if epochs is None else epochs,
+                   seed=seed, progress=progress)
 
     def announce(label, metrics):
         typer.echo(f"{label:28s} valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}  test ndcg@10 "

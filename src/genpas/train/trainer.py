@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -39,11 +40,9 @@ from genpas.train.checkpoint import load_state, load_weights, save_state, save_w
 from genpas.train.config import TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
+from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
 
 log = logging.getLogger(__name__)
-# What an epoch means (docs/method.md "Epochs"): 2 = the same optimizer steps for every strategy. Saved in last.pt;
-# a checkpoint of another protocol is never resumed (its epochs, compute counts and log columns differ).
-PROTOCOL = 2
 
 
 def lr_lambda(warmup: int, total: int, cosine: bool):
@@ -90,16 +89,27 @@ class Trainer:
     RUN_FILES = ("metrics.json", "best.safetensors", "last.pt", "log.csv")
 
     def fit(self, resume: bool = False) -> dict:
+        """Train (or continue) the run in the output directory, which is locked meanwhile; a run that fails before
+        its first epoch leaves no directory it created behind."""
+        created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            with run_lock(self.out if self.is_main else None):
+                return self._fit(resume)
+        except BaseException:
+            if created and self.is_main and not any((self.out / name).exists() for name in self.RUN_FILES):
+                shutil.rmtree(self.out, ignore_errors=True)
+            raise
+
+    def _fit(self, resume: bool) -> dict:
         cfg = self.cfg
         if not resume and self.is_main:
             existing = [name for name in self.RUN_FILES if (self.out / name).exists()]
             if existing:
                 raise GenpasError(f"{self.out} already holds a run ({existing[0]}); continue it with --resume or "
                                   f"train into a new --out")
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.is_main:
-            (self.out / "config.yaml").write_text(cfg.to_yaml())
         if cfg.model == "pop":
+            self._write_config()
             return self._finish(best_epoch=0, train_seconds=0.0, epochs_run=0)
 
         stream = TrainingStream(
@@ -137,6 +147,7 @@ class Trainer:
             log.info("resumed after epoch %d", state["epoch"])
         elif resume:
             log.warning("--resume: no checkpoint in %s, starting fresh", self.out)
+        self._write_config()  # only now: a refused resume leaves the run's config.yaml as it was
         stopped = state["bad_epochs"] >= cfg.patience
         writer = self._tensorboard() if self.is_main else None
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
@@ -267,6 +278,10 @@ class Trainer:
                     f"{current.get(key)!r}; resume with the same options or use a new --out"
                 )
 
+    def _write_config(self) -> None:
+        if self.is_main:
+            write_text(self.out / "config.yaml", self.cfg.to_yaml())
+
     def _out_of_time(self, state) -> bool:
         budget = self.cfg.time_budget_minutes
         return budget is not None and state["train_seconds"] >= budget * 60
@@ -320,28 +335,6 @@ def train_owned(cfg: TrainConfig, out_dir: Path, split=None) -> dict:
     dropped, one left by the same configuration is resumed from its last checkpoint."""
     fresh_or_resumable(cfg, out_dir)
     return train(cfg, out_dir, resume=(Path(out_dir) / "last.pt").exists(), split=split)
-
-
-def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
-    """Drop a job-owned run directory whose config.yaml differs from `cfg`, or that has no checkpoint to resume."""
-    import shutil
-
-    out_dir = Path(out_dir)
-    config = out_dir / "config.yaml"
-    if config.exists():
-        try:
-            same = TrainConfig.from_yaml(config).to_dict() == cfg.to_dict()
-        except GenpasError:
-            same = False
-        if not same or not (out_dir / "last.pt").exists() or not _current_protocol(out_dir / "last.pt"):
-            shutil.rmtree(out_dir)
-
-
-def _current_protocol(last: Path) -> bool:
-    try:
-        return load_state(last).get("trainer", {}).get("protocol") == PROTOCOL
-    except GenpasError:  # a damaged checkpoint: the directory is retrained
-        return False
 
 
 def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None) -> dict:
