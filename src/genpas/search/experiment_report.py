@@ -84,14 +84,17 @@ def _compute_table(result: dict) -> list[str]:
     lines = ["Compute (mean over seeds): optimizer steps, rows (windows or pairs), targets with positive weight and "
              "effective targets, in the whole run and up to its best epoch. An epoch is the same number of steps for "
              "every strategy.", "",
-             "| strategy | steps | steps to best | rows | targets | effective targets | effective targets per row |",
-             "|---" * 7 + "|"]
+             "| strategy | steps per epoch | steps | steps to best | rows | targets | effective targets | "
+             "effective targets per row |", "|---" * 8 + "|"]
     for r in rows:
         c = r["compute"]
         per_row = c["effective_targets"]["mean"] / max(1.0, c["train_rows"]["mean"])
-        lines.append(f"| {r['label']} | {c['optimizer_steps']['mean']:,.0f} | {c['at_best']['optimizer_steps']['mean']:,.0f}"
-                     f" | {c['train_rows']['mean']:,.0f} | {c['train_targets']['mean']:,.0f} | "
-                     f"{c['effective_targets']['mean']:,.0f} | {per_row:.1f} |")
+        epochs = [len(curve) for curve in r.get("curves", [])]
+        per_epoch = (", ".join(sorted({f"{s / e:,.0f}" for s, e in zip(c["optimizer_steps"]["values"], epochs) if e}))
+                     or "n/a")
+        lines.append(f"| {r['label']} | {per_epoch} | {c['optimizer_steps']['mean']:,.0f} | "
+                     f"{c['at_best']['optimizer_steps']['mean']:,.0f} | {c['train_rows']['mean']:,.0f} | "
+                     f"{c['train_targets']['mean']:,.0f} | {c['effective_targets']['mean']:,.0f} | {per_row:.1f} |")
     return lines
 
 
