@@ -113,7 +113,6 @@ class TrainingStream(IterableDataset):
                 raise GenpasError("classic epochs need an exact preset (lt, mt, sw) and --mode pairs")
             self.sampler = ClassicEpochs(store.lengths, strategy.name, config.seed)
         elif config.mode == "packed":
-            self.windows = WindowDistribution(self.dist, config.max_len)
             # Equal steps: an epoch of N pairs is N / T_MT windows for every strategy (mt_window_count).
             mt_pairs = self.dist.num_mt_pairs
             size = mt_window_count(store.lengths, config.max_len)
@@ -131,7 +130,8 @@ class TrainingStream(IterableDataset):
                 tw = self.triple_windows
                 self.sampler = EpochSampler(None, config.seed, size,
                                             fixed_set=(tw.users, tw.starts, np.arange(len(tw), dtype=np.int64)))
-            else:
+            else:  # the window distribution q, built only when windows are drawn from it
+                self.windows = WindowDistribution(self.dist, config.max_len)
                 self.sampler = EpochSampler(self.windows, config.seed, size)
         else:
             self.sampler = EpochSampler(self.dist, config.seed, config.num_pairs, config.fixed_budget,
