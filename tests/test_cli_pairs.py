@@ -59,10 +59,20 @@ def test_same_seed_gives_a_byte_identical_file(tmp_path, log):
     assert all(r["j"] == 1 and r["k"] == {"u1": 3, "u2": 4, "u3": 4}[r["user"]] for r in rows)  # LT-like
 
 
-def test_exactly_one_of_exact_and_num_pairs(tmp_path, log, capsys):
-    assert run("pairs", "--data", log, "--strategy", "mt", "--out", tmp_path / "x.jsonl") == 2
-    assert "exactly one of --exact or --num-pairs" in capsys.readouterr().err
-    assert not (tmp_path / "x.jsonl").exists()
+def test_default_is_one_training_epoch_and_both_flags_are_refused(tmp_path, log, capsys):
+    from genpas.augment import EpochSampler, PairDistribution, make_strategy
+    from genpas.data import load_dataset
+    from genpas.data.split import training_part
+
+    assert run("pairs", "--data", log, "--strategy", "mt", "--seed", "3", "--out", tmp_path / "x.jsonl") == 0
+    rows = read(tmp_path / "x.jsonl")
+    store = training_part(load_dataset(log), "loo")
+    u, k, j = EpochSampler(PairDistribution(store.lengths, make_strategy("mt")), seed=3).epoch(0)
+    assert len(rows) == int(sum(max(n - 1, 0) for n in store.lengths))  # N_MT draws, as a pairs-mode epoch
+    assert [(r["k"], r["j"]) for r in rows] == list(zip(k.tolist(), j.tolist()))
+    assert run("pairs", "--data", log, "--exact", "--num-pairs", "5", "--out", tmp_path / "y.jsonl") == 2
+    assert "--exact or --num-pairs N, not both" in capsys.readouterr().err
+    assert not (tmp_path / "y.jsonl").exists()
 
 
 def test_bad_bias_value(tmp_path, log, capsys):

@@ -82,7 +82,7 @@ def _register_optional_commands() -> None:
     """Commands of the later layers register themselves here (keeps start-up light for `genpas data`)."""
     import importlib
 
-    for module in ("genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds",
+    for module in ("genpas.cli.engine_cmds", "genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds",
                    "genpas.cli.search_cmds", "genpas.cli.experiment_cmds"):
         try:
             importlib.import_module(module)
@@ -98,14 +98,56 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def plain_help(command) -> None:
+    """Help without type tags (`<int>`, `<bool>`): the help text says what a value is; defaults stay shown."""
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+    for param in getattr(command, "params", ()):
+        if param.param_type_name == "option" and param.metavar is None:
+            param.metavar = ""
+    make_help_option = command.get_help_option
+
+    def help_option(ctx):
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+
+
+def command():
+    """The click command behind `app`, as users see it."""
+    cmd = typer.main.get_command(app)
+    plain_help(cmd)
+    return cmd
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors (exit 2) itself; our own errors become one line and exit 2."""
     _argv[:] = list(argv) if argv is not None else sys.argv[1:]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # SIGTERM unwinds like Ctrl-C: `finally` blocks run, so no temporary file or half-written output stays behind.
     signal.signal(signal.SIGTERM, _terminate)
+    from typer._click import exceptions as click_errors  # typer's own copy of click
+
     try:
-        app(args=argv, prog_name="genpas")
+        result = command().main(args=argv, prog_name="genpas", standalone_mode=False)
     except GenpasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click_errors.UsageError as exc:  # a mistyped flag or value: one line, as our own errors
+        where = exc.ctx.command_path if exc.ctx is not None else "genpas"
+        message = " ".join(exc.format_message().split())
+        print(f"error: {message} (see '{where} --help')", file=sys.stderr)
+        sys.exit(2)
+    except click_errors.ClickException as exc:
+        print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -11,7 +11,7 @@ import typer
 
 from genpas.atomic import atomic_path
 from genpas.cli.app import app
-from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MaxLen, MinItem, MinUser, NoCache, Seed,
+from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Seed,
                                Overwrite, Split, StrategyName, TimeCol, UserCol, load, strategy_from)
 from genpas.data.split import training_part
 from genpas.errors import GenpasError
@@ -25,12 +25,15 @@ def pairs_cmd(
     beta: Beta = None,
     gamma: Gamma = None,
     exact: Annotated[bool, typer.Option("--exact", help="Every triple once, with its probability `prob`.")] = False,
-    num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Draw this many pairs (i.i.d.).")] = None,
+    num_pairs: Annotated[Optional[int], typer.Option("--num-pairs", help="Draw this many pairs (i.i.d.); default: one "
+                         "epoch of `genpas train --mode pairs` (the Multi-Target pair count), the very draws of its "
+                         "first epoch at the same --seed.")] = None,
     seed: Seed = 0,
     data: DataSpec = "ml-100k",
     fmt: Format = None,
     split: Split = "loo",
-    max_len: MaxLen = None,
+    max_len: Annotated[Optional[int], typer.Option("--max-len", help="Keep the last L items of every input; default: "
+                       "the whole prefix (`genpas train` keeps 50).")] = None,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
     time_col: TimeCol = "timestamp",
@@ -44,8 +47,10 @@ def pairs_cmd(
     from genpas.outputs import data_inputs, output_file
 
     out = output_file(out, data_inputs(data), overwrite)
-    if exact == (num_pairs is not None):
-        raise GenpasError("give exactly one of --exact or --num-pairs N")
+    if exact and num_pairs is not None:
+        raise GenpasError("give --exact or --num-pairs N, not both")
+    if num_pairs is not None and num_pairs < 1:
+        raise GenpasError(f"--num-pairs must be at least 1, got {num_pairs}")
     if max_len is not None and max_len < 1:
         raise GenpasError("--max-len must be at least 1")
     strat = strategy_from(strategy, alpha, beta, gamma)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +14,8 @@ from genpas.atomic import write_text
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import FORMATS
 
-DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in) or a path to an interaction file.")]
+DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in), a path to an interaction file, "
+                                     "or a store directory from `genpas prepare`.")]
 Format = Annotated[Optional[str], typer.Option("--format", help=f"One of {', '.join(FORMATS)}; detected when omitted.")]
 UserCol = Annotated[str, typer.Option("--user-col", help="User column (csv/tsv/parquet/recbole).")]
 ItemCol = Annotated[str, typer.Option("--item-col", help="Item column (csv/tsv/parquet/recbole).")]
@@ -21,6 +24,37 @@ MinUser = Annotated[int, typer.Option("--min-user-count", help="Iterative k-core
 MinItem = Annotated[int, typer.Option("--min-item-count", help="Iterative k-core: minimum events per item.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the preprocessed-data cache.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists (never an input file).")]
+
+
+def data_fields(fmt, user_col, item_col, time_col, min_user, min_item) -> dict:
+    """The data flags given on the command line, as TrainConfig fields (for the commands that train: run, search,
+    experiment); a flag left at its default keeps what --config says."""
+    given = {"format": fmt, "user_col": user_col, "item_col": item_col, "time_col": time_col,
+             "min_user_count": min_user, "min_item_count": min_item}
+    defaults = {"format": None, "user_col": "user_id", "item_col": "item_id", "time_col": "timestamp",
+                "min_user_count": 0, "min_item_count": 0}
+    return {k: v for k, v in given.items() if v != defaults[k]}
+
+
+DATA_FLAGS = (("fmt", Format, None), ("user_col", UserCol, "user_id"), ("item_col", ItemCol, "item_id"),
+              ("time_col", TimeCol, "timestamp"), ("min_user_count", MinUser, 0), ("min_item_count", MinItem, 0))
+
+
+def with_data_flags(command):
+    """Give a command the data flags of `genpas train` (--format, --user-col, ..., --min-item-count); it receives
+    the ones the user set as TrainConfig fields in one keyword argument, `data_flags`."""
+    signature = inspect.signature(command, eval_str=True)  # typer reads the Annotated options themselves
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+             for name, kind, default in DATA_FLAGS]
+    kept = [p for p in signature.parameters.values() if p.name != "data_flags"]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        flags = [kwargs.pop(name) for name, _, _ in DATA_FLAGS]
+        return command(*args, data_flags=data_fields(*flags), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + extra)
+    return wrapper
 
 
 def load(data, fmt, user_col, item_col, time_col, min_user, min_item, no_cache):

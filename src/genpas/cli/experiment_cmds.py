@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app, invocation
-from genpas.cli.common import DataSpec
+from genpas.cli.common import DataSpec, with_data_flags
 from genpas.errors import GenpasError
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
@@ -30,6 +30,7 @@ Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of traini
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
 Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults).")]
 DEFAULT_OUT = Path("results/experiments")
+
 
 
 def parse_list(text: str, kind, option: str) -> tuple:
@@ -64,7 +65,7 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
     return DEFAULT_GENPAS
 
 
-def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model="sasrec"):
+def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model="sasrec", data_flags=None):
     from dataclasses import replace
 
     from genpas.search.experiments import ExperimentSettings
@@ -78,7 +79,8 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     base = TrainConfig.for_model({**values, "model": values.get("model", model)}, str(config or "options"))
     base = replace(base, data=data, epochs=base.epochs if epochs is None else epochs,
                    patience=base.patience if patience is None else patience, progress=progress,
-                   time_budget_minutes=None)
+                   time_budget_minutes=None, **(data_flags or {}))
+    base.validate()
     return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
                               command=invocation())
 
@@ -105,47 +107,51 @@ def _finish(result: dict, out: Path) -> None:
 
 
 @experiment_app.command("strategies")
+@with_data_flags
 def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                    progress: Progress = True, model: Model = "sasrec",
-                   strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, "
-                                                           "genpas.")] = "pop,lt,mt,sw,genpas"):
+                   strategies: Annotated[str, typer.Option("--strategies", "--strategy", help="Comma-separated: pop, lt, mt, sw, "
+                                                           "genpas.")] = "pop,lt,mt,sw,genpas", data_flags=None):
     """The headline: every strategy over several seeds, mean ± std, GenPAS against MT relative to the seed spread."""
     from genpas.search.experiments import run_strategies
 
     names = _names(strategies)
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
     _finish(run_strategies(settings, _store(out), names), out)
 
 
 @experiment_app.command("long-tail")
+@with_data_flags
 def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                  progress: Progress = True, model: Model = "sasrec"):
+                  progress: Progress = True, model: Model = "sasrec", data_flags=None):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
 
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
     _finish(run_long_tail(settings, _store(out)), out)
 
 
 @experiment_app.command("data-efficiency")
+@with_data_flags
 def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
                         genpas: Genpas = None, search: Search = None, epochs: Epochs = None, patience: Patience = None,
                         config: Config = None, progress: Progress = True, model: Model = "sasrec",
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
-                        = "0.01,0.05,0.1,0.2,1"):
+                        = "0.01,0.05,0.1,0.2,1", data_flags=None):
     """GenPAS vs MT trained on a fixed set of pairs: a share of the MT pair count, drawn once."""
     from genpas.search.experiments import run_data_efficiency
 
     shares = parse_list(fractions, float, "--fractions")
     if any(not 0 < f <= 1 for f in shares):
         raise GenpasError("--fractions: every share must be in (0, 1]")
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
     _finish(run_data_efficiency(settings, _store(out), shares), out)
 
 
 @experiment_app.command("model-size")
+@with_data_flags
 def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                    progress: Progress = True, model: Model = "sasrec",
@@ -154,20 +160,21 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
                    depths: Annotated[str, typer.Option("--depths", help="Layer counts (at the reference width).")]
                    = "1,2,4",
                    grid: Annotated[bool, typer.Option("--grid", help="Every width x depth instead of one factor at "
-                                                      "a time.")] = False):
+                                                      "a time.")] = False, data_flags=None):
     """GenPAS vs MT over embedding widths and depths (one factor at a time around 64 wide x 2 layers)."""
     from genpas.search.experiments import default_sizes, run_model_size
 
     widths, layers = parse_list(dims, int, "--dims"), parse_list(depths, int, "--depths")
     if any(w < 2 or w % 2 for w in widths) or any(n < 1 for n in layers):
         raise GenpasError("--dims must be even widths >= 2 (2 attention heads) and --depths >= 1")
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
     sizes = [(w, n) for w in widths for n in layers] if grid else default_sizes(
         widths, layers, (settings.base.dim, settings.base.layers))
     _finish(run_model_size(settings, _store(out), sizes), out)
 
 
 @experiment_app.command("screening")
+@with_data_flags
 def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1", epochs: Epochs = None,
                   patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = "sasrec",
                   settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "
@@ -175,7 +182,7 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
                   keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="The screening's KL cut, as "
                                                                "in `genpas search`.")] = 0.2,
                   sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the stratified draw and "
-                                                           "of the ratio estimates.")] = 0):
+                                                           "of the ratio estimates.")] = 0, data_flags=None):
     """Train a KL-stratified sample of the grid: Spearman of KL and of the ratio with validation NDCG@10."""
     from genpas.search.screening_study import run_screening_study
 
@@ -185,21 +192,21 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
         raise GenpasError("--keep-fraction must be in (0, 1]")
     if sample_seed < 0:
         raise GenpasError("--sample-seed must be >= 0")
-    settings = settings_from(data, seeds, None, None, epochs, patience, config, progress, model)
+    settings = settings_from(data, seeds, None, None, epochs, patience, config, progress, model, data_flags)
     _finish(run_screening_study(settings, _store(out), settings_count, keep_fraction, sample_seed=sample_seed), out)
 
 
 @experiment_app.command("report")
 def report_cmd(out: Out = DEFAULT_OUT,
-               to: Annotated[Path, typer.Option("--to", help="Markdown report to write (plots go beside it).")]
-               = Path("docs/results-ml-100k.md"),
+               to: Annotated[Optional[Path], typer.Option("--to", help="Markdown report to write (plots go beside "
+                                                          "it); default: OUT/report.md.")] = None,
                search: Search = None,
                runs: Annotated[Optional[list[Path]], typer.Option("--run", help="A run directory to tabulate as well "
                                                                   "(e.g. a TIGER run); repeatable.")] = None):
     """Assemble the results report from the experiments in --out (and a search.json); no hand-typed numbers."""
     from genpas.search.experiment_report import write_results_report
 
-    path = write_results_report(out, to, search, command=invocation(), runs=tuple(runs or ()))
+    path = write_results_report(out, to if to is not None else out / "report.md", search, command=invocation(), runs=tuple(runs or ()))
     typer.echo(f"wrote {path}")
 
 

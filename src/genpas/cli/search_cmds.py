@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import DataSpec, Seed
+from genpas.cli.common import (DataSpec, Format, ItemCol, MinItem, MinUser, Seed, TimeCol, UserCol,
+                               data_fields)
 from genpas.errors import GenpasError
 
 
@@ -20,12 +21,19 @@ def search_cmd(
                      "defaults).")] = "sasrec",
     top_k: Annotated[int, typer.Option("--top-k", help="Screened settings to train.")] = 10,
     seed: Seed = 0,
-    budget_minutes: Annotated[Optional[float], typer.Option("--budget-minutes",
-                              help="Training minutes for the whole search, shared equally by the trainings.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option("--time-budget",
+                           help="Training minutes for the whole search, shared equally by the trainings.")] = None,
+    budget_minutes: Annotated[Optional[float], typer.Option("--budget-minutes", hidden=True)] = None,  # old spelling
     keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="Share of the grid kept by KL.")] = 0.2,
     samples: Annotated[int, typer.Option("--samples", help="Draws per held-out pair for the ratio.")] = 8,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    fmt: Format = None,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    min_user_count: MinUser = 0,
+    min_item_count: MinItem = 0,
 ):
     """Screen >= 150 settings by KL and Alignment/Discrimination, train the top K with LT/MT/SW, pick by validation."""
     from dataclasses import replace
@@ -39,7 +47,12 @@ def search_cmd(
         raise GenpasError("need --top-k >= 1 and 0 < --keep-fraction <= 1")
     values = TrainConfig.yaml_values(config) if config is not None else {}
     base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
-    base = replace(base, data=data, progress=progress)
+    base = replace(base, data=data, progress=progress,
+                   **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
+    base.validate()
+    if time_budget is not None and budget_minutes is not None:
+        raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
+    budget_minutes = time_budget if time_budget is not None else budget_minutes
 
     def announce(name, record):
         typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")

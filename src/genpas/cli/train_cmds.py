@@ -10,7 +10,7 @@ import typer
 
 from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
-                               TimeCol, UserCol, write_json_atomic)
+                               TimeCol, UserCol, data_fields, write_json_atomic)
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig
 
@@ -175,7 +175,8 @@ def format_metrics_table(results: dict) -> str:
 def run_cmd(
     data: DataSpec = "ml-100k",
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
-    strategies: Annotated[str, typer.Option("--strategies", help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
+    strategies: Annotated[str, typer.Option("--strategies", "--strategy",
+                                            help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
     time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.5,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs at most (default: --config's, else "
                                                  "200).")] = None,
@@ -183,6 +184,12 @@ def run_cmd(
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every strategy.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Retrain even where a finished run exists.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    fmt: Format = None,
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    time_col: TimeCol = "timestamp",
+    min_user_count: MinUser = 0,
+    min_item_count: MinItem = 0,
 ):
     """The main job: SASRec on a dataset with LT, MT, SW and GenPAS (plus popularity); table, JSON, Markdown, PNG."""
     from dataclasses import replace
@@ -195,7 +202,9 @@ def run_cmd(
         raise GenpasError(f"unknown strategy {unknown[0]!r} in --strategies; choose from {', '.join(LINEUP)}")
     base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
     base = replace(base, data=data, time_budget_minutes=time_budget, epochs=base.epochs if epochs is None else epochs,
-                   seed=seed, progress=progress)
+                   seed=seed, progress=progress,
+                   **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
+    base.validate()
 
     def announce(label, metrics):
         typer.echo(f"{label:28s} valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}  test ndcg@10 "

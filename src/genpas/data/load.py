@@ -2,6 +2,9 @@
 
 The cache key is the SHA-256 of the source file's content plus every option that changes the result, so an edited
 file or a different k-core never reuses a stale store, and a second load of MovieLens-1M takes well under a second.
+Each cache entry is a store directory with its manifest (sizes and checksums, written last); an entry that fails the
+full check (truncated, damaged, replaced, half written) is reported in one line and rebuilt from the source.
+`spec` may also be a store directory written by `genpas prepare`: it is opened memory-mapped, not read.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from pathlib import Path
 from genpas.data import builtin
 from genpas.data.preprocess import build_store
 from genpas.data.readers import Columns, read_events
-from genpas.data.store import SequenceStore
+from genpas.data.store import SequenceStore, StoreError, read_manifest
+from genpas.errors import GenpasError
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1  # bump when preprocessing changes meaning
+CACHE_VERSION = 2  # bump when preprocessing changes meaning (2: integer timestamps stay int64)
 
 
 @dataclass(frozen=True)
@@ -46,23 +50,50 @@ def cache_key(path: Path, options: LoadOptions) -> str:
     return hashlib.sha256(json.dumps([CACHE_VERSION, content, opts], sort_keys=True).encode()).hexdigest()[:32]
 
 
+def is_store(spec: str | Path) -> bool:
+    """A directory holding a prepared store (its manifest), as opposed to a file to read."""
+    path = Path(spec).expanduser()
+    return path.is_dir() and (path / "manifest.json").is_file()
+
+
 def load_dataset(spec: str | Path, options: LoadOptions = LoadOptions()) -> SequenceStore:
-    """Read, preprocess and cache. `spec` is a built-in name ('ml-100k', 'ml-1m') or a path to a file in any
-    supported format."""
+    """Read, preprocess and cache. `spec` is a built-in name ('ml-100k', 'ml-1m'), a path to a file in any
+    supported format, or a store directory from `genpas prepare` (memory-mapped; the options must not ask for
+    preprocessing the store did not have)."""
+    if str(spec) not in builtin.BUILTIN and is_store(spec):
+        return open_prepared(Path(spec).expanduser(), options)
     path, options = resolve(spec, options)
     key = None
     if options.use_cache and path.is_file():
         key = cache_key(path, options)
         cached = builtin.cache_dir() / "stores" / key
-        if (cached / "stats.json").exists():
-            log.debug("loading cached store %s", cached)
-            return SequenceStore.load(cached)
+        if cached.exists():
+            try:
+                store = SequenceStore.load(cached, verify="full")
+                log.debug("loaded cached store %s", cached)
+                return store
+            except StoreError as exc:
+                log.warning("cache entry damaged, rebuilding it from %s: %s", path, exc)
     events = read_events(path, options.format, Columns(options.user_col, options.item_col, options.time_col))
     store = build_store(events, options.min_user_count, options.min_item_count, source=str(path))
     store.stats["source"] = str(path)
     if key is not None:
         try:
-            store.save(builtin.cache_dir() / "stores" / key)
+            store.save(builtin.cache_dir() / "stores" / key, source={"path": str(path), "sha256": builtin.sha256(path)},
+                       options={k: v for k, v in asdict(options).items() if k != "use_cache"}, engine="in-process")
         except OSError as exc:  # a read-only cache must not stop the work
             log.warning("cannot cache the preprocessed store: %s", exc)
+    return store
+
+
+def open_prepared(directory: Path, options: LoadOptions) -> SequenceStore:
+    """A prepared store, memory-mapped. Its k-core was fixed when it was prepared, so asking for a stricter one here
+    is an error rather than a silent no-op."""
+    store = SequenceStore.load(directory, mmap=True, verify="sizes")
+    prepared = read_manifest(directory).get("options", {})
+    for flag, key in (("--min-user-count", "min_user_count"), ("--min-item-count", "min_item_count")):
+        asked = getattr(options, key)
+        if asked > 1 and asked != prepared.get(key, 0):
+            raise GenpasError(f"{directory}: a prepared store with {key}={prepared.get(key, 0)}; {flag} {asked} "
+                              f"applies when preparing (genpas prepare ... {flag} {asked})")
     return store

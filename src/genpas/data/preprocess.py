@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from genpas.data.store import SequenceStore
+from genpas.data.store import SequenceStore, time_array
 from genpas.errors import GenpasError
 
 
@@ -62,7 +62,7 @@ def build_store(events: pl.DataFrame, min_user_count: int = 0, min_item_count: i
     # Re-encode so codes stay contiguous (and in order of first appearance) after filtering.
     users, user_ids = encode(events["user"])
     items, item_ids = encode(events["item"])
-    times = events["time"].to_numpy().astype(np.float64)
+    times = time_array(events["time"].to_numpy())  # int64 stays int64: exact order
     order = np.lexsort((np.arange(len(users)), times, users))  # user, then time, then source order
     lengths = np.bincount(users, minlength=len(user_ids))
     offsets = np.concatenate([[0], np.cumsum(lengths)])

@@ -4,7 +4,8 @@ Whatever the source, a reader returns a polars DataFrame with exactly three colu
 
     user  (Utf8)     the original user id, a token: never assumed numeric
     item  (Utf8)     the original item id, a token
-    time  (Float64)  seconds (or any monotone clock); ties are broken later by source order
+    time  (Int64 when every timestamp is an integer, else Float64)  seconds (or any monotone clock); integers stay
+          exact end to end; ties are broken later by source order
 
 Readers never drop a row silently: a row that cannot be read is an error that names the file and the line.
 """
@@ -131,17 +132,39 @@ def _finish(df: pl.DataFrame, path: Path, first_line: int) -> pl.DataFrame:
 
 
 def _parse_time(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
-    """Numbers as they are; ISO-like date strings as seconds since the epoch."""
+    """Integers as exact Int64 (an integer outside the int64 range is an error naming its line); other numbers as
+    Float64; ISO-like date strings as seconds since the epoch."""
+    if raw.dtype.is_integer():
+        values = raw.cast(pl.Int64, strict=False)
+        over = values.is_null() & raw.is_not_null()
+        if over.any():
+            row = int(over.arg_true()[0])
+            raise GenpasError(f"{path}: line {first_line + row}: timestamp {raw[row]} is outside the int64 range")
+        return _no_missing_time(values, raw, path, first_line)
     if raw.dtype.is_numeric():
-        values = raw.cast(pl.Float64)
-    else:
-        text = raw.cast(pl.Utf8).str.strip_chars()
-        values = text.cast(pl.Float64, strict=False)
-        if values.null_count() == len(values):  # not numbers at all: try dates
-            dates = text.str.to_datetime(strict=False, time_unit="ms")
-            if dates.null_count() < len(dates):
-                values = dates.dt.epoch("ms").cast(pl.Float64) / 1000.0
-    bad = (values.is_null() | values.is_nan()).arg_true()
+        return _no_missing_time(raw.cast(pl.Float64), raw, path, first_line)
+    text = raw.cast(pl.Utf8).str.strip_chars()
+    integral = text.str.contains(r"^[+-]?[0-9]+$")
+    if text.null_count() == 0 and integral.all():
+        values = text.cast(pl.Int64, strict=False)
+        over = values.is_null()
+        if over.any():
+            row = int(over.arg_true()[0])
+            raise GenpasError(f"{path}: line {first_line + row}: timestamp {text[row]} is outside the int64 range")
+        return values
+    values = text.cast(pl.Float64, strict=False)
+    if values.null_count() == len(values):  # not numbers at all: try dates
+        dates = text.str.to_datetime(strict=False, time_unit="ms")
+        if dates.null_count() < len(dates):
+            values = dates.dt.epoch("ms").cast(pl.Float64) / 1000.0
+    return _no_missing_time(values, raw, path, first_line)
+
+
+def _no_missing_time(values: pl.Series, raw: pl.Series, path: Path, first_line: int) -> pl.Series:
+    bad = values.is_null()
+    if values.dtype.is_float():
+        bad = bad | values.is_nan()
+    bad = bad.arg_true()
     if len(bad):
         row = int(bad[0])
         raise GenpasError(f"{path}: line {first_line + row}: unparseable timestamp {str(raw[row])!r}")
