@@ -12,7 +12,7 @@ $(BIN)/python:
 # Torch is pinned here (a CPU wheel); the package itself accepts any torch >= 2.2.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,tensorboard]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,tensorboard,spark]"
 	touch $@
 
 run: $(VENV)/.installed

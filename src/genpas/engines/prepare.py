@@ -49,12 +49,14 @@ class PrepareOptions:
 
 @dataclass
 class Encoded:
-    """What an engine hands over: a parquet directory of (u, i, time, row) with final codes, and the id maps."""
+    """What an engine hands over: a parquet directory of (u, i, time, source order) with final codes, the id maps,
+    and the columns that order a user's events (time, then the source order)."""
 
     events: Path
     user_ids: np.ndarray
     item_ids: np.ndarray
     stats: dict = field(default_factory=dict)
+    order: tuple[str, ...] = ("time", "row")
 
 
 def source_files(source: str | Path) -> list[Path]:
@@ -187,7 +189,7 @@ def write_store(encoded: Encoded, directory: Path, chunk_rows: int, about: dict)
     while first < num_users:
         last = int(np.searchsorted(offsets, offsets[first] + chunk_rows, side="right")) - 1
         last = min(max(last, first + 1), num_users)
-        part = (events.filter(pl.col("u").is_between(first, last - 1)).sort(["u", "time", "row"])
+        part = (events.filter(pl.col("u").is_between(first, last - 1)).sort(["u", *encoded.order])
                 .select("i", "time").collect(engine="streaming"))
         lo, hi = offsets[first], offsets[last]
         if part.height != hi - lo:
