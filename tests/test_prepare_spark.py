@@ -50,3 +50,19 @@ def test_spark_keeps_integer_times_exact_and_names_bad_rows(tmp_path, capsys):
         err = capsys.readouterr().err
         assert exc.value.code == 2 and text in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "x").exists()
+
+
+def test_spark_pairs_are_the_polars_pairs(tmp_path):
+    from genpas.augment import genpas
+    from genpas.engines.pairs import PairJob, write_pairs
+
+    busy_log(3).write_csv(tmp_path / "log.csv")
+    prepare(tmp_path / "log.csv", tmp_path / "store", "polars")
+    job = PairJob(str(tmp_path / "store"), genpas(0.5, 1, -1), "loo", 4_000, seed=11, max_len=6)
+    write_pairs(job, tmp_path / "polars", "polars", partitions=2)
+    write_pairs(job, tmp_path / "spark", "spark", partitions=5)
+    a = pl.read_parquet(tmp_path / "polars" / "*.parquet")
+    b = pl.read_parquet(tmp_path / "spark" / "*.parquet")
+    assert a.height == b.height == 4_000
+    key = ["user", "k", "j"]
+    assert a.sort(key, maintain_order=True).equals(b.sort(key, maintain_order=True))

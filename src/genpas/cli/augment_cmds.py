@@ -41,11 +41,22 @@ def pairs_cmd(
     min_item_count: MinItem = 0,
     no_cache: NoCache = False,
     overwrite: Overwrite = False,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="polars or spark: write an epoch's draws as "
+                      "partitioned Parquet into the directory --out (the same pairs whatever the partitioning); "
+                      "default: JSON lines in process.")] = None,
+    partitions: Annotated[Optional[int], typer.Option("--partitions", help="User ranges (Parquet files) with "
+                          "--engine; default: one per 2M events.")] = None,
+    spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master with --engine spark.")]
+    = "local[*]",
 ):
-    """Write training pairs (user, k, j, input, target[, prob]) as JSON lines."""
+    """Write training pairs (user, k, j, input, target[, prob]) as JSON lines, or with --engine as Parquet."""
     from genpas.augment import EpochSampler, PairDistribution
     from genpas.outputs import data_inputs, output_file
 
+    if engine is not None:
+        return _pairs_at_scale(out, data, engine, partitions, spark_master, overwrite, exact, num_pairs, seed, split,
+                               max_len, strategy_from(strategy, alpha, beta, gamma),
+                               (fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache))
     out = output_file(out, data_inputs(data), overwrite)
     if exact and num_pairs is not None:
         raise GenpasError("give --exact or --num-pairs N, not both")
@@ -79,3 +90,29 @@ def write_pairs(path: Path, store, u, k, j, prob, max_len: int | None) -> None:
                 line = (f'{{"user": {user_json[u[row]]}, "k": {k[row]}, "j": {j[row]}, "input": [{inputs}], '
                         f'"target": {item_json[items[base + k[row] - 1]]}')
                 fh.write(line + (f', "prob": {float(prob[row])!r}}}\n' if prob is not None else "}\n"))
+
+
+def _pairs_at_scale(out, data, engine, partitions, master, overwrite, exact, num_pairs, seed, split, max_len, strat,
+                    load_args):
+    from genpas.cli.engine_cmds import store_output
+    from genpas.data.load import LoadOptions, store_directory
+    from genpas.engines.pairs import PairJob, write_pairs
+
+    if exact:
+        raise GenpasError("--exact writes JSON lines in process; drop --engine, or draw with --num-pairs")
+    if partitions is not None and partitions < 1:
+        raise GenpasError(f"--partitions must be at least 1, got {partitions}")
+    if num_pairs is not None and num_pairs < 1:
+        raise GenpasError(f"--num-pairs must be at least 1, got {num_pairs}")
+    if max_len is not None and max_len < 1:
+        raise GenpasError("--max-len must be at least 1")
+    out = store_output(out, data, overwrite, kind="pairs", marker="_pairs.json")
+    fmt, user_col, item_col, time_col, min_user, min_item, no_cache = load_args
+    directory = store_directory(data, LoadOptions(fmt, user_col, item_col, time_col, min_user, min_item,
+                                                  use_cache=not no_cache))
+    job = PairJob(str(directory), strat, split, num_pairs, seed, 0, max_len)
+    result = write_pairs(job, out, engine, partitions, master)
+    (out / "_pairs.json").write_text(json.dumps({**result, "strategy": strat.label, "seed": seed, "split": split,
+                                                 "max_len": max_len, "data": str(data)}, indent=1) + "\n")
+    typer.echo(f"wrote {result['pairs']:,} pairs ({strat.label}) in {result['partitions']} Parquet parts with "
+               f"{engine} in {result['seconds']:.1f} s to {out}")

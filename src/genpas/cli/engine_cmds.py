@@ -16,8 +16,9 @@ Engine = Annotated[str, typer.Option("--engine", help="polars (out of core on on
                                      "cluster: the `spark` extra).")]
 
 
-def store_output(out: Path, data: str, overwrite: bool) -> Path:
-    """A store directory to (re)write: never an input, never a file, never a directory of something else."""
+def store_output(out: Path, data: str, overwrite: bool, kind: str = "store", marker: str = "manifest.json") -> Path:
+    """A directory output to (re)write: never an input, never a file, never a directory of something else (what
+    genpas writes there is recognised by `marker`)."""
     from genpas.outputs import data_inputs, output_dir
 
     out = output_dir(out, data_inputs(data))
@@ -25,11 +26,11 @@ def store_output(out: Path, data: str, overwrite: bool) -> Path:
     if source.is_dir() and out.resolve().is_relative_to(source.resolve()):
         raise GenpasError(f"--out {out} lies inside the source directory {source}; write the store elsewhere")
     if out.exists() and any(out.iterdir()):
-        if not (out / "manifest.json").is_file():
-            raise GenpasError(f"--out {out} is a directory that holds something other than a store; give a new "
+        if not (out / marker).is_file():
+            raise GenpasError(f"--out {out} is a directory that holds something other than {kind}; give a new "
                               "or empty directory")
         if not overwrite:
-            raise GenpasError(f"--out {out} already holds a store; pass --overwrite to replace it")
+            raise GenpasError(f"--out {out} already holds {kind}; pass --overwrite to replace it")
     return out
 
 
@@ -56,7 +57,7 @@ def prepare_cmd(
     store directory: duplicates, k-core, chronological order, id maps; the same store whichever engine."""
     from genpas.engines import PrepareOptions, prepare
 
-    out = store_output(out, data, overwrite)
+    out = store_output(out, data, overwrite, kind="a store")
     options = PrepareOptions(fmt, user_col, item_col, time_col, min_user_count, min_item_count, chunk_rows)
     extra = {"master": spark_master} if engine == "spark" else {}
     result = prepare(data, out, engine, options, **extra)

@@ -97,3 +97,19 @@ def open_prepared(directory: Path, options: LoadOptions) -> SequenceStore:
             raise GenpasError(f"{directory}: a prepared store with {key}={prepared.get(key, 0)}; {flag} {asked} "
                               f"applies when preparing (genpas prepare ... {flag} {asked})")
     return store
+
+
+def store_directory(spec: str | Path, options: LoadOptions = LoadOptions()) -> Path:
+    """A store directory holding `spec`: the store itself, or its entry in the preprocessed-data cache (built if
+    needed). What the engines open, memory-mapped, in every partition."""
+    if str(spec) not in builtin.BUILTIN and is_store(spec):
+        return Path(spec).expanduser()
+    if not options.use_cache:
+        raise GenpasError("--engine needs a store: drop --no-cache, or prepare one with genpas prepare")
+    load_dataset(spec, options)
+    path, resolved = resolve(spec, options)
+    directory = builtin.cache_dir() / "stores" / cache_key(path, resolved)
+    if not (directory / "manifest.json").is_file():
+        raise GenpasError(f"cannot keep a store of {spec} in the cache ({builtin.cache_dir()}); prepare one with "
+                          "genpas prepare and pass it as --data")
+    return directory

@@ -77,6 +77,17 @@ def training_part(store: SequenceStore, split: str, loo: LeaveOneOut | None = No
     raise GenpasError(f"unknown --split {split!r}; use 'loo' or 'none'")
 
 
+def training_lengths(lengths: np.ndarray, split: str, short_users: str = "train") -> np.ndarray:
+    """The length of each user's training prefix under `split` ('loo' or 'none'), without copying any events: the
+    training part of user u is items[offsets[u] : offsets[u] + training_lengths[u]]."""
+    n = np.asarray(lengths, dtype=np.int64)
+    if split == "none":
+        return n
+    if split != "loo":
+        raise GenpasError(f"unknown split {split!r}; use loo or none")
+    return np.where(n >= 3, n - 2, n if short_users == "train" else 0)
+
+
 def leave_one_out(store: SequenceStore, short_users: str = "train") -> LeaveOneOut:
     if short_users not in SHORT_POLICIES:
         raise GenpasError(f"unknown short-user policy {short_users!r}; use one of {', '.join(SHORT_POLICIES)}")
@@ -84,7 +95,7 @@ def leave_one_out(store: SequenceStore, short_users: str = "train") -> LeaveOneO
     evaluable = n >= 3
     if not evaluable.any():
         raise GenpasError("no user has the 3 events leave-one-out needs (training, validation and test)")
-    keep = np.where(evaluable, n - 2, n if short_users == "train" else 0)
+    keep = training_lengths(n, "loo", short_users)
     return LeaveOneOut(
         full=store,
         train=store.with_lengths(keep),

