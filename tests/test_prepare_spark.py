@@ -66,3 +66,18 @@ def test_spark_pairs_are_the_polars_pairs(tmp_path):
     assert a.height == b.height == 4_000
     key = ["user", "k", "j"]
     assert a.sort(key, maintain_order=True).equals(b.sort(key, maintain_order=True))
+
+
+def test_spark_analysis_equals_in_process(tmp_path):
+    from genpas.analysis import analyze
+    from genpas.augment import genpas
+    from genpas.data import load_dataset
+    from genpas.engines.analysis import AnalysisJob, analyze_at_scale
+
+    busy_log(4).write_csv(tmp_path / "log.csv")
+    prepare(tmp_path / "log.csv", tmp_path / "store", "polars")
+    job = AnalysisJob(str(tmp_path / "store"), genpas(0.5, 1, -1))
+    mine = analyze_at_scale(job, "spark", partitions=4)
+    theirs = analyze(load_dataset(tmp_path / "store"), job.strategy, samples=1)
+    assert mine["kl"] == pytest.approx(theirs["kl"], rel=1e-12)
+    assert mine["target_distribution"] == pytest.approx(theirs["target_distribution"], rel=1e-9, abs=1e-15)

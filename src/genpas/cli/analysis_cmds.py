@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from genpas.cli.app import app
+from genpas.errors import GenpasError
 from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Overwrite, Seed,
                                Split, StrategyName, TimeCol, UserCol, load, strategy_from, write_json_atomic)
 
@@ -36,6 +37,13 @@ def analyze_cmd(
     min_item_count: MinItem = 0,
     no_cache: NoCache = False,
     overwrite: Overwrite = False,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="polars or spark: the exact target distributions "
+                      "and the KL as per-item sums over user ranges, for data at scale (alignment/discrimination "
+                      "need sampling and stay in process); default: everything in process.")] = None,
+    partitions: Annotated[Optional[int], typer.Option("--partitions", help="User ranges with --engine; default: "
+                          "one per 2M events.")] = None,
+    spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master with --engine spark.")]
+    = "local[*]",
 ):
     """KL to held-out targets, alignment/discrimination, input lengths, distinct pairs; JSON and optional plots."""
     from genpas.analysis import analyze
@@ -46,6 +54,24 @@ def analyze_cmd(
     if plots is not None:
         plots = output_dir(plots, data_inputs(data), option="--plots")
     strat = strategy_from(strategy, alpha, beta, gamma)
+    if engine is not None:
+        from genpas.data.load import LoadOptions, store_directory
+        from genpas.engines.analysis import AnalysisJob, analyze_at_scale
+
+        if plots is not None:
+            raise GenpasError("--plots draws in process; drop --engine to get them")
+        if partitions is not None and partitions < 1:
+            raise GenpasError(f"--partitions must be at least 1, got {partitions}")
+        if not (0 <= smoothing < 1):
+            raise GenpasError(f"--smoothing must be in [0, 1), got {smoothing}")
+        directory = store_directory(data, LoadOptions(fmt, user_col, item_col, time_col, min_user_count,
+                                                      min_item_count, use_cache=not no_cache))
+        result = analyze_at_scale(AnalysisJob(str(directory), strat, split, eval_on), engine, partitions, smoothing,
+                                  spark_master)
+        write_json_atomic(out, result)
+        typer.echo(f"KL(eval || train) {result['kl']:.4f} nats ({strat.label}, {engine}, "
+                   f"{result['partitions']} ranges, {result['seconds']:.1f} s); wrote {out}")
+        return
     store = load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache)
     result = analyze(store, strat, split, eval_on, max_len, smoothing, samples, seed)
     write_json_atomic(out, result)

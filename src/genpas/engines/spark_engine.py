@@ -205,3 +205,29 @@ def write_pairs_spark(job, ranges: list[tuple[int, int]], out: Path, master: str
 
     schema = "user string, k int, j int, input array<string>, target string"
     parts.mapInArrow(draw, schema).write.mode("overwrite").parquet(str(out))
+
+
+def analysis_sums_spark(job, ranges: list[tuple[int, int]], num_items: int, master: str = "local[*]"):
+    """Per-range partial sums of the training-target weights and held-out counts, summed by item on Spark."""
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    spark = session(master)
+    parts = spark.createDataFrame([(i, lo, hi) for i, (lo, hi) in enumerate(ranges)], "part int, lo long, hi long")
+    parts = parts.repartition(len(ranges), "part")
+
+    def partial(batches):
+        from genpas.engines.analysis import range_sums
+
+        store, train, dist = job.open()
+        for batch in batches:
+            for lo, hi in zip(batch.column("lo").to_pylist(), batch.column("hi").to_pylist()):
+                items, w, c = range_sums(job, store, train, dist, lo, hi)
+                yield pa.record_batch([pa.array(items), pa.array(w), pa.array(c)], names=["item", "w", "c"])
+
+    sums = (parts.mapInArrow(partial, "item long, w double, c double").groupBy("item")
+            .agg(F.sum("w").alias("w"), F.sum("c").alias("c")).toPandas())
+    p_train, held = np.zeros(num_items), np.zeros(num_items)
+    p_train[sums["item"].to_numpy()] = sums["w"].to_numpy()
+    held[sums["item"].to_numpy()] = sums["c"].to_numpy()
+    return p_train, held
