@@ -1,6 +1,6 @@
 """`make bench`: run the benchmark scripts and gather their headline figures in bench/results/summary.json (+ .md).
 
-    python bench/run_all.py [--quick] [--budget-minutes 10] [--seeds 0] [--skip-recbole]
+    python bench/run_all.py [--quick] [--budget-minutes 10] [--seeds 0] [--skip-recbole] [--skip-scale]
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--budget-minutes", default="10", help="training budget of each side of the RecBole run")
     parser.add_argument("--seeds", default="0", help="seeds of the RecBole comparison, e.g. 0,1,2")
     parser.add_argument("--skip-recbole", action="store_true", help="no RecBole comparison (no venv is made)")
+    parser.add_argument("--skip-scale", action="store_true", help="no data-at-scale benchmark (bench/scale.py: "
+                        "100M interactions, about an hour on 2 cores)")
     parser.add_argument("--from-results", action="store_true",
                         help="run nothing: rebuild the summary from the JSON files already in bench/results (e.g. "
                              "after rerunning one script on a quiet machine)")
@@ -68,6 +70,7 @@ def main() -> None:
     sampler = run("sampler.py", args.quick)
     analysis = run("analysis.py", args.quick)
     training = run("training.py", args.quick)
+    scale = None if args.skip_scale else run("scale.py", args.quick)
     versus = None if args.skip_recbole else run("vs_recbole.py", args.quick,
                                                 ("--budget-minutes", args.budget_minutes, "--seeds", args.seeds))
     cases = training["cases"]
@@ -91,6 +94,12 @@ def main() -> None:
         "training_device": training["device"],
         "quick": args.quick,
     }
+    if scale is not None:
+        size = "100m" if scale["interactions_target"] >= 100_000_000 else f"{scale['interactions_target'] // 10**6}m"
+        summary[f"prepare_{size}"] = {k: v for k, v in scale["prepare"].items() if k != "counts"}
+        summary[f"pairs_{scale['pairs'] // 10**6}m_seconds"] = scale["pairs_seconds"]
+        summary["mmap_sampler_rss_mb"] = scale["mmap_sampler"]["peak_rss_mb"]
+        summary["mmap_sampler_triples_per_s"] = scale["mmap_sampler"]["triples_per_s"]
     if versus is not None:
         summary["mt_test_ndcg@10"] = versus["genpas"]["test_ndcg@10"]
         summary["recbole"] = {"epoch_seconds": versus["recbole"]["epoch_seconds"],

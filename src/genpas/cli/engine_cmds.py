@@ -47,7 +47,7 @@ def prepare_cmd(
     min_user_count: MinUser = 0,
     min_item_count: MinItem = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Events held in memory at once while the arrays "
-                                            "are written (bounds the memory of the last step).")] = 20_000_000,
+                                            "are prepared (bounds the memory).")] = 10_000_000,
     spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master when --engine spark (ignored "
                                               "under spark-submit, which sets its own).")] = "local[*]",
     overwrite: Overwrite = False,

@@ -1,19 +1,28 @@
 """The polars engine: lazy scans and the streaming engine, so a log larger than memory is prepared on one machine.
 
-Each step reads the previous step's Parquet from disk and writes its own; what stays in memory is per user or per
-item (counts, codes, id maps), never per event. Strings are replaced by integer codes in the first pass, so the
-k-core rounds and the final sort move 28 bytes per event.
+1. Streaming passes over the source check ids and timestamps and build the user and item tables (first row, in
+   source order): memory per distinct user or item, not per event.
+2. A streaming join replaces the strings by those integer codes and writes (u0, i0, time, row) to Parquet: 28 bytes
+   an event, on disk.
+3. Users are split into buckets (u0 mod B) of at most `chunk_rows` events. A user's events all lie in one bucket, so
+   duplicates, user counts and each user's order are bucket-local; only item counts and item first appearances are
+   global, and those are arrays of one entry per item. Each bucket is read, deduplicated and sorted in NumPy, and
+   kept on disk; the k-core rounds re-read the buckets with the current user and item masks; the last pass writes
+   every event straight to its place in the memory-mapped store arrays.
+Peak memory is one bucket plus the per-user and per-item arrays.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from genpas.engines.prepare import Encoded, PrepareOptions
+from genpas.data.store import write_manifest
+from genpas.engines.prepare import PrepareOptions, _write_ids
 from genpas.errors import GenpasError
 
 log = logging.getLogger(__name__)
@@ -88,78 +97,126 @@ def check_ids(lf: pl.LazyFrame, label: str) -> None:
             raise GenpasError(f"{label}: data row {row + 1}: empty {col} id")
 
 
-def encode_events(files: list[Path], fmt: str, options: PrepareOptions, work: Path) -> Encoded:
+def prepare_store(files: list[Path], fmt: str, options: PrepareOptions, work: Path, store_dir: Path,
+                  about: dict) -> dict:
+    """Steps 1-3 of the module docstring; writes the store into `store_dir` (manifest last) and returns its counts."""
     work.mkdir(parents=True, exist_ok=True)
     label = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
     raw = scan(files, fmt, options)
     check_ids(raw, label)
     raw = parse_time(raw, label)
-    source_events = raw.select(pl.len()).collect(engine="streaming").item()
+
+    # 1-2. id tables and the coded events
+    users = _first_appearance(raw, "user")
+    items = _first_appearance(raw, "item")
+    source_events = int(users["len"].sum())
     if source_events == 0:
         raise GenpasError(f"{label}: no data rows (only a header?)")
+    coded_path = work / "coded.parquet"
+    (raw.join(users.lazy().select("user", u0="code"), on="user").join(items.lazy().select("item", i0="code"), on="item")
+     .select(pl.col("u0").cast(pl.Int64), pl.col("i0").cast(pl.Int64), "time", pl.col("row").cast(pl.Int64))
+     .sink_parquet(coded_path))
+    num_u, num_i = users.height, items.height
+    user_events = np.zeros(num_u, dtype=np.int64)
+    user_events[users["code"].to_numpy()] = users["len"].to_numpy()
+    buckets = _bucket_count(user_events, options.chunk_rows)
 
-    # 1. exact duplicates: keep the first of each (user, item, time) in source order
-    deduped = raw.group_by("user", "item", "time").agg(pl.col("row").min())
-    users = _first_appearance(deduped, "user")
-    items = _first_appearance(deduped, "item")
-    coded = (deduped.join(users.lazy().select("user", u0="code"), on="user")
-             .join(items.lazy().select("item", i0="code"), on="item")
-             .select("u0", "i0", "time", "row"))
-    current = work / "round-0.parquet"
-    coded.sink_parquet(current)
-    stats = {"source_events": int(source_events)}
-    kept = pl.scan_parquet(current).select(pl.len()).collect().item()
-    stats["duplicates_dropped"] = int(source_events - kept)
+    # 3a. buckets: deduplicate, order each user's events by (time, row), keep on disk
+    bucket_files = []
+    for b in range(buckets):
+        part = (pl.scan_parquet(coded_path).filter(pl.col("u0") % buckets == b)
+                .collect(engine="streaming"))
+        u, i, t, r = (part[c].to_numpy() for c in ("u0", "i0", "time", "row"))
+        del part
+        order = np.lexsort((r, i, t, u))  # by user, time, item, row: duplicates adjacent, first one first
+        u, i, t, r = u[order], i[order], t[order], r[order]
+        dup = np.zeros(len(u), dtype=bool)
+        dup[1:] = (u[1:] == u[:-1]) & (t[1:] == t[:-1]) & (i[1:] == i[:-1])
+        keep = ~dup
+        u, i, t, r = u[keep], i[keep], t[keep], r[keep]
+        order = np.lexsort((r, t, u))  # a user's events by time, ties in source order
+        path = work / f"bucket-{b}.npz"
+        np.savez(path, u=u[order], i=i[order].astype(np.int32), t=t[order], r=r[order])
+        bucket_files.append(path)
+    coded_path.unlink()
 
-    # 2. the iterative k-core on integer codes
-    min_user, min_item = max(options.min_user_count, 1), max(options.min_item_count, 1)
-    if options.min_user_count > 1 or options.min_item_count > 1:
-        rounds, before = 0, kept
-        while True:
-            rounds += 1
-            lf = pl.scan_parquet(current)
-            good_u = lf.group_by("u0").len().filter(pl.col("len") >= min_user).select("u0")
-            good_i = lf.group_by("i0").len().filter(pl.col("len") >= min_item).select("i0")
-            nxt = work / f"round-{rounds}.parquet"
-            lf.join(good_u, on="u0", how="semi").join(good_i, on="i0", how="semi").sink_parquet(nxt)
-            after = pl.scan_parquet(nxt).select(pl.len()).collect().item()
-            current.unlink()
-            current = nxt
-            if after == before:
-                break
-            before = after
-        stats["kcore_rounds"] = rounds
-        stats["kcore_dropped"] = int(kept - after)
-        if after == 0:
-            raise GenpasError(f"{label}: nothing left after the k-core filter (--min-user-count "
-                              f"{options.min_user_count}, --min-item-count {options.min_item_count}); lower them")
+    # 3b. the k-core on masks of users and items
+    keep_u, keep_i = np.ones(num_u, dtype=bool), np.ones(num_i, dtype=bool)
+    stats = {"source_events": source_events}
+    rounds = 0
+    while True:
+        rounds += 1
+        u_count, i_count = np.zeros(num_u, dtype=np.int64), np.zeros(num_i, dtype=np.int64)
+        for path in bucket_files:
+            with np.load(path) as z:
+                u, i = z["u"], z["i"]
+                alive = keep_u[u] & keep_i[i]
+                u_count += np.bincount(u[alive], minlength=num_u)
+                i_count += np.bincount(i[alive], minlength=num_i)
+        if rounds == 1:
+            stats["duplicates_dropped"] = int(source_events - u_count.sum())
+        if options.min_user_count <= 1 and options.min_item_count <= 1:
+            break
+        new_u = keep_u & (u_count >= max(options.min_user_count, 1))
+        new_i = keep_i & (i_count >= max(options.min_item_count, 1))
+        if (new_u == keep_u).all() and (new_i == keep_i).all():
+            stats["kcore_rounds"] = rounds
+            stats["kcore_dropped"] = int(source_events - stats["duplicates_dropped"] - u_count.sum())
+            break
+        keep_u, keep_i = new_u, new_i
+    total = int(u_count.sum())
+    if total == 0:
+        raise GenpasError(f"{label}: nothing left after the k-core filter (--min-user-count "
+                          f"{options.min_user_count}, --min-item-count {options.min_item_count}); lower them")
 
-    # 3. final codes: first appearance among the survivors; 4. the table the store writer sorts per user range
-    survivors = pl.scan_parquet(current)
-    final_u = _recode(survivors, "u0", "u")
-    final_i = _recode(survivors, "i0", "i")
-    out = work / "events"
-    out.mkdir()
-    (survivors.join(final_u.lazy(), on="u0").join(final_i.lazy(), on="i0")
-     .select(pl.col("u").cast(pl.Int64), pl.col("i").cast(pl.Int32), "time", "row")
-     .sink_parquet(out / "part-0.parquet"))
-    user_ids = _ids(users, final_u, "u0", "u", "user")
-    item_ids = _ids(items, final_i, "i0", "i", "item")
-    current.unlink()
-    return Encoded(out, user_ids, item_ids, stats)
+    # 3c. final codes (first appearance among the survivors), then every event to its place
+    first_u = np.full(num_u, np.iinfo(np.int64).max)
+    first_i = np.full(num_i, np.iinfo(np.int64).max)
+    for path in bucket_files:
+        with np.load(path) as z:
+            alive = keep_u[z["u"]] & keep_i[z["i"]]
+            np.minimum.at(first_u, z["u"][alive], z["r"][alive])
+            np.minimum.at(first_i, z["i"][alive], z["r"][alive])
+    u_order = np.argsort(np.where(u_count > 0, first_u, np.iinfo(np.int64).max), kind="stable")[: (u_count > 0).sum()]
+    i_order = np.argsort(np.where(i_count > 0, first_i, np.iinfo(np.int64).max), kind="stable")[: (i_count > 0).sum()]
+    u_code = np.full(num_u, -1, dtype=np.int64)
+    u_code[u_order] = np.arange(len(u_order))
+    i_code = np.full(num_i, -1, dtype=np.int64)
+    i_code[i_order] = np.arange(len(i_order))
+    offsets = np.concatenate([[0], np.cumsum(u_count[u_order])])
+    np.save(store_dir / "offsets.npy", offsets)
+    time_dtype = np.float64
+    with np.load(bucket_files[0]) as z:
+        time_dtype = z["t"].dtype
+    items_out = np.lib.format.open_memmap(store_dir / "items.npy", mode="w+", dtype=np.int32, shape=(total,))
+    times_out = np.lib.format.open_memmap(store_dir / "times.npy", mode="w+", dtype=time_dtype, shape=(total,))
+    for path in bucket_files:
+        with np.load(path) as z:
+            u, i, t = z["u"], z["i"], z["t"]
+        alive = keep_u[u] & keep_i[i]
+        u, i, t = u[alive], i[alive], t[alive]
+        fu = u_code[u]
+        starts = np.flatnonzero(np.concatenate([[True], u[1:] != u[:-1]])) if len(u) else np.zeros(0, dtype=np.int64)
+        rank = np.arange(len(u)) - np.repeat(starts, np.diff(np.concatenate([starts, [len(u)]])))
+        dest = offsets[fu] + rank
+        items_out[dest] = i_code[i]
+        times_out[dest] = t
+        for array in (items_out, times_out):  # written pages leave the resident set
+            array.flush()
+            array._mmap.madvise(mmap.MADV_DONTNEED)
+        path.unlink()
+    del items_out, times_out
+    _write_ids(store_dir, users.sort("code")["user"].to_numpy()[u_order], items.sort("code")["item"].to_numpy()[i_order])
+    write_manifest(store_dir, len(u_order), len(i_order), total, stats, about)
+    return {"users": len(u_order), "items": len(i_order), "interactions": total, "stats": stats}
+
+
+def _bucket_count(user_events: np.ndarray, chunk_rows: int) -> int:
+    """Buckets u mod B so that each holds about chunk_rows events at most (users spread evenly by their codes)."""
+    return max(1, int(np.ceil(user_events.sum() / max(chunk_rows, 1))))
 
 
 def _first_appearance(events: pl.LazyFrame, col: str) -> pl.DataFrame:
-    """Distinct values of `col` with codes 0.. in order of their first row (one row per user or item)."""
-    return (events.group_by(col).agg(pl.col("row").min().alias("first")).sort("first")
+    """Distinct values of `col` with codes 0.. in order of their first row, and their event counts."""
+    return (events.group_by(col).agg(pl.col("row").min().alias("first"), pl.len()).sort("first")
             .with_row_index("code").collect(engine="streaming"))
-
-
-def _recode(events: pl.LazyFrame, old: str, new: str) -> pl.DataFrame:
-    return (events.group_by(old).agg(pl.col("row").min().alias("first")).sort("first")
-            .with_row_index(new).select(old, new).collect(engine="streaming"))
-
-
-def _ids(first_codes: pl.DataFrame, final: pl.DataFrame, old: str, new: str, col: str) -> np.ndarray:
-    table = final.join(first_codes.select(col, pl.col("code").alias(old)), on=old).sort(new)
-    return table[col].to_numpy()

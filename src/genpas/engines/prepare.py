@@ -44,7 +44,7 @@ class PrepareOptions:
     time_col: str = "timestamp"
     min_user_count: int = 0
     min_item_count: int = 0
-    chunk_rows: int = 20_000_000  # the most events held in memory at once when writing the arrays
+    chunk_rows: int = 10_000_000  # the most events held in memory at once (a bucket of users, a range of the arrays)
 
 
 @dataclass
@@ -131,11 +131,14 @@ def prepare(source: str | Path, out: Path, engine: str = "polars", options: Prep
             counts = _prepare_in_process(files, fmt, options, store_dir, about)
         else:
             if engine == "polars":
-                from genpas.engines.polars_engine import encode_events
+                from genpas.engines.polars_engine import prepare_store
+
+                counts = prepare_store(files, fmt, options, work / "events", store_dir, about)
             else:
                 from genpas.engines.spark_engine import encode_events
-            encoded = encode_events(files, fmt, options, work / "events", **engine_args)
-            counts = write_store(encoded, store_dir, options.chunk_rows, about)
+
+                encoded = encode_events(files, fmt, options, work / "events", **engine_args)
+                counts = write_store(encoded, store_dir, options.chunk_rows, about)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(store_dir, out)
