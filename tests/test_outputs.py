@@ -126,3 +126,35 @@ def test_yaml_values_of_the_wrong_type_are_one_line(tmp_path, log, capsys):
     code, out = run(["train", "--data", str(log), "--out", str(tmp_path / "r"), "--config", str(tmp_path / "c.yaml")],
                     capsys)
     assert code == 2 and "--lr must be a number, got 'fast'" in out.err and len(out.err.strip().splitlines()) == 1
+
+
+MORE_CASES = [  # further cases of the reliability review: (name, args builder, message part)
+    ("pairs to a device node", lambda t, d: ["pairs", "--data", str(d), "--exact", "--out", "/dev/null"],
+     "not a regular file"),
+    ("pairs seed -1", lambda t, d: ["pairs", "--data", str(d), "--seed", "-1", "--out", str(t / "p.jsonl")],
+     "--seed must be >= 0"),
+    ("analyze seed -1", lambda t, d: ["analyze", "--data", str(d), "--seed", "-1", "--out", str(t / "a.json")],
+     "--seed >= 0"),
+    ("analyze max-len 0", lambda t, d: ["analyze", "--data", str(d), "--max-len", "0", "--out", str(t / "a.json")],
+     "--max-len >= 1"),
+    ("analyze samples 0", lambda t, d: ["analyze", "--data", str(d), "--samples", "0", "--out", str(t / "a.json")],
+     "--samples >= 1"),
+    ("analyze smoothing nan", lambda t, d: ["analyze", "--data", str(d), "--smoothing", "nan", "--out",
+                                            str(t / "a.json")], "--smoothing must be in [0, 1)"),
+    ("synth seed -1", lambda t, d: ["synth", "--seed", "-1", "--out", str(t / "s.csv")], "--seed must be >= 0"),
+    ("synth over its input", lambda t, d: ["synth", "--out", str(t / "old.txt")], "already exists"),
+    ("run time-budget nan", lambda t, d: ["run", "--data", str(d), "--time-budget", "nan", "--out", str(t / "r")],
+     "--time-budget must be finite"),
+    ("run no strategies", lambda t, d: ["run", "--data", str(d), "--strategies", ",", "--out", str(t / "r")],
+     "give at least one"),
+    ("train seed as text", lambda t, d: ["train", "--data", str(d), "--seed", "x", "--out", str(t / "r")],
+     "Invalid value for '--seed'"),
+    ("prepare into a file", lambda t, d: ["prepare", "--data", str(d), "--out", str(t / "old.txt")],
+     "not a directory"),
+]
+
+
+@pytest.mark.parametrize("name,build,message", MORE_CASES, ids=[c[0] for c in MORE_CASES])
+def test_more_refusals_change_nothing(tmp_path, log, capsys, name, build, message):
+    test_refused_outputs_change_nothing(tmp_path, log, capsys, name, build, message)
+    assert not any((tmp_path / n).exists() for n in ("p.jsonl", "a.json", "s.csv", "r"))

@@ -184,3 +184,31 @@ def test_a_fresh_run_never_overwrites_another(tmp_path, split):
     with pytest.raises(GenpasError, match="already holds a run .* --resume"):
         train(cfg, tmp_path / "r", split=split)
     assert (tmp_path / "r" / "metrics.json").read_bytes() == before
+
+
+def test_log_is_exact_after_an_interruption_between_checkpoint_and_log(tmp_path, split, monkeypatch):
+    """A kill after last.pt is saved but before log.csv gets the epoch's row: the resumed run's log holds every
+    epoch exactly once, equal to an uninterrupted run's except for the wall times."""
+    cfg = TrainConfig(strategy="mt", **{**TINY, "epochs": 4, "patience": 10})
+    train(cfg, tmp_path / "full", split=split)
+    real_log = Trainer._log
+
+    def log_then_die(self, row, writer):
+        if row["epoch"] == 1:
+            raise Kill
+        real_log(self, row, writer)
+
+    monkeypatch.setattr(Trainer, "_log", log_then_die)
+    with pytest.raises(Kill):
+        Trainer(cfg, tmp_path / "killed", split=split).fit()
+    monkeypatch.setattr(Trainer, "_log", real_log)
+    Trainer(cfg, tmp_path / "killed", split=split).fit(resume=True)
+
+    def rows(run):
+        import csv
+
+        return [{k: v for k, v in r.items() if k != "epoch_seconds"}
+                for r in csv.DictReader(open(tmp_path / run / "log.csv"))]
+
+    assert [r["epoch"] for r in rows("killed")] == ["0", "1", "2", "3"]
+    assert rows("killed") == rows("full")

@@ -41,7 +41,8 @@ def _cosines(query_keys, query_counts, query_norms, query_of, train_items, start
     probe = query_of[comparison] * num_items + keys % num_items
     at = np.minimum(np.searchsorted(query_keys, probe), len(query_keys) - 1)
     shared = np.where(query_keys[at] == probe, query_counts[at], 0) * counts
-    dots = np.bincount(comparison, weights=shared.astype(np.float64), minlength=len(starts))
+    # (astype: bincount of nothing returns integers even with float weights)
+    dots = np.bincount(comparison, weights=shared.astype(np.float64), minlength=len(starts)).astype(np.float64)
     denom = query_norms[query_of] * norms
     return np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
 

@@ -33,6 +33,10 @@ def analyze(
     """
     if eval_on not in ("valid", "test"):
         raise GenpasError(f"unknown --eval {eval_on!r}; use 'valid' or 'test'")
+    if max_len < 1 or samples < 1 or seed < 0:
+        raise GenpasError(f"need --max-len >= 1, --samples >= 1 and --seed >= 0; got {max_len}, {samples}, {seed}")
+    if not 0 <= smoothing < 1:  # (also refuses nan)
+        raise GenpasError(f"--smoothing must be in [0, 1), got {smoothing}")
     loo = leave_one_out(store)
     train = training_part(store, split, loo)
     held_out = loo.inputs(eval_on)

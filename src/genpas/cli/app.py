@@ -58,10 +58,15 @@ def synth_cmd(
     p_transition: Annotated[float, typer.Option("--p-transition")] = 0.5,
     p_repeat: Annotated[float, typer.Option("--p-repeat")] = 0.1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
 ):
     """Write a synthetic interaction log (Zipf popularity, item transitions, repeats)."""
     from genpas.data.synth import SynthConfig, synthesize, write_table
+    from genpas.outputs import output_file
 
+    out = output_file(out, (), overwrite)
+    if seed < 0:
+        raise GenpasError(f"--seed must be >= 0, got {seed}")
     cfg = SynthConfig(users, items, mean_length, min_length, zipf, p_transition, p_repeat, seed=seed)
     df = synthesize(cfg)
     write_table(df, out)

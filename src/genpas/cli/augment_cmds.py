@@ -53,6 +53,8 @@ def pairs_cmd(
     from genpas.augment import EpochSampler, PairDistribution
     from genpas.outputs import data_inputs, output_file
 
+    if seed < 0:
+        raise GenpasError(f"--seed must be >= 0, got {seed}")
     if engine is not None:
         return _pairs_at_scale(out, data, engine, partitions, spark_master, overwrite, exact, num_pairs, seed, split,
                                max_len, strategy_from(strategy, alpha, beta, gamma),

@@ -197,6 +197,8 @@ def run_cmd(
     from genpas.search.compare import LINEUP, compare
 
     names = [s.strip().lower() for s in strategies.split(",") if s.strip()]
+    if not names:
+        raise GenpasError(f"--strategies: give at least one of {', '.join(LINEUP)}")
     unknown = [s for s in names if s not in LINEUP]
     if unknown:
         raise GenpasError(f"unknown strategy {unknown[0]!r} in --strategies; choose from {', '.join(LINEUP)}")

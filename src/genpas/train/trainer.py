@@ -144,6 +144,8 @@ class Trainer:
             if self.device.type == "cuda" and "cuda_rng" in saved:
                 torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
             state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
+            if self.is_main:
+                self._repair_log(state.get("log_row"))
             log.info("resumed after epoch %d", state["epoch"])
         elif resume:
             log.warning("--resume: no checkpoint in %s, starting fresh", self.out)
@@ -186,6 +188,7 @@ class Trainer:
                    "lr": scheduler.get_last_lr()[0], "targets": int(round(float(counts[1]))),
                    "rows": int(round(float(counts[0]))), "effective_targets": float(counts[2]),
                    "optimizer_steps": compute.optimizer_steps}
+            state["log_row"] = row  # the checkpoint carries its epoch's log row: see _repair_log
             self._save_last(state, optimizer, scheduler)
             if self.is_main:
                 self._log(row, writer)
@@ -315,6 +318,22 @@ class Trainer:
         except ImportError:  # tensorboard is an optional extra; the CSV log is always written
             return None
         return SummaryWriter(str(self.out / "tensorboard"))
+
+    def _repair_log(self, last_row: dict | None) -> None:
+        """After an interruption between the checkpoint and the log write, log.csv lacks the checkpoint's epoch: put
+        it back from the checkpoint, so that the log holds every epoch once, up to the one resumed from."""
+        path = self.out / "log.csv"
+        if last_row is None:
+            return
+        rows = list(csv.DictReader(open(path, newline=""))) if path.exists() else []
+        rows = [r for r in rows if int(r["epoch"]) < int(last_row["epoch"])]
+        tmp = path.with_name(".log.csv.tmp")
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(last_row))
+            w.writeheader()
+            w.writerows(rows)
+            w.writerow(last_row)
+        os.replace(tmp, path)
 
     def _log(self, row: dict, writer) -> None:
         path = self.out / "log.csv"
