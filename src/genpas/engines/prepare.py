@@ -49,8 +49,8 @@ class PrepareOptions:
 
 @dataclass
 class Encoded:
-    """What an engine hands over: a parquet directory of (u, i, time, source order) with final codes, the id maps,
-    and the columns that order a user's events (time, then the source order)."""
+    """What an engine hands over: a parquet directory of (u, i, time, source order) with final codes, in store order
+    across its part files (by name), the id maps, and the columns that order a user's events."""
 
     events: Path
     user_ids: np.ndarray
@@ -174,10 +174,14 @@ def _write_ids(directory: Path, user_ids, item_ids) -> None:
 
 
 def write_store(encoded: Encoded, directory: Path, chunk_rows: int, about: dict) -> dict:
-    """The store arrays from the encoded events, one range of users at a time (each at most `chunk_rows` events,
-    or one user), sorted by (user, time, source row) within the range and written straight into the .npy files."""
-    events = pl.scan_parquet(str(encoded.events / "*.parquet"))
-    counts = (events.group_by("u").len().collect(engine="streaming").sort("u"))
+    """The store arrays from the encoded events: Parquet parts that, taken in name order, hold the events in store
+    order (by user code, then `encoded.order`); each part is copied in turn into the .npy files (memory: one part,
+    read `chunk_rows` rows at a time). The order is checked as it is copied."""
+    import pyarrow.parquet as pq
+
+    files = sorted(encoded.events.glob("*.parquet"))
+    events = pl.scan_parquet([str(f) for f in files])
+    counts = events.group_by("u").len().collect(engine="streaming")
     num_users, num_items = len(encoded.user_ids), len(encoded.item_ids)
     lengths = np.zeros(num_users, dtype=np.int64)
     lengths[counts["u"].to_numpy()] = counts["len"].to_numpy()
@@ -188,18 +192,19 @@ def write_store(encoded: Encoded, directory: Path, chunk_rows: int, about: dict)
     items = np.lib.format.open_memmap(directory / "items.npy", mode="w+", dtype=np.int32, shape=(total,))
     times = np.lib.format.open_memmap(directory / "times.npy", mode="w+",
                                       dtype=np.int64 if time_dtype.is_integer() else np.float64, shape=(total,))
-    first = 0
-    while first < num_users:
-        last = int(np.searchsorted(offsets, offsets[first] + chunk_rows, side="right")) - 1
-        last = min(max(last, first + 1), num_users)
-        part = (events.filter(pl.col("u").is_between(first, last - 1)).sort(["u", *encoded.order])
-                .select("i", "time").collect(engine="streaming"))
-        lo, hi = offsets[first], offsets[last]
-        if part.height != hi - lo:
-            raise GenpasError(f"internal: users {first}..{last - 1} hold {part.height} events, expected {hi - lo}")
-        items[lo:hi] = part["i"].to_numpy()
-        times[lo:hi] = part["time"].to_numpy()
-        first = last
+    at, last_u = 0, -1
+    for f in files:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=min(chunk_rows, 1 << 22), columns=["u", "i", "time"]):
+            u = batch.column("u").to_numpy()
+            if len(u) == 0:
+                continue
+            if u[0] < last_u or np.any(np.diff(u) < 0):
+                raise GenpasError(f"internal: {f.name} is not in user order")
+            items[at : at + len(u)] = batch.column("i").to_numpy()
+            times[at : at + len(u)] = batch.column("time").to_numpy()
+            at, last_u = at + len(u), int(u[-1])
+    if at != total:
+        raise GenpasError(f"internal: copied {at} events, expected {total}")
     items.flush()
     times.flush()
     del items, times
