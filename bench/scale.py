@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, write_results  # noqa: E402
+from common import RESULTS, report, write_results  # noqa: E402
 
 GENPAS = [sys.executable, "-m", "genpas"]
 
@@ -36,7 +36,10 @@ start = time.perf_counter(); drawn = 0; check = 0
 for u, k, j in sampler.chunks(0):
     check += int(store.items[store.offsets[u] + k - 1].sum() % 7)  # touch the targets in the mapped store
     drawn += len(u)
-print(drawn, time.perf_counter() - start)
+seconds = time.perf_counter() - start
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+mb = lambda key: int(status.get(key, "0 kB").split()[0]) / 1024  # noqa: E731
+print(drawn, seconds, mb("RssAnon"), mb("RssFile"))
 """
 
 
@@ -63,24 +66,35 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=None)
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temporary one)")
+    parser.add_argument("--stages", default="prepare,pairs,sampler",
+                        help="stages to run; with --keep, a later call can rerun one and keep the other figures")
     args = parser.parse_args()
     n = args.interactions or (2_000_000 if args.quick else 100_000_000)
     pairs = args.pairs or (1_000_000 if args.quick else 10_000_000)
     work = args.keep or Path(tempfile.mkdtemp(prefix="genpas-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     users, items = max(1, n // 20), max(100, n // 500)
+    stages = set(args.stages.split(","))
+    name = "scale_quick" if args.quick else "scale"
+    previous = RESULTS / f"{name}.json"
     results: dict = {"interactions_target": n, "pairs": pairs, "cores": os.cpu_count()}
+    if stages != {"prepare", "pairs", "sampler"} and previous.exists():  # a partial rerun keeps the other figures
+        import json
+
+        old = json.loads(previous.read_text())
+        results.update({k: v for k, v in old.items() if k != "machine"})
     try:
         data = work / "log.parquet"
         if not data.exists():
             s, rss, _ = stage(GENPAS + ["synth", "--users", str(users), "--items", str(items), "--mean-length", "20",
                                         "--out", str(data)])
             results["synth_seconds"] = s
-        s, rss, text = stage(GENPAS + ["prepare", "--data", str(data), "--out", str(work / "store-polars"),
-                                       "--overwrite", "--json"])
-        results["prepare"] = {"polars_seconds": s, "polars_peak_rss_mb": rss, "counts": text.strip()[:200]}
-        print(f"polars prepare: {s:.1f} s, peak RSS {rss:,.0f} MB")
-        if not args.skip_spark:
+        if "prepare" in stages:
+            s, rss, text = stage(GENPAS + ["prepare", "--data", str(data), "--out", str(work / "store-polars"),
+                                           "--overwrite", "--json"])
+            results["prepare"] = {"polars_seconds": s, "polars_peak_rss_mb": rss, "counts": text.strip()[:200]}
+            print(f"polars prepare: {s:.1f} s, peak RSS {rss:,.0f} MB")
+        if "prepare" in stages and not args.skip_spark:
             s, _, _ = stage(GENPAS + ["prepare", "--engine", "spark", "--data", str(data), "--out",
                                       str(work / "store-spark"), "--overwrite", "--json"])
             results["prepare"]["spark_seconds"] = s
@@ -88,8 +102,9 @@ def main() -> None:
             same = subprocess.run([sys.executable, "-c", SAME, str(work / "store-polars"), str(work / "store-spark")],
                                   capture_output=True, text=True)
             results["prepare"]["engines_identical"] = same.stdout.strip() == "same"
-        results["pairs_seconds"] = {}
-        for engine in ("polars",) + (() if args.skip_spark else ("spark",)):
+        if "pairs" in stages:
+            results["pairs_seconds"] = {}
+        for engine in ("polars",) + (() if args.skip_spark else ("spark",)) if "pairs" in stages else ():
             s, rss, _ = stage(GENPAS + ["pairs", "--engine", engine, "--data", str(work / "store-polars"),
                                         "--strategy", "genpas", "--alpha", "0.5", "--beta", "0", "--gamma", "0",
                                         "--max-len", "50", "--num-pairs", str(pairs), "--out",
@@ -98,15 +113,18 @@ def main() -> None:
             if engine == "polars":
                 results["pairs_polars_peak_rss_mb"] = rss
             print(f"{engine} pairs: {s:.1f} s")
-        s, rss, text = stage([sys.executable, "-c", SAMPLER, str(work / "store-polars"), str(pairs)])
-        drawn, seconds = text.split()
-        results["mmap_sampler"] = {"triples": int(drawn), "triples_per_s": int(drawn) / float(seconds),
-                                   "peak_rss_mb": rss, "store_mb": sum(f.stat().st_size for f in
-                                                                        (work / "store-polars").iterdir()) / 2**20}
+        if "sampler" in stages:
+            s, rss, text = stage([sys.executable, "-c", SAMPLER, str(work / "store-polars"), str(pairs)])
+            drawn, seconds, anon, mapped = text.split()
+            results["mmap_sampler"] = {
+                "triples": int(drawn), "triples_per_s": int(drawn) / float(seconds),
+                "peak_rss_mb": rss,  # includes the store's pages mapped in: shared, reclaimable page cache
+                "anon_rss_mb": float(anon), "file_rss_mb": float(mapped),  # at the end: private memory, mapped file
+                "store_mb": sum(f.stat().st_size for f in (work / "store-polars").iterdir()) / 2**20}
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    path = write_results("scale_quick" if args.quick else "scale", results)
+    path = write_results(name, results)
     report(path, results)
 
 
