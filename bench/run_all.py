@@ -98,7 +98,8 @@ def main() -> None:
         size = "100m" if scale["interactions_target"] >= 100_000_000 else f"{scale['interactions_target'] // 10**6}m"
         summary[f"prepare_{size}"] = {k: v for k, v in scale["prepare"].items() if k != "counts"}
         summary[f"pairs_{scale['pairs'] // 10**6}m_seconds"] = scale["pairs_seconds"]
-        summary["mmap_sampler_rss_mb"] = scale["mmap_sampler"]["peak_rss_mb"]
+        summary["mmap_sampler_rss_mb"] = scale["mmap_sampler"]["peak_rss_mb"]  # mapped store pages included
+        summary["mmap_sampler_private_mb"] = scale["mmap_sampler"].get("anon_rss_mb")
         summary["mmap_sampler_triples_per_s"] = scale["mmap_sampler"]["triples_per_s"]
     if versus is not None:
         summary["mt_test_ndcg@10"] = versus["genpas"]["test_ndcg@10"]
