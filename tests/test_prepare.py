@@ -175,3 +175,15 @@ def test_events_in_the_same_order_as_the_source_rows(tmp_path):
     store = SequenceStore.load(tmp_path / "s")
     u2 = list(store.user_ids).index("u2")
     assert list(store.item_ids[store.sequence(u2)]) == ["b", "c", "c", "a"]  # the t=200 tie keeps source order
+
+
+def test_search_takes_the_store_as_data(tmp_path, capsys):
+    from genpas.data.synth import SynthConfig, synthesize, write_table
+
+    write_table(synthesize(SynthConfig(users=60, items=30, mean_length=8, seed=5)), tmp_path / "l.csv")
+    prepare(tmp_path / "l.csv", tmp_path / "store")
+    (tmp_path / "c.yaml").write_text("dim: 8\nlayers: 1\nheads: 1\nmax_len: 5\nepochs: 1\n")
+    code, _, err = run(capsys, "search", "--data", tmp_path / "store", "--out", tmp_path / "s", "--top-k", "1",
+                       "--config", tmp_path / "c.yaml", "--no-progress")
+    assert code == 0, err
+    assert json.loads((tmp_path / "s" / "search.json").read_text())["best"]["valid"]["ndcg@10"] >= 0
