@@ -58,6 +58,10 @@ def prepare_cmd(
     from genpas.engines import PrepareOptions, prepare
 
     out = store_output(out, data, overwrite, kind="a store")
+    if not as_json:  # progress of the long steps, on stderr
+        import logging
+
+        logging.getLogger("genpas.engines").setLevel(logging.INFO)
     options = PrepareOptions(fmt, user_col, item_col, time_col, min_user_count, min_item_count, chunk_rows)
     extra = {"master": spark_master} if engine == "spark" else {}
     result = prepare(data, out, engine, options, **extra)

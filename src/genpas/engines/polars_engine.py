@@ -107,6 +107,7 @@ def prepare_store(files: list[Path], fmt: str, options: PrepareOptions, work: Pa
     raw = parse_time(raw, label)
 
     # 1-2. id tables and the coded events
+    log.info("%s: checked ids and timestamps; building the user and item tables", label)
     users = _first_appearance(raw, "user")
     items = _first_appearance(raw, "item")
     source_events = int(users["len"].sum())
@@ -120,6 +121,7 @@ def prepare_store(files: list[Path], fmt: str, options: PrepareOptions, work: Pa
     user_events = np.zeros(num_u, dtype=np.int64)
     user_events[users["code"].to_numpy()] = users["len"].to_numpy()
     buckets = _bucket_count(user_events, options.chunk_rows)
+    log.info("%d events of %d users and %d items coded; %d bucket(s)", source_events, num_u, num_i, buckets)
 
     # 3a. buckets: deduplicate, order each user's events by (time, row), keep on disk
     bucket_files = []
@@ -138,6 +140,7 @@ def prepare_store(files: list[Path], fmt: str, options: PrepareOptions, work: Pa
         path = work / f"bucket-{b}.npz"
         np.savez(path, u=u[order], i=i[order].astype(np.int32), t=t[order], r=r[order])
         bucket_files.append(path)
+        log.info("bucket %d/%d deduplicated and ordered", b + 1, buckets)
     coded_path.unlink()
 
     # 3b. the k-core on masks of users and items
@@ -164,6 +167,7 @@ def prepare_store(files: list[Path], fmt: str, options: PrepareOptions, work: Pa
             stats["kcore_dropped"] = int(source_events - stats["duplicates_dropped"] - u_count.sum())
             break
         keep_u, keep_i = new_u, new_i
+        log.info("k-core round %d: %d events left", rounds, int(u_count.sum()))
     total = int(u_count.sum())
     if total == 0:
         raise GenpasError(f"{label}: nothing left after the k-core filter (--min-user-count "
