@@ -89,6 +89,17 @@ class PartitionedEpoch:
         return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
 
 
+def partition_count(partitions: int | None, interactions: int) -> int:
+    """The number of user ranges: as asked, else one per 2M events (at most 4096)."""
+    if partitions is None:
+        return max(1, min(4096, -(-int(interactions) // 2_000_000)))
+    if partitions < 1:
+        from genpas.errors import GenpasError
+
+        raise GenpasError(f"--partitions must be at least 1, got {partitions}")
+    return int(partitions)
+
+
 def user_ranges(lengths: np.ndarray, parts: int) -> list[tuple[int, int]]:
     """Split users into `parts` contiguous ranges of about equal total length (the work of a range)."""
     cum = np.concatenate([[0], np.cumsum(np.maximum(np.asarray(lengths, dtype=np.int64), 1))])

@@ -10,7 +10,7 @@ import typer
 
 from genpas.cli.app import app
 from genpas.errors import GenpasError
-from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Overwrite, Seed,
+from genpas.cli.common import (Partitions, SparkMaster, Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Overwrite, Seed,
                                Split, StrategyName, TimeCol, UserCol, load, strategy_from, write_json_atomic)
 
 
@@ -40,10 +40,8 @@ def analyze_cmd(
     engine: Annotated[Optional[str], typer.Option("--engine", help="polars or spark: the exact target distributions "
                       "and the KL as per-item sums over user ranges, for data at scale (alignment/discrimination "
                       "need sampling and stay in process); default: everything in process.")] = None,
-    partitions: Annotated[Optional[int], typer.Option("--partitions", help="User ranges with --engine; default: "
-                          "one per 2M events.")] = None,
-    spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master with --engine spark.")]
-    = "local[*]",
+    partitions: Partitions = None,
+    spark_master: SparkMaster = "local[*]",
 ):
     """KL to held-out targets, alignment/discrimination, input lengths, distinct pairs; JSON and optional plots."""
     from genpas.analysis import analyze
@@ -58,12 +56,11 @@ def analyze_cmd(
         from genpas.data.load import LoadOptions, store_directory
         from genpas.engines.analysis import AnalysisJob, analyze_at_scale
 
+        from genpas.augment.partitioned import partition_count
+
         if plots is not None:
             raise GenpasError("--plots draws in process; drop --engine to get them")
-        if partitions is not None and partitions < 1:
-            raise GenpasError(f"--partitions must be at least 1, got {partitions}")
-        if not (0 <= smoothing < 1):
-            raise GenpasError(f"--smoothing must be in [0, 1), got {smoothing}")
+        partition_count(partitions, 0)  # checked before any work; analyze_at_scale checks the smoothing
         directory = store_directory(data, LoadOptions(fmt, user_col, item_col, time_col, min_user_count,
                                                       min_item_count, use_cache=not no_cache))
         result = analyze_at_scale(AnalysisJob(str(directory), strat, split, eval_on), engine, partitions, smoothing,

@@ -11,7 +11,7 @@ import typer
 
 from genpas.atomic import atomic_path
 from genpas.cli.app import app
-from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Seed,
+from genpas.cli.common import (Partitions, SparkMaster, Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Seed,
                                Overwrite, Split, StrategyName, TimeCol, UserCol, load, strategy_from)
 from genpas.data.split import training_part
 from genpas.errors import GenpasError
@@ -44,10 +44,8 @@ def pairs_cmd(
     engine: Annotated[Optional[str], typer.Option("--engine", help="polars or spark: write an epoch's draws as "
                       "partitioned Parquet into the directory --out (the same pairs whatever the partitioning); "
                       "default: JSON lines in process.")] = None,
-    partitions: Annotated[Optional[int], typer.Option("--partitions", help="User ranges (Parquet files) with "
-                          "--engine; default: one per 2M events.")] = None,
-    spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master with --engine spark.")]
-    = "local[*]",
+    partitions: Partitions = None,
+    spark_master: SparkMaster = "local[*]",
 ):
     """Write training pairs (user, k, j, input, target[, prob]) as JSON lines, or with --engine as Parquet."""
     from genpas.augment import EpochSampler, PairDistribution
@@ -100,10 +98,11 @@ def _pairs_at_scale(out, data, engine, partitions, master, overwrite, exact, num
     from genpas.data.load import LoadOptions, store_directory
     from genpas.engines.pairs import PairJob, write_pairs
 
+    from genpas.augment.partitioned import partition_count
+
     if exact:
         raise GenpasError("--exact writes JSON lines in process; drop --engine, or draw with --num-pairs")
-    if partitions is not None and partitions < 1:
-        raise GenpasError(f"--partitions must be at least 1, got {partitions}")
+    partition_count(partitions, 0)  # checked before any work
     if num_pairs is not None and num_pairs < 1:
         raise GenpasError(f"--num-pairs must be at least 1, got {num_pairs}")
     if max_len is not None and max_len < 1:

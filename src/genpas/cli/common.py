@@ -23,6 +23,10 @@ TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column (csv/
 MinUser = Annotated[int, typer.Option("--min-user-count", help="Iterative k-core: minimum events per user.")]
 MinItem = Annotated[int, typer.Option("--min-item-count", help="Iterative k-core: minimum events per item.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the preprocessed-data cache.")]
+Partitions = Annotated[Optional[int], typer.Option("--partitions", help="User ranges (Parquet parts) with --engine; "
+                                                   "default: one per 2M events.")]
+SparkMaster = Annotated[str, typer.Option("--spark-master", help="Spark master with --engine spark (ignored under "
+                                          "spark-submit, which sets its own).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists (never an input file).")]
 
 

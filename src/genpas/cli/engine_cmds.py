@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import DataSpec, Format, ItemCol, MinItem, MinUser, Overwrite, TimeCol, UserCol
+from genpas.cli.common import DataSpec, Format, ItemCol, MinItem, MinUser, Overwrite, SparkMaster, TimeCol, UserCol
 from genpas.errors import GenpasError
 
 Engine = Annotated[str, typer.Option("--engine", help="polars (out of core on one machine) or spark (local[*] or a "
@@ -48,8 +48,7 @@ def prepare_cmd(
     min_item_count: MinItem = 0,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Events held in memory at once while the arrays "
                                             "are prepared (bounds the memory).")] = 10_000_000,
-    spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master when --engine spark (ignored "
-                                              "under spark-submit, which sets its own).")] = "local[*]",
+    spark_master: SparkMaster = "local[*]",
     overwrite: Overwrite = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as one JSON object.")] = False,
 ):

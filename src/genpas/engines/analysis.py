@@ -18,7 +18,7 @@ import numpy as np
 
 from genpas.analysis.target import SMOOTHING, kl_divergence
 from genpas.augment import PairDistribution
-from genpas.augment.partitioned import user_ranges
+from genpas.augment.partitioned import partition_count, user_ranges
 from genpas.augment.strategy import Strategy
 from genpas.data.split import training_lengths
 from genpas.data.store import SequenceStore
@@ -60,9 +60,11 @@ def analyze_at_scale(job: AnalysisJob, engine: str = "polars", partitions: int |
                      smoothing: float = SMOOTHING, master: str = "local[*]") -> dict:
     if job.eval_on not in ("valid", "test"):
         raise GenpasError(f"unknown --eval {job.eval_on!r}; use 'valid' or 'test'")
+    if not 0 <= smoothing < 1:  # (also refuses nan)
+        raise GenpasError(f"--smoothing must be in [0, 1), got {smoothing}")
     start = time.perf_counter()
     store, train, dist = job.open()
-    parts = partitions or max(1, min(4096, int(np.ceil(store.num_interactions / 2_000_000))))
+    parts = partition_count(partitions, store.num_interactions)
     ranges = user_ranges(train, parts)
     if engine == "polars":
         p_train = np.zeros(store.num_items)

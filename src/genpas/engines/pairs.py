@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genpas.augment import PairDistribution
-from genpas.augment.partitioned import PartitionedEpoch, user_ranges
+from genpas.augment.partitioned import PartitionedEpoch, partition_count, user_ranges
 from genpas.augment.strategy import Strategy
 from genpas.data.split import training_lengths
 from genpas.data.store import SequenceStore
@@ -81,7 +81,7 @@ def write_pairs(job: PairJob, out: Path, engine: str = "polars", partitions: int
         raise GenpasError(f"--engine: unknown {engine!r}; choose polars or spark")
     start = time.perf_counter()
     store, epoch = job.open()
-    parts = partitions or max(1, min(4096, int(np.ceil(store.num_interactions / 2_000_000))))
+    parts = partition_count(partitions, store.num_interactions)
     ranges = user_ranges(training_lengths(store.lengths, job.split), parts)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

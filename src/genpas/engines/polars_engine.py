@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from genpas.data.store import write_manifest
-from genpas.engines.prepare import PrepareOptions, _write_ids
+from genpas.engines.prepare import PrepareOptions, _write_ids, separator
 from genpas.errors import GenpasError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def scan(files: list[Path], fmt: str, options: PrepareOptions) -> pl.LazyFrame:
         if fmt == "parquet":
             lf = pl.scan_parquet(f)
         else:
-            lf = pl.scan_csv(f, separator="\t" if fmt == "tsv" else _separator(f), infer_schema=False,
+            lf = pl.scan_csv(f, separator=separator(f, fmt), infer_schema=False,
                              quote_char='"')
         names = lf.collect_schema().names()
         missing = [c for c in cols if c not in names]
@@ -51,12 +51,6 @@ def scan(files: list[Path], fmt: str, options: PrepareOptions) -> pl.LazyFrame:
     if len(schemas) > 1:  # e.g. integers in one Parquet file, floats in another: read every file's times as text
         frames = [frame.with_columns(pl.col("time").cast(pl.Utf8)) for frame in frames]
     return pl.concat(frames, how="vertical").with_row_index("row")
-
-
-def _separator(path: Path) -> str:
-    with path.open("rb") as fh:
-        first = fh.readline().decode("utf-8", "replace")
-    return max([",", ";", "\t", "|"], key=first.count)
 
 
 def parse_time(lf: pl.LazyFrame, label: str) -> pl.LazyFrame:

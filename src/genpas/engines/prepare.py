@@ -94,6 +94,15 @@ def source_format(files: list[Path], fmt: str | None) -> str:
     return kinds.pop()
 
 
+def separator(path: Path, fmt: str) -> str:
+    """The delimiter of a csv/tsv file: tab for tsv, else the most frequent of , ; tab | in its first line."""
+    if fmt == "tsv":
+        return "\t"
+    with path.open("rb") as fh:
+        first = fh.readline().decode("utf-8", "replace")
+    return max([",", ";", "\t", "|"], key=first.count)
+
+
 def fingerprint(files: list[Path]) -> list[dict]:
     return [{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256_file(f)} for f in files]
 

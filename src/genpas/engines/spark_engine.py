@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from genpas.engines.prepare import Encoded, PrepareOptions
+from genpas.engines.prepare import Encoded, PrepareOptions, separator
 from genpas.errors import GenpasError
 
 INTEGRAL = r"^[+-]?[0-9]+$"
@@ -61,9 +61,7 @@ def scan(spark, files: list[Path], fmt: str, options: PrepareOptions):
         if fmt == "parquet":
             df = spark.read.parquet(str(path))
         else:
-            with path.open("rb") as fh:
-                first = fh.readline().decode("utf-8", "replace")
-            sep = "\t" if fmt == "tsv" else max([",", ";", "\t", "|"], key=first.count)
+            sep = separator(path, fmt)
             df = spark.read.option("header", True).option("sep", sep).option("inferSchema", False).csv(str(path))
         missing = [c for c in (options.user_col, options.item_col, options.time_col) if c not in df.columns]
         if missing:
