@@ -2,7 +2,9 @@
 
     python bench/training.py [--quick] [--device auto|cpu|cuda] [--full]
 
-Every strategy trains the same model on epochs with the same number of target pairs (the Multi-Target count); the
+Cases run at the default precision (`auto`: bf16 autocast on CPUs with native bf16, docs/performance.md), and MT
+also in exact float32 (`mt_packed_fp32`), so the speed-up of the default is measured within one run. Every strategy
+trains the same model on epochs with the same number of target pairs (the Multi-Target count); the
 figure is the wall time of the second epoch's training loop (the first warms caches and allocators). Pairs-mode
 epochs (one row per pair, about ten times slower than packed on a CPU) are timed on a fifth of the epoch and scaled
 up: their cost is linear in the number of pairs, and this keeps `make bench` within its half hour. `--full` also
@@ -28,8 +30,10 @@ from genpas.train.trainer import Trainer, load_split, pick_device  # noqa: E402
 
 CASES = {
     "mt_packed": dict(strategy="mt", mode="packed"),
+    "mt_packed_fp32": dict(strategy="mt", mode="packed", precision="fp32"),  # the exact float32 reference
     "mt_pairs": dict(strategy="mt", mode="pairs"),
     "sw_packed": dict(strategy="sw", mode="packed"),
+    "hstu_mt_packed": dict(strategy="mt", mode="packed", model="hstu"),
     "genpas_packed": dict(strategy="genpas", alpha=DEFAULT_GENPAS[0], beta=DEFAULT_GENPAS[1], gamma=DEFAULT_GENPAS[2],
                           mode="packed"),
     "genpas_pairs": dict(strategy="genpas", alpha=DEFAULT_GENPAS[0], beta=DEFAULT_GENPAS[1], gamma=DEFAULT_GENPAS[2],
@@ -50,9 +54,10 @@ def epoch_seconds(cfg: TrainConfig, split, share: float = 1.0) -> dict:
         metrics = trainer.fit()
         rows = list(csv.DictReader(open(Path(tmp) / "log.csv")))
     last = rows[-1]
-    return {"epoch_seconds": float(last["epoch_seconds"]) / share, "targets": int(round(int(last["targets"]) / share)),
+    seconds, targets = float(last["epoch_seconds"]) / share, int(round(int(last["targets"]) / share))
+    return {"epoch_seconds": seconds, "targets": targets, "targets_per_s": targets / seconds,
             "steps_per_epoch": metrics["steps_per_epoch"], "draws_per_epoch": metrics["draws_per_epoch"],
-            "timed_share_of_epoch": share}
+            "precision": metrics["precision"], "timed_share_of_epoch": share}
 
 
 def main() -> None:
@@ -66,7 +71,7 @@ def main() -> None:
     split = load_split(base)
     results: dict = {"device": str(device), "cases": {}}
     for name, overrides in CASES.items():
-        if args.quick and name not in ("mt_packed", "genpas_packed"):
+        if args.quick and name not in ("mt_packed", "mt_packed_fp32", "genpas_packed"):
             continue
         cfg = TrainConfig(**{**base.to_dict(), **overrides})
         results["cases"][name] = epoch_seconds(cfg, split, PAIRS_SHARE if cfg.mode == "pairs" else 1.0)
@@ -74,6 +79,8 @@ def main() -> None:
     cases = results["cases"]
     if "mt_packed" in cases and "genpas_packed" in cases:
         results["genpas_packed_over_mt"] = cases["genpas_packed"]["epoch_seconds"] / cases["mt_packed"]["epoch_seconds"]
+    if "mt_packed" in cases and "mt_packed_fp32" in cases:  # the default precision against exact float32, one run
+        results["mt_speedup_over_fp32"] = cases["mt_packed_fp32"]["epoch_seconds"] / cases["mt_packed"]["epoch_seconds"]
     if args.full:
         cfg = TrainConfig(device=str(device), progress=False)
         start = time.perf_counter()

@@ -26,6 +26,7 @@ FORWARDED = {
     "cosine": "cosine", "lr_plateau": "lr_plateau", "grad_clip": "grad_clip", "dim": "dim", "layers": "layers", "heads": "heads",
     "dropout": "dropout", "max_len": "max_len", "seed": "seed", "time_budget": "time_budget_minutes",
     "exclude_history": "exclude_history", "device": "device", "workers": "num_workers", "threads": "threads",
+    "precision": "precision",
     "progress": "progress", "classic": "classic", "transform": "transforms", "levels": "levels",
     "codebook_size": "codebook_size", "beam": "beam", "item_embeddings": "item_embeddings",
     "item_text": "item_text", "text_model": "text_model", "encoder_input": "encoder_input",
@@ -115,6 +116,9 @@ def train_cmd(
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")] = DEFAULTS.device,
     workers: Annotated[int, typer.Option("--workers", help="Data-loader worker processes.")] = DEFAULTS.num_workers,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch CPU threads.")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast where the hardware has native "
+                         "bf16, else fp32), fp32 (exact) or bf16. Evaluation always scores in fp32.")]
+    = DEFAULTS.precision,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
     """Train a model with an augmentation strategy; writes RUN_DIR/metrics.json."""
@@ -124,7 +128,7 @@ def train_cmd(
     values["transform"] = tuple(transform or ())
     base = TrainConfig.yaml_values(config) if config is not None else {}
     if resume and config is None and (out / "config.yaml").exists():
-        base = TrainConfig.from_yaml(out / "config.yaml").to_dict()
+        base = TrainConfig.from_run(out / "config.yaml").to_dict()
     cfg = TrainConfig.for_model({**base, **explicit_options(ctx, values)}, str(config or "options"))
     from genpas.outputs import data_inputs, output_dir
 
@@ -145,7 +149,7 @@ def evaluate_cmd(
     from genpas.train.checkpoint import load_weights
     from genpas.train.trainer import Trainer
 
-    cfg = TrainConfig.from_yaml(run / "config.yaml")
+    cfg = TrainConfig.from_run(run / "config.yaml")
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
     trainer = Trainer(cfg, run)

@@ -41,6 +41,24 @@ class SASRecConfig:
             raise GenpasError(f"--dropout must lie in [0, 1), got {self.dropout}")
 
 
+def cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def explicit_causal_attention(q, k, v, dropout: float = 0.0) -> torch.Tensor:
+    """Causal softmax attention as two matrix products (bf16 under autocast) around a float32 softmax. Under CPU
+    autocast this replaces the fused kernel, whose bf16 backward is several times slower than its float32 one on
+    short windows (docs/performance.md)."""
+    W = q.shape[-2]
+    scores = (q @ k.transpose(-1, -2)).float() * (1.0 / math.sqrt(q.shape[-1]))
+    future = torch.ones(W, W, dtype=torch.bool, device=q.device).triu(1)
+    weights = F.dropout(scores.masked_fill(future, -torch.inf).softmax(-1), dropout)
+    return weights.to(v.dtype) @ v
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: SASRecConfig):
         super().__init__()
@@ -54,7 +72,11 @@ class CausalSelfAttention(nn.Module):
         B, W, D = x.shape
         q, k, v = self.qkv(x).split(D, dim=2)
         q, k, v = (t.view(B, W, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.attn_dropout if self.training else 0.0)
+        dropout = self.attn_dropout if self.training else 0.0
+        if x.device.type == "cpu" and cpu_autocast():
+            y = explicit_causal_attention(q, k, v, dropout)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, W, D)))
 
 

@@ -32,7 +32,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.compare import DEFAULT_GENPAS
 from genpas.search.trained import Ledger
-from genpas.train.config import TrainConfig
+from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
@@ -51,7 +51,7 @@ HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
 
 # Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
 # recorded before them keep their keys.
-ADDED_LATER = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform"}
+ADDED_LATER = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform", **LEGACY}
 
 
 def run_key(cfg: TrainConfig) -> str:

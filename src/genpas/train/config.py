@@ -80,6 +80,8 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     threads: int | None = None
+    precision: str = "auto"  # auto: bf16 autocast where the hardware has native bf16 (CUDA, x86 with AVX512-BF16 or
+    #                          AMX), else fp32; fp32: exact float32 training; bf16: autocast wherever asked
     progress: bool = True
 
     def __post_init__(self):
@@ -138,7 +140,8 @@ class TrainConfig:
         if any(k < 1 for k in self.ks):
             raise GenpasError(f"every K of the metrics must be >= 1, got {list(self.ks)}")
         choices = {"mode": ("packed", "pairs"), "model": ("sasrec", "hstu", "tiger", "pop"),
-                   "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes")}
+                   "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes"),
+                   "precision": ("auto", "fp32", "bf16")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise GenpasError(f"{self.flag(name)} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
@@ -181,6 +184,12 @@ class TrainConfig:
         return cls.from_dict(cls.yaml_values(path), str(path))
 
     @classmethod
+    def from_run(cls, path: Path) -> "TrainConfig":
+        """The config of a run directory's config.yaml, read as the run was trained: an option the file predates
+        takes the value that run had (LEGACY), not today's default."""
+        return cls.from_dict({**LEGACY, **cls.yaml_values(path)}, str(path))
+
+    @classmethod
     def yaml_values(cls, path: Path) -> dict:
         """The options a YAML file sets (validated by from_dict when used)."""
         path = Path(path)
@@ -196,6 +205,10 @@ class TrainConfig:
             raise GenpasError(f"{path}: expected a mapping of option: value")
         return values
 
+
+# Options added after runs were first written, with the value every run written before them had. A run's own
+# config.yaml or checkpoint that lacks one of them means this value (before `precision`, CPU runs trained in float32).
+LEGACY = {"precision": "fp32"}
 
 # Defaults that differ by model, for the options a user leaves unset. TIGER's encoder reads code_len tokens per item,
 # so a shorter input and larger batches keep it CPU-sized; it trains on pairs (see docs/method.md "TIGER").

@@ -45,7 +45,7 @@ def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
     config = out_dir / "config.yaml"
     if config.exists():
         try:
-            same = TrainConfig.from_yaml(config).to_dict() == cfg.to_dict()
+            same = TrainConfig.from_run(config).to_dict() == cfg.to_dict()
         except GenpasError:
             same = False
         if not same or not (out_dir / "last.pt").exists() or not _current_protocol(out_dir / "last.pt"):

@@ -25,7 +25,6 @@ import math
 import os
 import shutil
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -35,9 +34,9 @@ from genpas.augment import make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream
 from genpas.errors import GenpasError
 from genpas.train.build import (  # noqa: F401 (the API names them here)
-    MODELS, build_model, load_split, pick_device, sampled_softmax)
+    MODELS, autocast, build_model, load_split, pick_device, resolve_precision, sampled_softmax)
 from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
-from genpas.train.config import TrainConfig
+from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
 from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
@@ -67,6 +66,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = pick_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.split = split if split is not None else load_split(cfg)
@@ -152,13 +152,11 @@ class Trainer:
         self._write_config()  # only now: a refused resume leaves the run's config.yaml as it was
         stopped = state["bad_epochs"] >= cfg.patience
         writer = self._tensorboard() if self.is_main else None
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext())
         for epoch in range(state["epoch"] + 1, cfg.epochs):
             if stopped or self._out_of_time(state):
                 break
             stream.set_epoch(epoch)
-            loss, counts, steps, seconds = self._train_epoch(model, loader, optimizer, scheduler, autocast,
-                                                              len(stream), epoch)
+            loss, counts, steps, seconds = self._train_epoch(model, loader, optimizer, scheduler, len(stream), epoch)
             if not math.isfinite(loss):
                 raise GenpasError(f"epoch {epoch}: the training loss is {loss} (the run diverged); the best epoch so far "
                                   f"is {state['best_epoch']}; lower --lr, raise --warmup-steps or keep --grad-clip")
@@ -205,7 +203,7 @@ class Trainer:
         return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream,
                             state["compute"], state["compute_at_best"])
 
-    def _train_epoch(self, model, loader, optimizer, scheduler, autocast, steps: int, epoch: int):
+    def _train_epoch(self, model, loader, optimizer, scheduler, steps: int, epoch: int):
         """One pass over the epoch's batches; returns (mean loss, counts over all ranks, optimizer steps, seconds),
         counts being [rows, targets, effective targets] (loss.batch_counts)."""
         model.train()
@@ -218,7 +216,7 @@ class Trainer:
         for batch in loader:
             if self.on_batch is not None:
                 self.on_batch(batch)
-            with autocast:
+            with autocast(self.precision, self.device):
                 loss, batch_counts = weighted_loss(model, batch, self.device, self.sampled)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -259,6 +257,7 @@ class Trainer:
             "compute_at_best": compute_at_best or Compute().as_dict(),
             "strategy": self.strategy.as_dict() | {"label": self.strategy.label},
             "device": str(self.device),
+            "precision": self.precision,
             "world_size": self.world,
             **self.model_info,
             "config": self.cfg.to_dict(),
@@ -272,7 +271,7 @@ class Trainer:
                          "eval_batch_size"}
 
     def _check_resumable(self, saved_json: str) -> None:
-        saved = json.loads(saved_json) if saved_json else {}
+        saved = {**LEGACY, **json.loads(saved_json)} if saved_json else {}
         current = self.cfg.to_dict()
         for key in sorted(set(saved) | set(current)):
             if key not in self.RESUMABLE_CHANGES and saved.get(key) != current.get(key):
