@@ -103,7 +103,16 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     # The reference model (8 wide, 1 layer, seed 0) was trained by `strategies`: only the 16-wide runs are new.
     assert len((tiny / "exp" / "ledger.jsonl").read_text().splitlines()) == 16
 
-    for name in ("strategies", "long-tail", "data-efficiency", "model-size"):
+    # Another model in the same store: its own result files, the SASRec tables untouched, a paired comparison.
+    before = (tiny / "exp" / "strategies.json").read_text()
+    code, _ = _run(["experiment", "strategies", *common, "--seeds", "0,1", "--model", "hstu", "--strategies",
+                    "mt,genpas"], capsys)
+    assert code == 0 and (tiny / "exp" / "strategies.json").read_text() == before
+    hstu = json.loads((tiny / "exp" / "strategies-hstu.json").read_text())
+    assert hstu["config"]["model"] == "hstu" and set(hstu["strategies"]) == {"mt", "genpas"}
+    assert len((tiny / "exp" / "ledger.jsonl").read_text().splitlines()) == 20
+
+    for name in ("strategies", "long-tail", "data-efficiency", "model-size", "strategies-hstu"):
         assert (tiny / "exp" / f"{name}.png").stat().st_size > 1000
         assert (tiny / "exp" / f"{name}.md").read_text().startswith("# ")
 
@@ -119,6 +128,11 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
     assert "## Single runs" in text and single in text
     assert "effective targets per row" in text and "strategies-curves.png" in text
+    models = text[text.index("## Models compared"):].split("\n## ")[0]
+    hstu_mt = next(line for line in models.splitlines() if line.startswith("| HSTU | MT |"))
+    m = hstu["strategies"]["mt"]["test"]["ndcg@10"]
+    assert f"{m['mean']:.4f} ± {m['std']:.4f}" in hstu_mt and "2 seeds)" in hstu_mt
+    assert "## Strategies compared over seeds (HSTU)" in text
 
 
 def test_screening_study_samples_the_whole_kl_range(tiny, capsys):

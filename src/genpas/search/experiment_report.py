@@ -15,6 +15,7 @@ from genpas.search.screening_study import screening_plot, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+MODEL_NAMES = {"sasrec": "SASRec", "hstu": "HSTU", "tiger": "TIGER"}
 
 
 def _ms(s: dict) -> str:
@@ -30,7 +31,7 @@ def provenance(result: dict) -> str:
     cfg = result["config"]
     command = result.get("command") or f"(Python API) experiment {result['experiment']}"
     seeds = ", ".join(str(s) for s in result["seeds"])
-    model = {"sasrec": "SASRec", "hstu": "HSTU", "tiger": "TIGER"}.get(cfg["model"], cfg["model"])
+    model = MODEL_NAMES.get(cfg["model"], cfg["model"])
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}, lr {cfg['lr']}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
@@ -50,7 +51,9 @@ def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> 
 
 def experiment_markdown(result: dict, image: str | None = None, heading: str = "#") -> str:
     kind = result["experiment"]
-    lines = [f"{heading} {TITLES[kind]} on {result['data']}", "", provenance(result), ""]
+    model = result["config"].get("model", "sasrec")
+    title = TITLES[kind] + ("" if model == "sasrec" else f" ({MODEL_NAMES.get(model, model)})")
+    lines = [f"{heading} {title} on {result['data']}", "", provenance(result), ""]
     lines += TABLES[kind](result)
     if image:
         lines += ["", f"![{TITLES[kind]}]({image})"]
@@ -236,11 +239,12 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     """Assemble the report from DIR/<experiment>.json (those present), a search.json and single run directories
     (e.g. TIGER runs); the plots are drawn beside it."""
     experiment_dir, target = Path(experiment_dir), Path(target)
-    results = {}
+    results = {}  # file stem -> result: strategies, strategies-hstu, ...
     for kind in TITLES:
-        path = experiment_dir / f"{kind}.json"
-        if path.exists():
-            results[kind] = json.loads(path.read_text())
+        for stem in (kind, *(f"{kind}-{model}" for model in MODEL_NAMES if model != "sasrec")):
+            path = experiment_dir / f"{stem}.json"
+            if path.exists():
+                results[stem] = json.loads(path.read_text())
     if not results and search_json is None:
         from genpas.errors import GenpasError
 
@@ -258,6 +262,7 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     if "strategies" in results:
         lines += _summary(results["strategies"])
         lines += _published_section(results["strategies"])
+    lines += _models_section([r for stem, r in results.items() if r["experiment"] == "strategies"])
     if search_json is not None:
         lines += _search_section(Path(search_json))
     for kind, result in results.items():
@@ -266,12 +271,51 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         body = experiment_markdown(result, str(image.relative_to(target.parent)), heading="##")
         lines += [body]
         curves = figures / f"{kind}-curves.png"
-        if kind == "strategies" and curves_plot(result, curves):
+        if result["experiment"] == "strategies" and curves_plot(result, curves):
             lines += [f"![Validation curves]({curves.relative_to(target.parent)})", ""]
     if runs:
         lines += _runs_section(runs)
     write_text(target, "\n".join(lines))
     return target
+
+
+def _models_section(results: list[dict]) -> list[str]:
+    """The generative recommenders side by side: every (model, strategy) of the strategies experiments, and each
+    other model against SASRec on the seeds both trained (paired, as GenPAS against MT)."""
+    from genpas.search.experiments import paired_verdict
+
+    if len(results) < 2:
+        return []
+    by_model = {r["config"]["model"]: r for r in results}
+    lines = ["## Models compared", "",
+             "The strategies experiment of each model, on the same split, seeds and protocol (see each model's "
+             "section below for its command and options). The difference to SASRec is paired by seed: mean ± "
+             "standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
+             "standard errors.", "",
+             "| model | strategy | seeds | valid ndcg@10 | test ndcg@10 | test recall@10 | vs SASRec (test ndcg@10) "
+             "| mean optimizer steps | device |", "|---" * 9 + "|"]
+    base = by_model.get("sasrec")
+    for model, result in by_model.items():
+        for name, row in result["strategies"].items():
+            if name == "pop":
+                continue
+            versus = ""
+            other = base["strategies"].get(name) if base is not None and model != "sasrec" else None
+            if other is not None:
+                mine = dict(zip(result["seeds"], row["test"]["ndcg@10"]["values"]))
+                theirs = dict(zip(base["seeds"], other["test"]["ndcg@10"]["values"]))
+                common = sorted(set(mine) & set(theirs))
+                if common:
+                    v = paired_verdict([mine[s] for s in common], [theirs[s] for s in common])
+                    se = "" if v["standard_error"] is None else f" ± {v['standard_error']:.4f}"
+                    versus = f"{v['mean_difference']:+.4f}{se} ({v['verdict']}, {len(common)} seeds)"
+            steps = row.get("compute", {}).get("optimizer_steps", {}).get("mean")
+            devices = ", ".join(sorted({run.get("device", "unknown") for run in row.get("runs", [])})) or "unknown"
+            lines.append(f"| {MODEL_NAMES.get(model, model)} | {row['label']} | {len(row['test']['ndcg@10']['values'])} "
+                         f"| {_ms(row['valid']['ndcg@10'])} | {_ms(row['test']['ndcg@10'])} "
+                         f"| {_ms(row['test']['recall@10'])} | {versus} | {'' if steps is None else f'{steps:,.0f}'} "
+                         f"| {devices} |")
+    return lines + [""]
 
 
 def _runs_section(runs) -> list[str]:
@@ -336,7 +380,7 @@ def _published_section(result: dict) -> list[str]:
              f"{'excluded' if cfg.get('exclude_history') else 'kept (not comparable: rerun with --exclude-history)'}, "
              "mean ± std over seeds.", "", "| model | source | HR@10 (recall@10) | NDCG@10 |", "|---|---|---|---|"]
     lines += [f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" for name, hr, ndcg in rows]
-    model = {"sasrec": "SASRec", "hstu": "HSTU", "tiger": "TIGER"}.get(cfg["model"], cfg["model"])
+    model = MODEL_NAMES.get(cfg["model"], cfg["model"])
     for row in result["strategies"].values():
         if row["label"] != "Popularity":
             lines.append(f"| {model}, {row['label']} | genpas | {_ms(row['test']['recall@10'])} | "

@@ -274,16 +274,23 @@ def default_sizes(dims=(32, 64, 128, 256), depths=(1, 2, 4), reference=(64, 2)) 
     return list(dict.fromkeys(sizes))  # ordered, without the reference twice
 
 
+def result_name(result: dict) -> str:
+    """The file stem of an experiment's results: its name, plus the model where it is not SASRec (strategies-hstu),
+    so that experiments of several models share one run store without overwriting each other's tables."""
+    model = result.get("config", {}).get("model", "sasrec")
+    return result["experiment"] if model == "sasrec" else f"{result['experiment']}-{model}"
+
+
 def save(result: dict, out: Path) -> Path:
-    """DIR/<experiment>.json, .md and .png (see experiment_report.py)."""
+    """DIR/<experiment>[-<model>].json, .md and .png (see experiment_report.py)."""
     from genpas.search.experiment_report import curves_plot, experiment_markdown, experiment_plot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    name = result["experiment"]
+    name = result_name(result)
     write_text(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
     write_text(out / f"{name}.md", experiment_markdown(result, f"{name}.png"))
     experiment_plot(result, out / f"{name}.png")
-    if name == "strategies":
+    if result["experiment"] == "strategies":
         curves_plot(result, out / f"{name}-curves.png")
     return out / f"{name}.json"
