@@ -1,7 +1,9 @@
 """Where a SASRec training step goes on this machine: batch building, forward, backward, optimizer, validation, and
-the operators by self CPU time (torch.profiler). Prints the figures and writes bench/results/profile_step.json.
+the operators by self CPU time (torch.profiler). Prints the figures and writes its JSON (below).
 
-    python bench/profile_step.py [--threads N] [--steps N]
+    python bench/profile_step.py [--threads N] [--steps N] [--precision auto|fp32|bf16]
+
+Writes bench/results/profile_step_<precision>.json (the precision as resolved on this machine).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from genpas.augment import make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream
-from genpas.train.build import build_model, load_split
+from genpas.train.build import autocast, build_model, load_split, resolve_precision
 from genpas.train.config import TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import weighted_loss
@@ -26,7 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     args = parser.parse_args()
+    precision = resolve_precision(args.precision, torch.device("cpu"))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = TrainConfig()
@@ -41,7 +45,7 @@ def main() -> None:
         with record_function("batch_building"):
             batch = next(batches)
         marks.append(time.perf_counter())
-        with record_function("forward_loss"):
+        with record_function("forward_loss"), autocast(precision, torch.device("cpu")):
             loss, _ = weighted_loss(model, batch, "cpu")
         marks.append(time.perf_counter())
         with record_function("backward"):
@@ -69,9 +73,9 @@ def main() -> None:
           + f"; total {sum(per_step.values()):.1f}; one validation pass {validation:.2f} s")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
     ops = {e.key: e.self_cpu_time_total / 1e3 for e in prof.key_averages()}
-    result = {"threads": args.threads, "steps": args.steps, "ms_per_step": per_step, "validation_s": validation,
+    result = {"threads": args.threads, "precision": precision, "steps": args.steps, "ms_per_step": per_step, "validation_s": validation,
               "self_cpu_ms_by_op": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:20])}
-    out = Path(__file__).parent / "results" / "profile_step.json"
+    out = Path(__file__).parent / "results" / f"profile_step_{precision}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

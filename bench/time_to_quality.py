@@ -2,14 +2,15 @@
 
     python bench/time_to_quality.py [--quick] [--device auto] [--ml1m-minutes M] [--threads N]
 
-SASRec with Multi-Target and with the default GenPAS setting, default options (precision included), trained to
-early stopping on ml-100k. A run's best is its best validation NDCG@10 over the whole run, so the figure is measured
+SASRec with Multi-Target and with the default GenPAS setting, default options (or the `--precision` given), trained
+to early stopping on ml-100k. A run's best is its best validation NDCG@10 over the whole run, so the figure is measured
 after the fact from the run's log: the training seconds (the epochs' training loops, validation excluded) summed up
 to the first epoch at 98 % of the best, and the wall seconds up to the end of that epoch's validation.
 
 `--ml1m-minutes M` adds SASRec-MT on ML-1M (configs/sasrec-ml1m.yaml, max length 200) bounded to M minutes of
 training, labelled bounded: its best is the best within the budget, not a converged one. `--quick` bounds every run
-to 6 epochs (a smoke test of the script, not a figure to quote). Writes bench/results/time_to_quality_<device>.json.
+to 6 epochs (a smoke test of the script, not a figure to quote). Writes
+bench/results/time_to_quality_<device>[_<precision>].json.
 """
 
 from __future__ import annotations
@@ -75,17 +76,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="6 epochs per run: a smoke test, not a figure")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--ml1m-minutes", type=float, default=0.0,
                         help="also SASRec-MT on ML-1M for this many minutes of training (0: not run)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    base = dict(device=str(device), progress=False, **({"epochs": 6} if args.quick else {}))
+    base = dict(device=str(device), progress=False, precision=args.precision, **({"epochs": 6} if args.quick else {}))
     runs = {"mt": TrainConfig(strategy="mt", **base),
             "genpas": TrainConfig(strategy="genpas", alpha=DEFAULT_GENPAS[0], beta=DEFAULT_GENPAS[1],
                                   gamma=DEFAULT_GENPAS[2], **base)}
-    results: dict = {"device": str(device), "share_of_best": SHARE, "quick": args.quick, "runs": {}}
+    results: dict = {"device": str(device), "precision": args.precision, "share_of_best": SHARE, "quick": args.quick,
+                     "runs": {}}
     for name, cfg in runs.items():
         results["runs"][f"ml-100k/{name}"] = measure(cfg, f"ml-100k {name}")
     if args.ml1m_minutes > 0:
@@ -97,7 +100,8 @@ def main() -> None:
     if args.ml1m_minutes > 0:
         results["time_to_quality_s_ml1m_bounded"] = {"mt": results["runs"]["ml-1m/mt (bounded)"]["seconds"],
                                                       "minutes": args.ml1m_minutes}
-    path = write_results(f"time_to_quality_{device.type}" + ("_quick" if args.quick else ""), results)
+    name = f"time_to_quality_{device.type}" + ("" if args.precision == "auto" else f"_{args.precision}")
+    path = write_results(name + ("_quick" if args.quick else ""), results)
     print(f"wrote {path}")
 
 

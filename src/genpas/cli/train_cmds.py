@@ -116,8 +116,9 @@ def train_cmd(
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")] = DEFAULTS.device,
     workers: Annotated[int, typer.Option("--workers", help="Data-loader worker processes.")] = DEFAULTS.num_workers,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch CPU threads.")] = None,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast where the hardware has native "
-                         "bf16, else fp32), fp32 (exact) or bf16. Evaluation always scores in fp32.")]
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp32 elsewhere), "
+                         "fp32 (exact) or bf16 (also on a CPU: 1.3x faster where it has native bf16). Evaluation "
+                         "always scores in fp32.")]
     = DEFAULTS.precision,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):

@@ -80,8 +80,8 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     threads: int | None = None
-    precision: str = "auto"  # auto: bf16 autocast where the hardware has native bf16 (CUDA, x86 with AVX512-BF16 or
-    #                          AMX), else fp32; fp32: exact float32 training; bf16: autocast wherever asked
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere; fp32: exact float32; bf16: bf16 autocast
+    #                          (on a CPU too: fast where it has native bf16, see train/build.py resolve_precision)
     progress: bool = True
 
     def __post_init__(self):
