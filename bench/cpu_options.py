@@ -1,13 +1,14 @@
 """The evidence behind the CPU training defaults: milliseconds per SASRec-MT packed step (ml-100k, default model and
 batch) under each option the speed issue names, measured in one process on the same batches.
 
-    python bench/cpu_options.py [--threads N] [--steps 40] [--no-compile]
+    python bench/cpu_options.py [--threads N] [--steps 40] [--rounds 3] [--no-compile]
 
-Variants: exact float32 (the reference), bf16 autocast with the fused attention kernel, bf16 autocast with the explicit
+Variants: exact float32 (the reference), float32 with dropout masks from an integer hash (a candidate), bf16 autocast with the fused attention kernel, bf16 autocast with the explicit
 attention the model uses under CPU autocast (what `--precision bf16` runs), both again under
 `torch.compile`, fused AdamW instead of the default implementation, and bf16 matrix-product throughput alone. Every step
-is a full training step (forward, loss, backward, gradient clipping, AdamW). Compile times are reported apart (they
-are paid once per run). Writes bench/results/cpu_options.json.
+is a full training step (forward, loss, backward, gradient clipping, AdamW). The variants are timed in interleaved
+rounds and each reports its best round, so a drift of the machine's speed does not favour one. Compile times are
+reported apart (they are paid once per run). Writes bench/results/cpu_options.json.
 """
 
 from __future__ import annotations
@@ -41,47 +42,77 @@ def fused_kernel_attention(self, x):  # CausalSelfAttention.forward with the fus
     return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, W, D)))
 
 
+class HashedDropout(torch.nn.Module):
+    """Dropout whose mask comes from a 32-bit integer hash of (seed, element index), the seed drawn from torch's
+    generator: elementwise integer ops (multi-threaded) instead of torch's sequential Bernoulli sampling. Measured
+    here as a candidate only; the models use torch's dropout."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        z = torch.arange(x.numel(), dtype=torch.int32).view(x.shape) + seed
+        z = z * -1640531535
+        z = z ^ ((z >> 15) & 0x1FFFF)  # logical shifts: the arithmetic ones would copy the sign bit
+        z = z * 0x2C1B3C6D
+        z = z ^ ((z >> 12) & 0xFFFFF)
+        return x * (z >= int(-(2**31) + self.p * 2**32)) * (1.0 / (1.0 - self.p))
+
+
+def hashed_dropout(model) -> None:
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.Dropout):
+                setattr(module, name, HashedDropout(child.p))
+
+
 VARIANTS = {  # name -> (precision, attention override or None, compile, fused AdamW)
     "fp32": ("fp32", None, False, False),
     "bf16, fused attention kernel": ("bf16", fused_kernel_attention, False, False),
     "bf16, explicit attention (--precision bf16)": ("bf16", None, False, False),
     "fp32, fused AdamW": ("fp32", None, False, True),
     "bf16, fused AdamW": ("bf16", None, False, True),
+    "fp32, hashed dropout masks": ("fp32", "hashed dropout", False, False),
     "fp32, torch.compile": ("fp32", None, True, False),
     "bf16, torch.compile": ("bf16", None, True, False),
 }
 
 
-def step_ms(cfg, split, batches, precision, attention, compiled, fused) -> dict:
-    original = sasrec.CausalSelfAttention.forward
-    if attention is not None:
-        sasrec.CausalSelfAttention.forward = attention
-    try:
+class Variant:
+    """One training setup (model, optimizer, precision, attention), built and warmed up once, timed in rounds."""
+
+    def __init__(self, cfg, split, precision, attention, compiled, fused):
         torch.manual_seed(0)
-        model, _ = build_model(cfg, split)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, fused=True if fused else None)
-        run = torch.compile(model) if compiled else model
+        self.model, _ = build_model(cfg, split)
+        if attention == "hashed dropout":
+            hashed_dropout(self.model)
+            attention = None
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, fused=True if fused else None)
+        self.run = torch.compile(self.model) if compiled else self.model
+        self.precision, self.attention, self.clip = precision, attention, cfg.grad_clip
+
+    def steps(self, batches) -> float:
+        """Seconds for one training step on each batch."""
+        original = sasrec.CausalSelfAttention.forward
+        if self.attention is not None:
+            sasrec.CausalSelfAttention.forward = self.attention
         device = torch.device("cpu")
-
-        def step(batch):
-            with autocast(precision, device):
-                loss, _ = weighted_loss(run, batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-
-        start = time.perf_counter()
-        for batch in batches[:WARMUP]:
-            step(batch)
-        warm = time.perf_counter() - start
-        start = time.perf_counter()
-        for batch in batches[WARMUP:]:
-            step(batch)
-        return {"ms_per_step": (time.perf_counter() - start) / (len(batches) - WARMUP) * 1e3,
-                "first_steps_seconds": warm}
-    finally:
-        sasrec.CausalSelfAttention.forward = original
+        try:
+            start = time.perf_counter()
+            for batch in batches:
+                with autocast(self.precision, device):
+                    loss, _ = weighted_loss(self.run, batch, device)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                self.optimizer.step()
+            return time.perf_counter() - start
+        finally:
+            sasrec.CausalSelfAttention.forward = original
 
 
 def matmul_gflops() -> dict:
@@ -103,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each variant's figure is its best round")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     args = parser.parse_args()
     if args.threads:
@@ -111,14 +143,22 @@ def main() -> None:
     split = load_split(cfg)
     stream = TrainingStream(split.train, make_strategy("mt"), StreamConfig("packed", cfg.max_len, cfg.batch_size, 0))
     batches = [b for _, b in zip(range(WARMUP + args.steps), iter(stream))]
-    results: dict = {"threads": torch.get_num_threads(), "steps": args.steps, "variants": {}}
+    results: dict = {"threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds, "variants": {}}
+    variants = {}
     for name, (precision, attention, compiled, fused) in VARIANTS.items():
         if compiled and args.no_compile:
             continue
-        results["variants"][name] = step_ms(cfg, split, batches, precision, attention, compiled, fused)
-        r = results["variants"][name]
-        print(f"{name:36s} {r['ms_per_step']:7.1f} ms/step (first {WARMUP} steps {r['first_steps_seconds']:.1f} s)",
-              flush=True)
+        variants[name] = Variant(cfg, split, precision, attention, compiled, fused)
+        warm = variants[name].steps(batches[:WARMUP])  # compiles, where compiled
+        results["variants"][name] = {"first_steps_seconds": warm, "round_ms": []}
+    for _ in range(args.rounds):  # rounds interleave the variants, so drifts of the machine touch them alike
+        for name, variant in variants.items():
+            seconds = variant.steps(batches[WARMUP:])
+            results["variants"][name]["round_ms"].append(seconds / args.steps * 1e3)
+    for name, r in results["variants"].items():
+        r["ms_per_step"] = min(r["round_ms"])
+        print(f"{name:44s} {r['ms_per_step']:7.1f} ms/step (rounds {', '.join(f'{x:.1f}' for x in r['round_ms'])}; "
+              f"first {WARMUP} steps {r['first_steps_seconds']:.1f} s)", flush=True)
     reference = results["variants"]["fp32"]["ms_per_step"]
     results["speedup_over_fp32"] = {n: reference / r["ms_per_step"] for n, r in results["variants"].items()}
     results["matmul_gflops"] = matmul_gflops()

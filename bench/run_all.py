@@ -87,6 +87,8 @@ def main() -> None:
 
         def run(script, quick, extra=()):  # read the script's last results instead of running it
             name = {"training.py": "training_cpu", "time_to_quality.py": "time_to_quality_cpu"}.get(script, script[:-3])
+            if "--ml1m-minutes" in extra:
+                name += "_ml1m"
             path = RESULTS / f"{name}{suffix}.json"
             if not path.exists():
                 raise SystemExit(f"{path}: no results; run `python bench/{script}` first")
@@ -96,7 +98,9 @@ def main() -> None:
     sampler = run("sampler.py", args.quick)
     analysis = run("analysis.py", args.quick)
     training = run("training.py", args.quick)
-    quality = run("time_to_quality.py", args.quick, ("--ml1m-minutes", "0" if args.quick else args.ml1m_minutes))
+    quality = run("time_to_quality.py", args.quick)
+    if not args.quick and float(args.ml1m_minutes) > 0:
+        quality |= run("time_to_quality.py", False, ("--ml1m-minutes", args.ml1m_minutes))
     scale = None if args.skip_scale else run("scale.py", args.quick)
     versus = None if args.skip_recbole else run("vs_recbole.py", args.quick,
                                                 ("--budget-minutes", args.budget_minutes, "--seeds", args.seeds))
