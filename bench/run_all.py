@@ -100,7 +100,9 @@ def main() -> None:
     training = run("training.py", args.quick)
     quality = run("time_to_quality.py", args.quick)
     if not args.quick and float(args.ml1m_minutes) > 0:
-        quality |= run("time_to_quality.py", False, ("--ml1m-minutes", args.ml1m_minutes))
+        ml1m = ("--ml1m-minutes", args.ml1m_minutes)
+        if not args.from_results or (RESULTS / "time_to_quality_cpu_ml1m.json").exists():
+            quality |= run("time_to_quality.py", False, ml1m)
     scale = None if args.skip_scale else run("scale.py", args.quick)
     versus = None if args.skip_recbole else run("vs_recbole.py", args.quick,
                                                 ("--budget-minutes", args.budget_minutes, "--seeds", args.seeds))

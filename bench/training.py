@@ -73,6 +73,8 @@ def main() -> None:
     for name, overrides in CASES.items():
         if args.quick and name not in ("mt_packed", "mt_packed_bf16", "genpas_packed"):
             continue
+        if overrides.get("precision") == "bf16" and device.type not in ("cpu", "cuda"):
+            continue  # bf16 autocast runs on CPUs and CUDA only
         cfg = TrainConfig(**{**base.to_dict(), **overrides})
         results["cases"][name] = epoch_seconds(cfg, split, PAIRS_SHARE if cfg.mode == "pairs" else 1.0)
         print(f"{name:16s} {results['cases'][name]}", flush=True)

@@ -18,7 +18,7 @@ from genpas.models import SASRec, SASRecConfig
 from genpas.models.sasrec import explicit_causal_attention
 from genpas.search.experiments import run_key
 from genpas.train.build import resolve_precision
-from genpas.train.config import LEGACY, TrainConfig
+from genpas.train.config import LEGACY, TrainConfig, same_config
 from genpas.train.run_dir import fresh_or_resumable
 from genpas.train.trainer import train
 
@@ -95,22 +95,47 @@ def test_bf16_run_trains_evaluates_and_repeats_exactly(tmp_path, split):
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["config"]["precision"] == "bf16"
 
 
-def test_runs_from_before_the_option_read_as_float32(tmp_path, split):
-    """A run directory written before `precision` existed trained in float32: its config.yaml and checkpoint lack the
-    key. It resumes under precision fp32 (and only under it), and its experiment run key is unchanged."""
-    cfg = TrainConfig(strategy="mt", precision="fp32", **TINY)
+def test_runs_from_before_the_option_keep_their_meaning(tmp_path, split):
+    """A run written before `precision` existed trained as `auto` does today (bf16 autocast on CUDA, float32
+    elsewhere), and its config.yaml, checkpoint and ledger record lack the key: it keeps its experiment key, resumes
+    under the default, and a job owning its directory keeps it; under another precision it is another run."""
+    cfg = TrainConfig(strategy="mt", **TINY)  # the default precision
+    assert cfg.precision == "auto" == LEGACY["precision"]
     run = tmp_path / "old"
     train(cfg, run, split=split)
     text = (run / "config.yaml").read_text()
     (run / "config.yaml").write_text("".join(line for line in text.splitlines(True) if not line.startswith("precision")))
-    assert TrainConfig.from_run(run / "config.yaml").precision == "fp32" == LEGACY["precision"]
-    fresh_or_resumable(cfg, run)  # a job owning the directory keeps it for the same (float32) configuration
+    assert TrainConfig.from_run(run / "config.yaml").to_dict() == cfg.to_dict()
+    legacy = {k: v for k, v in cfg.to_dict().items() if k != "precision"}
+    assert same_config(legacy, cfg) and not same_config(legacy, TrainConfig(strategy="mt", precision="fp32", **TINY))
+    assert run_key(TrainConfig.from_dict({**LEGACY, **legacy})) == run_key(cfg)
+    assert run_key(TrainConfig(strategy="mt", precision="bf16", **TINY)) != run_key(cfg)
+    assert run_key(TrainConfig(strategy="mt", precision="fp32", **TINY)) != run_key(cfg)
+    fresh_or_resumable(cfg, run)  # a job owning the directory keeps it for the same configuration
     assert (run / "last.pt").exists()
     fresh_or_resumable(TrainConfig(strategy="mt", precision="bf16", **TINY), run)  # another precision: retrained
     assert not run.exists()
-    legacy = {k: v for k, v in cfg.to_dict().items() if k != "precision"}
-    assert run_key(TrainConfig.from_dict({**LEGACY, **legacy})) == run_key(cfg)
-    assert run_key(TrainConfig(strategy="mt", precision="bf16", **TINY)) != run_key(cfg)
+
+
+def test_main_job_reuses_a_finished_run_from_before_the_option(tmp_path, monkeypatch):
+    """`genpas run` (search.compare) reuses a finished run whose metrics.json predates `precision`."""
+    from genpas.data.synth import synthesize, write_table
+    from genpas.search import compare as main_job
+
+    write_table(synthesize(SynthConfig(users=40, items=20, mean_length=6, seed=3)), tmp_path / "log.csv")
+    base = TrainConfig(data=str(tmp_path / "log.csv"), **{**TINY, "epochs": 1})
+    main_job.compare(base, tmp_path / "res", names=("mt",))
+    saved = tmp_path / "res" / "mt" / "metrics.json"
+    metrics = json.loads(saved.read_text())
+    del metrics["config"]["precision"]
+    saved.write_text(json.dumps(metrics))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(main_job, "train_owned", no_training)
+    results = main_job.compare(base, tmp_path / "res", names=("mt",))
+    assert results["MT"]["test"] == metrics["test"]
 
 
 def test_cli_refuses_an_unknown_precision(tmp_path, capsys):

@@ -117,7 +117,7 @@ def train_cmd(
     workers: Annotated[int, typer.Option("--workers", help="Data-loader worker processes.")] = DEFAULTS.num_workers,
     threads: Annotated[Optional[int], typer.Option("--threads", help="Torch CPU threads.")] = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp32 elsewhere), "
-                         "fp32 (exact) or bf16 (also on a CPU: 1.3x faster where it has native bf16). Evaluation "
+                         "fp32 (exact) or bf16 (also on a CPU: a step about 1.2x faster where it has native bf16). Evaluation "
                          "always scores in fp32.")]
     = DEFAULTS.precision,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
-from genpas.train.config import TrainConfig
+from genpas.train.config import TrainConfig, same_config
 from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
         cfg = replace(base, **LINEUP[name])
         run_dir = out / name
         done = run_dir / "metrics.json"
-        if resume and done.exists() and json.loads(done.read_text())["config"] == cfg.to_dict():
+        if resume and done.exists() and same_config(json.loads(done.read_text())["config"], cfg):
             metrics = json.loads(done.read_text())
         else:
             metrics = train_owned(cfg, run_dir, split=split)

@@ -10,17 +10,13 @@ import json
 from pathlib import Path
 
 from genpas.atomic import write_text
+from genpas.search.models_report import MODEL_NAMES, models_section
+from genpas.search.models_report import mean_std as _ms
 from genpas.search.report import save_figure
 from genpas.search.screening_study import screening_plot, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
-MODEL_NAMES = {"sasrec": "SASRec", "hstu": "HSTU", "tiger": "TIGER"}
-
-
-def _ms(s: dict) -> str:
-    """mean ± std (the std only where there are several seeds)."""
-    return f"{s['mean']:.4f} ± {s['std']:.4f}" if len(s["values"]) > 1 else f"{s['mean']:.4f}"
 
 
 def _minutes(seconds: float) -> str:
@@ -262,7 +258,7 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     if "strategies" in results:
         lines += _summary(results["strategies"])
         lines += _published_section(results["strategies"])
-    lines += _models_section([r for stem, r in results.items() if r["experiment"] == "strategies"])
+    lines += models_section([r for r in results.values() if r["experiment"] == "strategies"])
     if search_json is not None:
         lines += _search_section(Path(search_json))
     for kind, result in results.items():
@@ -277,45 +273,6 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         lines += _runs_section(runs)
     write_text(target, "\n".join(lines))
     return target
-
-
-def _models_section(results: list[dict]) -> list[str]:
-    """The generative recommenders side by side: every (model, strategy) of the strategies experiments, and each
-    other model against SASRec on the seeds both trained (paired, as GenPAS against MT)."""
-    from genpas.search.experiments import paired_verdict
-
-    if len(results) < 2:
-        return []
-    by_model = {r["config"]["model"]: r for r in results}
-    lines = ["## Models compared", "",
-             "The strategies experiment of each model, on the same split, seeds and protocol (see each model's "
-             "section below for its command and options). The difference to SASRec is paired by seed: mean ± "
-             "standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
-             "standard errors.", "",
-             "| model | strategy | seeds | valid ndcg@10 | test ndcg@10 | test recall@10 | vs SASRec (test ndcg@10) "
-             "| mean optimizer steps | device |", "|---" * 9 + "|"]
-    base = by_model.get("sasrec")
-    for model, result in by_model.items():
-        for name, row in result["strategies"].items():
-            if name == "pop":
-                continue
-            versus = ""
-            other = base["strategies"].get(name) if base is not None and model != "sasrec" else None
-            if other is not None:
-                mine = dict(zip(result["seeds"], row["test"]["ndcg@10"]["values"]))
-                theirs = dict(zip(base["seeds"], other["test"]["ndcg@10"]["values"]))
-                common = sorted(set(mine) & set(theirs))
-                if common:
-                    v = paired_verdict([mine[s] for s in common], [theirs[s] for s in common])
-                    se = "" if v["standard_error"] is None else f" ± {v['standard_error']:.4f}"
-                    versus = f"{v['mean_difference']:+.4f}{se} ({v['verdict']}, {len(common)} seeds)"
-            steps = row.get("compute", {}).get("optimizer_steps", {}).get("mean")
-            devices = ", ".join(sorted({run.get("device", "unknown") for run in row.get("runs", [])})) or "unknown"
-            lines.append(f"| {MODEL_NAMES.get(model, model)} | {row['label']} | {len(row['test']['ndcg@10']['values'])} "
-                         f"| {_ms(row['valid']['ndcg@10'])} | {_ms(row['test']['ndcg@10'])} "
-                         f"| {_ms(row['test']['recall@10'])} | {versus} | {'' if steps is None else f'{steps:,.0f}'} "
-                         f"| {devices} |")
-    return lines + [""]
 
 
 def _runs_section(runs) -> list[str]:

@@ -51,7 +51,7 @@ HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
 
 # Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
 # recorded before them keep their keys.
-ADDED_LATER = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform", **LEGACY}
+ADDED_LATER = LEGACY
 
 
 def run_key(cfg: TrainConfig) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.screening import screen, spearman
-from genpas.train.config import TrainConfig
+from genpas.train.config import TrainConfig, same_config
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     for name, overrides in jobs:
         cfg = replace(base, **overrides)
         record = ledger.done.get(name)
-        if record is None or record["config"] != cfg.to_dict() or record.get("protocol") != PROTOCOL:
+        if record is None or not same_config(record["config"], cfg) or record.get("protocol") != PROTOCOL:
             metrics = train_owned(cfg, out / "runs" / name, split=split)
             record = {"name": name, "config": cfg.to_dict(), "protocol": PROTOCOL, "valid": _slim(metrics["valid"]),
                       "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],

@@ -41,9 +41,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """'fp32' or 'bf16': what `--precision` means on `device`.
 
     auto is bf16 autocast on CUDA (where it is the standard) and float32 elsewhere. On a CPU with native bf16 the
-    bf16 path trains SASRec-MT on ml-100k 1.3x faster per run at the same validation NDCG@10, but its test NDCG@10
-    came out 0.002 lower over 3 seeds (a tie, and still below the float32 default's 0.060 bar), so it stays one flag
-    away (`--precision bf16`) rather than the default: docs/performance.md "bf16 on the CPU".
+    bf16 path makes a SASRec step about 1.2x faster at the same validation NDCG@10, but its test NDCG@10 on ml-100k
+    came out 0.002 lower over 3 seeds (a tie, yet below the 0.060 the default is held to), so it stays one flag away
+    (`--precision bf16`) rather than the default: docs/performance.md "bf16 on the CPU: quality".
     """
     if precision == "auto":
         return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"

@@ -206,9 +206,16 @@ class TrainConfig:
         return values
 
 
-# Options added after runs were first written, with the value every run written before them had. A run's own
-# config.yaml or checkpoint that lacks one of them means this value (before `precision`, CPU runs trained in float32).
-LEGACY = {"precision": "fp32"}
+# Options added after runs were first written, with the value that reproduces every run written before them (before
+# `precision`, runs trained in bf16 autocast on CUDA and in float32 elsewhere: what `auto` does). A saved config
+# (config.yaml, a checkpoint, metrics.json, a ledger) that lacks one of them means this value.
+LEGACY = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform", "precision": "auto"}
+
+
+def same_config(saved: dict, cfg: TrainConfig) -> bool:
+    """Whether a config saved by an earlier run (metrics.json, a ledger record) is `cfg` (LEGACY filling the options
+    it predates)."""
+    return {**LEGACY, **saved} == cfg.to_dict()
 
 # Defaults that differ by model, for the options a user leaves unset. TIGER's encoder reads code_len tokens per item,
 # so a shorter input and larger batches keep it CPU-sized; it trains on pairs (see docs/method.md "TIGER").
