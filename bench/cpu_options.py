@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
@@ -32,14 +32,6 @@ from genpas.train.config import TrainConfig  # noqa: E402
 from genpas.train.loss import weighted_loss  # noqa: E402
 
 WARMUP = 5
-
-
-def fused_kernel_attention(self, x):  # CausalSelfAttention.forward with the fused kernel whatever the precision
-    B, W, D = x.shape
-    q, k, v = self.qkv(x).split(D, dim=2)
-    q, k, v = (t.view(B, W, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, W, D)))
 
 
 class HashedDropout(torch.nn.Module):
@@ -70,41 +62,50 @@ def hashed_dropout(model) -> None:
                 setattr(module, name, HashedDropout(child.p))
 
 
-VARIANTS = {  # name -> (precision, attention override or None, compile, fused AdamW)
-    "fp32": ("fp32", None, False, False),
-    "bf16, fused attention kernel": ("bf16", fused_kernel_attention, False, False),
-    "bf16, explicit attention (--precision bf16)": ("bf16", None, False, False),
-    "fp32, fused AdamW": ("fp32", None, False, True),
-    "bf16, fused AdamW": ("bf16", None, False, True),
-    "fp32, hashed dropout masks": ("fp32", "hashed dropout", False, False),
-    "fp32, torch.compile": ("fp32", None, True, False),
-    "bf16, torch.compile": ("bf16", None, True, False),
+@dataclass(frozen=True)
+class Setup:
+    precision: str = "fp32"
+    fused_kernel: bool = False  # keep the fused attention kernel under CPU autocast
+    hashed_dropout: bool = False
+    compiled: bool = False
+    fused_adamw: bool = False
+
+
+VARIANTS = {
+    "fp32": Setup(),
+    "bf16, fused attention kernel": Setup("bf16", fused_kernel=True),
+    "bf16, explicit attention (--precision bf16)": Setup("bf16"),
+    "fp32, fused AdamW": Setup(fused_adamw=True),
+    "bf16, fused AdamW": Setup("bf16", fused_adamw=True),
+    "fp32, hashed dropout masks": Setup(hashed_dropout=True),
+    "fp32, torch.compile": Setup(compiled=True),
+    "bf16, torch.compile": Setup("bf16", compiled=True),
 }
 
 
 class Variant:
-    """One training setup (model, optimizer, precision, attention), built and warmed up once, timed in rounds."""
+    """One training setup, built and warmed up once, timed in rounds."""
 
-    def __init__(self, cfg, split, precision, attention, compiled, fused):
+    def __init__(self, cfg, split, setup: Setup):
         torch.manual_seed(0)
         self.model, _ = build_model(cfg, split)
-        if attention == "hashed dropout":
+        if setup.hashed_dropout:
             hashed_dropout(self.model)
-            attention = None
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, fused=True if fused else None)
-        self.run = torch.compile(self.model) if compiled else self.model
-        self.precision, self.attention, self.clip = precision, attention, cfg.grad_clip
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
+                                           fused=True if setup.fused_adamw else None)
+        self.run = torch.compile(self.model) if setup.compiled else self.model
+        self.setup, self.clip = setup, cfg.grad_clip
 
     def steps(self, batches) -> float:
         """Seconds for one training step on each batch."""
-        original = sasrec.CausalSelfAttention.forward
-        if self.attention is not None:
-            sasrec.CausalSelfAttention.forward = self.attention
+        detect = sasrec.cpu_autocast
+        if self.setup.fused_kernel:  # the model then sees no CPU autocast and keeps the fused kernel
+            sasrec.cpu_autocast = lambda: False
         device = torch.device("cpu")
         try:
             start = time.perf_counter()
             for batch in batches:
-                with autocast(self.precision, device):
+                with autocast(self.setup.precision, device):
                     loss, _ = weighted_loss(self.run, batch, device)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -112,7 +113,7 @@ class Variant:
                 self.optimizer.step()
             return time.perf_counter() - start
         finally:
-            sasrec.CausalSelfAttention.forward = original
+            sasrec.cpu_autocast = detect
 
 
 def matmul_gflops() -> dict:
@@ -145,10 +146,10 @@ def main() -> None:
     batches = [b for _, b in zip(range(WARMUP + args.steps), iter(stream))]
     results: dict = {"threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds, "variants": {}}
     variants = {}
-    for name, (precision, attention, compiled, fused) in VARIANTS.items():
-        if compiled and args.no_compile:
+    for name, setup in VARIANTS.items():
+        if setup.compiled and args.no_compile:
             continue
-        variants[name] = Variant(cfg, split, precision, attention, compiled, fused)
+        variants[name] = Variant(cfg, split, setup)
         warm = variants[name].steps(batches[:WARMUP])  # compiles, where compiled
         results["variants"][name] = {"first_steps_seconds": warm, "round_ms": []}
     for _ in range(args.rounds):  # rounds interleave the variants, so drifts of the machine touch them alike

@@ -40,9 +40,8 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
         cfg = replace(base, **LINEUP[name])
         run_dir = out / name
         done = run_dir / "metrics.json"
-        if resume and done.exists() and same_config(json.loads(done.read_text())["config"], cfg):
-            metrics = json.loads(done.read_text())
-        else:
+        metrics = json.loads(done.read_text()) if resume and done.exists() else None
+        if metrics is None or not same_config(metrics["config"], cfg):
             metrics = train_owned(cfg, run_dir, split=split)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
         results[label] = metrics

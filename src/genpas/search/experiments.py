@@ -49,15 +49,11 @@ TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text",
 HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
 
 
-# Options added after runs were first recorded: left out of the key while at their neutral value, so the runs
-# recorded before them keep their keys.
-ADDED_LATER = LEGACY
-
-
 def run_key(cfg: TrainConfig) -> str:
     ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ()) + (HSTU_ONLY if cfg.model != "hstu" else ())
+    # An option added after runs were first recorded stays out of the key at its LEGACY value: old keys hold.
     values = {k: v for k, v in cfg.to_dict().items()
-              if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+              if k not in ignored and not (k in LEGACY and v == LEGACY[k])}
     values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
