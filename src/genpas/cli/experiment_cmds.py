@@ -29,6 +29,11 @@ Patience = Annotated[Optional[int], typer.Option("--patience", help="Epochs with
 Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
 Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults).")]
+Share = Annotated[bool, typer.Option("--share", help="One of several processes (here or on machines that see the same "
+                                     "--out) working through this experiment: runs another process is training are "
+                                     "left to it, and the process that finds every run finished writes the results.")]
+Plan = Annotated[bool, typer.Option("--plan", help="Train nothing: list the runs the experiment needs and whether each "
+                                    "is finished, running, started (resumable) or pending.")]
 DEFAULT_OUT = Path("results/experiments")
 
 
@@ -97,10 +102,30 @@ def _store(out: Path):
     return RunStore(out, on_result=announce)
 
 
-def _finish(result: dict, out: Path) -> None:
+def _run(job, out: Path, share: bool, plan: bool) -> None:
+    """Run an experiment (a function of the run store): plainly, as one of several sharing processes, or as a plan."""
+    from genpas.search import campaign
     from genpas.search.experiment_report import TABLES
     from genpas.search.experiments import save
 
+    if share and plan:
+        raise GenpasError("--plan and --share: give one")
+    store = _store(out)
+    if plan:
+        runs = campaign.plan(job, store)
+        for run in runs:
+            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}")
+        counts = ", ".join(f"{sum(r['state'] == s for r in runs)} {s}" for s in campaign.STATES)
+        typer.echo(f"{len(runs)} runs: {counts}")
+        return
+    if share:
+        result, left = campaign.share(job, store)
+        if result is None:
+            typer.echo(f"{len(left)} runs are still being trained by other processes; the last process to finish "
+                       f"writes the results (or run this command again when they are done)")
+            return
+    else:
+        result = job(store)
     path = save(result, out)
     typer.echo("\n".join(TABLES[result["experiment"]](result)))
     typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
@@ -110,7 +135,7 @@ def _finish(result: dict, out: Path) -> None:
 @with_data_flags
 def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                   progress: Progress = True, model: Model = "sasrec",
+                   progress: Progress = True, model: Model = "sasrec", share: Share = False, plan: Plan = False,
                    strategies: Annotated[str, typer.Option("--strategies", "--strategy", help="Comma-separated: pop, lt, mt, sw, "
                                                            "genpas.")] = "pop,lt,mt,sw,genpas", data_flags=None):
     """The headline: every strategy over several seeds, mean ± std, GenPAS against MT relative to the seed spread."""
@@ -118,19 +143,20 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 
     names = _names(strategies)
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _finish(run_strategies(settings, _store(out), names), out)
+    _run(lambda store: run_strategies(settings, store, names), out, share, plan)
 
 
 @experiment_app.command("long-tail")
 @with_data_flags
 def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                  progress: Progress = True, model: Model = "sasrec", data_flags=None):
+                  progress: Progress = True, model: Model = "sasrec",
+                  share: Share = False, plan: Plan = False, data_flags=None):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
 
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _finish(run_long_tail(settings, _store(out)), out)
+    _run(lambda store: run_long_tail(settings, store), out, share, plan)
 
 
 @experiment_app.command("data-efficiency")
@@ -138,6 +164,7 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
 def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
                         genpas: Genpas = None, search: Search = None, epochs: Epochs = None, patience: Patience = None,
                         config: Config = None, progress: Progress = True, model: Model = "sasrec",
+                        share: Share = False, plan: Plan = False,
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
                         = "0.01,0.05,0.1,0.2,1", data_flags=None):
     """GenPAS vs MT trained on a fixed set of pairs: a share of the MT pair count, drawn once."""
@@ -147,14 +174,14 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seed
     if any(not 0 < f <= 1 for f in shares):
         raise GenpasError("--fractions: every share must be in (0, 1]")
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _finish(run_data_efficiency(settings, _store(out), shares), out)
+    _run(lambda store: run_data_efficiency(settings, store, shares), out, share, plan)
 
 
 @experiment_app.command("model-size")
 @with_data_flags
 def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                   progress: Progress = True, model: Model = "sasrec",
+                   progress: Progress = True, model: Model = "sasrec", share: Share = False, plan: Plan = False,
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
                    = "32,64,128,256",
                    depths: Annotated[str, typer.Option("--depths", help="Layer counts (at the reference width).")]
@@ -170,13 +197,14 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
     sizes = [(w, n) for w in widths for n in layers] if grid else default_sizes(
         widths, layers, (settings.base.dim, settings.base.layers))
-    _finish(run_model_size(settings, _store(out), sizes), out)
+    _run(lambda store: run_model_size(settings, store, sizes), out, share, plan)
 
 
 @experiment_app.command("screening")
 @with_data_flags
 def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1", epochs: Epochs = None,
                   patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = "sasrec",
+                  share: Share = False, plan: Plan = False,
                   settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "
                                                               "KL stratum (at least 3).")] = 24,
                   keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="The screening's KL cut, as "
@@ -193,7 +221,8 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
     if sample_seed < 0:
         raise GenpasError("--sample-seed must be >= 0")
     settings = settings_from(data, seeds, None, None, epochs, patience, config, progress, model, data_flags)
-    _finish(run_screening_study(settings, _store(out), settings_count, keep_fraction, sample_seed=sample_seed), out)
+    _run(lambda store: run_screening_study(settings, store, settings_count, keep_fraction,
+                                           sample_seed=sample_seed), out, share, plan)
 
 
 @experiment_app.command("report")

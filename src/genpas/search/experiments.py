@@ -35,6 +35,7 @@ from genpas.search.trained import Ledger
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
+from genpas.train.run_dir import exclusive, run_lock
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,17 @@ def run_key(cfg: TrainConfig) -> str:
 
 @dataclass
 class RunStore:
-    """Trainings shared by all experiments of one directory; each is trained at most once (see module docstring)."""
+    """Trainings shared by all experiments of one directory; each is trained at most once (see module docstring).
+
+    Several processes may share a store: a run is trained under a claim (DIR/runs/.claims/<key>), so no two
+    processes train the same run, and finished runs are read back from the ledger that all of them append to. A
+    planning store trains nothing: it lists the runs an experiment needs (campaign.py)."""
 
     root: Path
     split: object = None
     on_result: object = None  # called with (name, record) after each run, trained or reused
+    planning: bool = False
+    planned: list = field(default_factory=list)  # (key, name, config) of every run a planning store was asked for
     ledger: Ledger = field(init=False)
 
     def __post_init__(self):
@@ -74,25 +81,56 @@ class RunStore:
     def get(self, cfg: TrainConfig, name: str) -> dict:
         key = f"{name}-{run_key(cfg)}"
         record = self.ledger.done.get(key)
+        if self.planning:
+            self.planned.append((key, name, cfg))
+            return stand_in(cfg) if record is None else record
         if record is None:
-            if self.split is None:
-                self.split = load_split(cfg)
-            start = time.perf_counter()
-            metrics = train_owned(cfg, self.root / "runs" / key, split=self.split)
-            record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
-                      "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
-                      "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
-                      "device": metrics.get("device", "unknown"),
-                      **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
-                      "compute_at_best": metrics.get("compute_at_best", {}),
-                      "curve": validation_curve(self.root / "runs" / key / "log.csv")}
-            self.ledger.add(record)
+            record = self.train(cfg, key)
         elif "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
             saved = self.root / "runs" / key / "metrics.json"
             record["device"] = json.loads(saved.read_text()).get("device", "unknown") if saved.exists() else "unknown"
         if self.on_result is not None:
             self.on_result(name, record)
         return record
+
+    def claim(self, key: str):
+        """The lock a process holds while it trains run `key` (raises RunBusy if another process holds it)."""
+        return exclusive(self.root / "runs" / ".claims" / key,
+                         f"run {key} of {self.root} is being trained by another process; wait for it, or share the "
+                         f"experiment with --share")
+
+    def train(self, cfg: TrainConfig, key: str) -> dict:
+        """Train run `key` under its claim, unless another process finished it meanwhile; returns its record."""
+        with self.claim(key):
+            self.ledger.refresh()
+            if key in self.ledger.done:
+                return self.ledger.done[key]
+            if self.split is None:
+                self.split = load_split(cfg)
+            run_dir = self.root / "runs" / key
+            if run_dir.exists():  # a trainer that took no claim (an older genpas) is never disturbed
+                with run_lock(run_dir):
+                    pass
+            start = time.perf_counter()
+            metrics = train_owned(cfg, run_dir, split=self.split)
+            record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
+                      "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+                      "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
+                      "device": metrics.get("device", "unknown"),
+                      **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
+                      "compute_at_best": metrics.get("compute_at_best", {}),
+                      "curve": validation_curve(run_dir / "log.csv")}
+            self.ledger.add(record)
+            return record
+
+
+def stand_in(cfg: TrainConfig) -> dict:
+    """A record of zeros in the shape of a finished run's, for planning passes only (their results are discarded)."""
+    zeros = {k: 0.0 for k in METRICS}
+    metrics = {**zeros, "users": 0, "groups": {g: {"users": 0, **zeros} for g in GROUP_NAMES}}
+    return {"name": "planned", "config": cfg.to_dict(), "valid": metrics, "test": metrics, "best_epoch": 0,
+            "epochs_run": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "device": "none",
+            **{k: 0 for k in COMPUTE_KEYS}, "compute_at_best": {}, "curve": []}
 
 
 def validation_curve(log_csv: Path) -> list[list[float]]:

@@ -43,6 +43,10 @@ class Ledger:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.done: dict[str, dict] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the file again: other processes sharing the store may have appended runs."""
         if self.path.exists():
             for line in self.path.read_text().splitlines():
                 if line.strip():

@@ -16,23 +16,36 @@ from genpas.train.config import TrainConfig
 PROTOCOL = 2
 
 
+class RunBusy(GenpasError):
+    """Another process holds the lock: it is training there."""
+
+
 @contextmanager
 def run_lock(directory: Path | None):
     """An exclusive lock on DIR/.lock while a process trains there (POSIX; elsewhere no lock is taken)."""
     if directory is None:
         yield
         return
+    with exclusive(Path(directory) / ".lock", f"{directory} is in use by another training process; wait for it to "
+                                               f"finish or train into another --out"):
+        yield
+
+
+@contextmanager
+def exclusive(lock_file: Path, busy_message: str):
+    """Hold an advisory lock on `lock_file` (created if missing) or raise RunBusy(busy_message) at once. The lock
+    dies with the process, so a killed run never leaves a stale one."""
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks through fcntl
         yield
         return
-    with open(Path(directory) / ".lock", "w") as fh:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise GenpasError(f"{directory} is in use by another training process; wait for it to finish or train "
-                              f"into another --out") from None
+            raise RunBusy(busy_message) from None
         try:
             yield
         finally:
