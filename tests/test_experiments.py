@@ -150,6 +150,9 @@ def test_screening_study_samples_the_whole_kl_range(tiny, capsys):
     best = result["best_trained"]
     assert 1 <= best["screening_rank_in_sample"] <= 5 and 1 <= best["screening_rank_in_grid"] <= result["grid_size"]
     assert "Spearman of KL" in (tiny / "exp" / "screening.md").read_text()
+    code, out = _run(["experiment", "report", "--out", str(tiny / "exp"), "--to", str(tiny / "report.md")], capsys)
+    summary = (tiny / "report.md").read_text().split("## Summary")[1].split("##")[0]
+    assert code == 0 and "- Screening study (5 grid settings across the whole KL range, seeds 0)" in summary
     code, out = _run(["experiment", "screening", "--out", str(tiny / "exp"), "--settings", "2"], capsys)
     assert code == 2 and "--settings" in out.err
 
@@ -168,6 +171,12 @@ def test_stratified_sample_bootstrap_and_screening_order():
     settings = [{"kl": 0.1, "ratio": 1.0, "survivor": True, "n": "a"}, {"kl": 0.2, "ratio": 3.0, "survivor": True, "n": "b"},
                 {"kl": 0.9, "ratio": 9.0, "survivor": False, "n": "c"}, {"kl": 0.5, "ratio": 0.0, "survivor": False, "n": "d"}]
     assert [s["n"] for s in screening_rank(settings)] == ["b", "a", "d", "c"]  # survivors by ratio, then by KL
+    from genpas.search.screening_study import _reading
+
+    assert "premise holds" in _reading({"rho": -0.5, "ci95": [-0.8, -0.1]}, "negative")
+    assert "opposite" in _reading({"rho": 0.5, "ci95": [0.1, 0.8]}, "negative")
+    assert "spans zero" in _reading({"rho": 0.2, "ci95": [-0.2, 0.5]}, "positive")
+    assert "premise holds" in _reading({"rho": 0.5, "ci95": [0.1, 0.8]}, "positive")
 
 
 def test_experiment_bad_options(tiny, capsys):

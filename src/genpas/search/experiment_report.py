@@ -13,7 +13,7 @@ from genpas.atomic import write_text
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.report import save_figure
-from genpas.search.screening_study import screening_plot, screening_table
+from genpas.search.screening_study import screening_plot, screening_summary, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
@@ -255,8 +255,12 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                "depend on the machine's load; the times are wall-clock as measured, and grow when other work shares "
                "the machine. Every strategy gets epochs of the same number of optimizer steps, and runs stop on "
                "validation patience (equal compute per epoch, each run to its own convergence).", ""]
+    summary = _summary(results["strategies"]) if "strategies" in results else []  # bullets, then a blank line
+    if "screening" in results:
+        summary = ((summary[:-1] if summary else ["## Summary", ""])
+                   + screening_summary(results["screening"], results.get("strategies")) + [""])
+    lines += summary
     if "strategies" in results:
-        lines += _summary(results["strategies"])
         lines += _published_section(results["strategies"])
     lines += models_section([r for r in results.values() if r["experiment"] == "strategies"])
     if search_json is not None:

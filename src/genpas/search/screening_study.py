@@ -151,3 +151,44 @@ def screening_plot(result: dict, ax) -> None:
     ax.scatter(kl, ndcg, c=colors, s=18)
     ax.set_xlabel("KL(validation targets || training targets)  (orange: kept by the screening)")
     ax.set_ylabel("validation NDCG@10 (mean over seeds)")
+
+
+def _reading(s: dict, premise: str) -> str:
+    low, high = s["ci95"]
+    if s["rho"] is None or low is None:
+        return "not measurable"
+    if (premise == "negative" and high < 0) or (premise == "positive" and low > 0):
+        return "the screening's premise holds (the 95% interval excludes zero on its side)"
+    if (premise == "negative" and low > 0) or (premise == "positive" and high < 0):
+        return "the opposite of the screening's premise (the 95% interval excludes zero on the other side)"
+    return "not distinguishable from no correlation (the 95% interval spans zero)"
+
+
+def screening_summary(result: dict, strategies: dict | None = None) -> list[str]:
+    """Summary bullets: what the study found, and the best trained setting against MT on the same seeds."""
+    from genpas.augment import make_strategy
+
+    kl, ratio = result["spearman_kl_vs_valid_ndcg@10"], result["spearman_ratio_vs_valid_ndcg@10"]
+    b = result["best_trained"]
+    label = make_strategy("genpas", b["alpha"], b["beta"], b["gamma"]).label
+    n = len(result["settings"])
+    lines = [f"- Screening study ({n} grid settings across the whole KL range, seeds "
+             f"{', '.join(map(str, result['seeds']))}): Spearman of KL with validation NDCG@10 "
+             f"{kl['rho']:+.2f} ({_reading(kl, 'negative')}); of Alignment / Discrimination {ratio['rho']:+.2f} "
+             f"({_reading(ratio, 'positive')}).",
+             f"- The best trained setting, {label}, is ranked {b['screening_rank_in_sample']} of {n} by the "
+             f"screening within the sample and {b['screening_rank_in_grid']} of {result['grid_size']} in the grid."]
+    mt = (strategies or {}).get("strategies", {}).get("mt")
+    if mt is not None:
+        seeds = result["seeds"]
+        by_seed = {r["seed"]: r for r in mt["runs"]}
+        if all(s in by_seed for s in seeds):
+            best = next(r for r in result["settings"]
+                        if (r["alpha"], r["beta"], r["gamma"]) == (b["alpha"], b["beta"], b["gamma"]))
+            parts = []
+            for split in ("valid", "test"):
+                mt_mean = float(np.mean([by_seed[s][split]["ndcg@10"] for s in seeds]))
+                parts.append(f"{split} NDCG@10 {best[split]['ndcg@10']['mean']:.4f} against {mt_mean:.4f} for MT")
+            lines.append(f"- On the same seeds it has {parts[0]}, and {parts[1]} (picked as the best of {n} on "
+                         f"validation, so its validation figure is optimistic; the test figure is not).")
+    return lines
