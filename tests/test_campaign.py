@@ -1,8 +1,14 @@
-"""Campaigns: an experiment's plan, and several processes sharing one experiment directory (search/campaign.py)."""
+"""Campaigns: an experiment's plan, and several processes sharing one experiment directory (search/campaign.py).
+
+Another process is simulated by a raw flock on a second open file: flock locks of two open files conflict even within
+one process (genpas' own locks are re-entrant, so they cannot stand in for a stranger)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -10,7 +16,6 @@ from genpas.data.synth import SynthConfig, synthesize, write_table
 from genpas.search import campaign
 from genpas.search.experiments import ExperimentSettings, RunStore, run_strategies
 from genpas.train.config import TrainConfig
-from genpas.train.run_dir import run_lock
 
 TINY = dict(dim=8, layers=1, heads=1, max_len=6, batch_size=32, warmup_steps=2, epochs=2, patience=1,
             progress=False)
@@ -26,32 +31,67 @@ def job(settings):
     return lambda store: run_strategies(settings, store, ("mt", "genpas"))
 
 
-def test_the_plan_lists_every_run_with_its_state_and_trains_nothing(settings, tmp_path):
-    store = RunStore(tmp_path / "exp")
-    runs = campaign.plan(job(settings), store)
+class Stranger:
+    """Holds `path` locked as another process would, until released."""
+
+    def __init__(self, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "w")
+        fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self):
+        if not self.fh.closed:
+            self.fh.close()
+
+
+@contextmanager
+def released_before_waiting(store, key, stranger, check):
+    """Let `store` run its first pass; when it comes to wait for `key`, run `check`, then release the stranger."""
+    real = store.train
+
+    def train(cfg, k, wait=True):
+        if k == key and wait:
+            check()
+            stranger.release()
+        return real(cfg, k, wait)
+
+    store.train = train
+    yield
+
+
+def test_the_plan_lists_every_run_with_its_state_and_writes_nothing(settings, tmp_path):
+    runs = campaign.plan(job(settings), RunStore(tmp_path / "exp"))
     assert [(r["name"], r["seed"]) for r in runs] == [("mt", 0), ("mt", 1), ("genpas", 0), ("genpas", 1)]
-    assert {r["state"] for r in runs} == {"pending"} and not (tmp_path / "exp" / "ledger.jsonl").exists()
+    assert {r["state"] for r in runs} == {"pending"} and not (tmp_path / "exp").exists()
     run_strategies(settings, RunStore(tmp_path / "exp"), ("mt",))
     states = {(r["name"], r["seed"]): r["state"] for r in campaign.plan(job(settings), RunStore(tmp_path / "exp"))}
     assert states == {("mt", 0): "finished", ("mt", 1): "finished", ("genpas", 0): "pending",
                       ("genpas", 1): "pending"}
-    busy = RunStore(tmp_path / "exp")
-    key = campaign.plan(job(settings), busy)[2]["key"]
-    with busy.claim(key):  # flock locks of two open files conflict even within one process: "another process"
-        assert campaign.plan(job(settings), RunStore(tmp_path / "exp"))[2]["state"] == "running"
+    key = runs[2]["key"]
+    stranger = Stranger(tmp_path / "exp" / "runs" / ".claims" / key)
+    before = set((tmp_path / "exp").rglob("*"))
+    assert campaign.plan(job(settings), RunStore(tmp_path / "exp"))[2]["state"] == "running"
+    stranger.release()
+    (tmp_path / "exp" / "runs" / key).mkdir()
+    (tmp_path / "exp" / "runs" / key / "last.pt").write_bytes(b"")
+    assert campaign.plan(job(settings), RunStore(tmp_path / "exp"))[2]["state"] == "started"
+    made_here = {tmp_path / "exp" / "runs" / key, tmp_path / "exp" / "runs" / key / "last.pt"}
+    assert set((tmp_path / "exp").rglob("*")) == before | made_here  # the plans added nothing
 
 
-def test_sharing_processes_never_train_a_claimed_run_and_give_the_plain_result(settings, tmp_path):
+def test_a_worker_trains_the_free_runs_first_then_takes_over_a_dead_workers_run(settings, tmp_path):
     plain = run_strategies(settings, RunStore(tmp_path / "plain"), ("mt", "genpas"))
     store = RunStore(tmp_path / "shared")
     held = campaign.plan(job(settings), store)[1]["key"]
-    with store.claim(held):  # another worker trains this run
-        result, left = campaign.share(job(settings), RunStore(tmp_path / "shared"))
-    assert result is None and left == [held]
-    assert not (tmp_path / "shared" / "runs" / held).exists()  # left to its owner
-    assert len(RunStore(tmp_path / "shared").ledger.done) == 3
-    result, left = campaign.share(job(settings), RunStore(tmp_path / "shared"))  # the owner's turn: all finished
-    assert left == []
+    stranger = Stranger(tmp_path / "shared" / "runs" / ".claims" / held)
+
+    def first_pass_done():  # the three free runs are finished, the held one untouched
+        assert len(RunStore(tmp_path / "shared").ledger.done) == 3
+        assert not (tmp_path / "shared" / "runs" / held).exists()
+
+    with released_before_waiting(store, held, stranger, first_pass_done):  # then its owner dies
+        result = campaign.share(job(settings), store)
+    assert len(store.ledger.done) == 4
     for name, row in plain["strategies"].items():  # who trained a run never changes its numbers
         assert result["strategies"][name]["valid"] == row["valid"] and result["strategies"][name]["test"] == row["test"]
 
@@ -61,11 +101,16 @@ def test_a_run_trained_outside_the_claims_is_never_disturbed(settings, tmp_path)
     key = campaign.plan(job(settings), store)[0]["key"]
     run = tmp_path / "exp" / "runs" / key
     run.mkdir(parents=True)
-    (run / "config.yaml").write_text("a run of an older genpas, still training\n")
-    with run_lock(run):
-        result, left = campaign.share(job(settings), RunStore(tmp_path / "exp"))
-        assert result is None and left == [key]
-        assert (run / "config.yaml").exists()  # not dropped as a stale directory while its trainer holds it
+    (run / "config.yaml").write_text("a run of another process, still training\n")
+    stranger = Stranger(run / ".lock")
+
+    def untouched():
+        assert (run / "config.yaml").exists()  # not emptied as a stale directory while its trainer holds it
+        assert len(RunStore(tmp_path / "exp").ledger.done) == 3
+
+    with released_before_waiting(store, key, stranger, untouched):
+        campaign.share(job(settings), store)
+    assert key in store.ledger.done
 
 
 def test_cli_plan_and_share(settings, tmp_path, capsys):
@@ -80,10 +125,25 @@ def test_cli_plan_and_share(settings, tmp_path, capsys):
 
     code, out = cli("--plan")
     assert code == 0 and "1 runs: 0 finished, 0 running, 0 started, 1 pending" in out.out
-    assert not (tmp_path / "exp" / "strategies.json").exists()
+    assert not (tmp_path / "exp").exists()
     code, out = cli("--share")
     assert code == 0 and json.loads((tmp_path / "exp" / "strategies.json").read_text())["seeds"] == [0]
     code, out = cli("--plan")
-    assert "1 finished" in out.out
+    assert "1 runs: 1 finished" in out.out
     code, out = cli("--plan", "--share")
-    assert code == 2 and "--plan and --share" in out.err
+    assert code == 2 and "give only one of --plan and --share" in out.err
+
+
+def test_the_ledger_append_is_locked(tmp_path):
+    from genpas.search.trained import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    stranger = Stranger(tmp_path / "ledger.jsonl")  # a writer on another machine mid-append
+
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (ledger.add({"name": "a"}), done.set()))
+    writer.start()
+    assert not done.wait(0.5)  # the append waits for the lock...
+    stranger.release()
+    writer.join(10)
+    assert done.is_set() and Ledger(tmp_path / "ledger.jsonl").done == {"a": {"name": "a"}}  # ...then lands whole

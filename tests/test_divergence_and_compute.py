@@ -150,8 +150,8 @@ def test_a_checkpoint_of_an_earlier_protocol_is_never_resumed(tmp_path, split):
     save_state(tmp_path / "r" / "last.pt", state)
     with pytest.raises(GenpasError, match="earlier training protocol"):
         Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
-    fresh_or_resumable(cfg, tmp_path / "r")  # a job-owned directory of the old protocol is dropped, not resumed
-    assert not (tmp_path / "r").exists()
+    fresh_or_resumable(cfg, tmp_path / "r")  # a job-owned directory of the old protocol is emptied, not resumed
+    assert {p.name for p in (tmp_path / "r").iterdir()} <= {".lock"}
 
 
 def test_display_and_logging_options_never_change_results(tmp_path, split, monkeypatch):
@@ -177,10 +177,11 @@ def test_display_and_logging_options_never_change_results(tmp_path, split, monke
 
 
 def test_a_run_directory_is_locked_while_training(tmp_path, split):
-    from genpas.train.run_dir import run_lock
+    import fcntl
 
     (tmp_path / "r").mkdir()
-    with run_lock(tmp_path / "r"):
+    with open(tmp_path / "r" / ".lock", "w") as other:  # another process's lock (a second open file conflicts)
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(GenpasError, match="in use by another training process"):
             train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)
     train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)  # free again

@@ -30,8 +30,9 @@ Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of traini
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
 Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults).")]
 Share = Annotated[bool, typer.Option("--share", help="One of several processes (here or on machines that see the same "
-                                     "--out) working through this experiment: runs another process is training are "
-                                     "left to it, and the process that finds every run finished writes the results.")]
+                                     "--out, with working file locks) working through this experiment: each trains "
+                                     "the runs no other process holds, then waits for the rest (taking over any "
+                                     "whose process died) and writes the results.")]
 Plan = Annotated[bool, typer.Option("--plan", help="Train nothing: list the runs the experiment needs and whether each "
                                     "is finished, running, started (resumable) or pending.")]
 DEFAULT_OUT = Path("results/experiments")
@@ -106,26 +107,19 @@ def _run(job, out: Path, share: bool, plan: bool) -> None:
     """Run an experiment (a function of the run store): plainly, as one of several sharing processes, or as a plan."""
     from genpas.search import campaign
     from genpas.search.experiment_report import TABLES
-    from genpas.search.experiments import save
+    from genpas.search.experiments import RunStore, save
 
     if share and plan:
-        raise GenpasError("--plan and --share: give one")
-    store = _store(out)
-    if plan:
-        runs = campaign.plan(job, store)
+        raise GenpasError("give only one of --plan and --share")
+    if plan:  # reads the directory, writes nothing
+        runs = campaign.plan(job, RunStore(out))
         for run in runs:
             typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}")
         counts = ", ".join(f"{sum(r['state'] == s for r in runs)} {s}" for s in campaign.STATES)
         typer.echo(f"{len(runs)} runs: {counts}")
         return
-    if share:
-        result, left = campaign.share(job, store)
-        if result is None:
-            typer.echo(f"{len(left)} runs are still being trained by other processes; the last process to finish "
-                       f"writes the results (or run this command again when they are done)")
-            return
-    else:
-        result = job(store)
+    store = _store(out)
+    result = campaign.share(job, store) if share else job(store)
     path = save(result, out)
     typer.echo("\n".join(TABLES[result["experiment"]](result)))
     typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")

@@ -1,17 +1,20 @@
 """Campaigns: the runs an experiment needs, and several processes sharing one experiment directory.
 
 An experiment is a function of a run store (experiments.py). Given a planning store it trains nothing and lists the
-runs it would ask for, so `plan` can say which are finished, being trained, started (resumable) or pending. `share`
-lets any number of processes, on one machine or on several that see the same directory, work through one
-experiment: each walks the plan and trains the runs that no other process has claimed, and whichever finds every run
-finished writes the results. Results do not depend on which process trained what: a run is keyed by its full
-configuration and seeded by it.
+runs it would ask for, so `plan` can say which are finished, being trained, started (resumable) or pending; it only
+reads the directory. `share` lets any number of processes, on one machine or on several that see the same directory
+(with working file locks), work through one experiment: each first walks the plan and trains the runs that no other
+process has claimed, then waits for the runs others hold, and takes over any whose process died (its claim dies
+with it; the run resumes from its last epoch). So every worker ends with every run finished and writes the same
+results. Results do not depend on which process trained what: a run is keyed by its full configuration and seeded
+by it.
 """
 
 from __future__ import annotations
 
+from genpas.errors import GenpasError
 from genpas.search.experiments import RunStore
-from genpas.train.run_dir import RunBusy, run_lock
+from genpas.train.run_dir import RunBusy, can_lock, held_elsewhere
 
 STATES = ("finished", "running", "started", "pending")
 
@@ -24,15 +27,11 @@ def _planned(job, store: RunStore) -> list[tuple]:
 
 
 def state_of(store: RunStore, key: str) -> str:
+    """One of STATES, read without taking any lock or writing anything."""
     if key in store.ledger.done:
         return "finished"
     run_dir = store.root / "runs" / key
-    try:
-        with store.claim(key):
-            if run_dir.exists():
-                with run_lock(run_dir):
-                    pass
-    except RunBusy:
+    if held_elsewhere(store.root / "runs" / ".claims" / key) or held_elsewhere(run_dir / ".lock"):
         return "running"
     return "started" if (run_dir / "last.pt").exists() else "pending"
 
@@ -43,19 +42,23 @@ def plan(job, store: RunStore) -> list[dict]:
             for key, name, cfg in _planned(job, store)]
 
 
-def share(job, store: RunStore) -> tuple[dict | None, list[str]]:
-    """Train the experiment's runs that no other process holds, then return (its result, []) if every run is
-    finished, else (None, the keys still being trained elsewhere)."""
+def share(job, store: RunStore) -> dict:
+    """Train the experiment's runs as one of several workers (see the module docstring); returns its result."""
+    if not can_lock():
+        raise GenpasError("--share needs advisory file locks (POSIX fcntl), which this platform lacks")
     runs = _planned(job, store)  # the plan depends on configurations only, never on results: computed once
-    for key, name, cfg in runs:
-        if key in store.ledger.done:
-            continue
-        try:
-            record = store.train(cfg, key)
-        except RunBusy:  # another process trains it
-            continue
-        if store.on_result is not None:
-            store.on_result(name, record)
-    store.ledger.refresh()
-    left = [key for key, _, _ in runs if key not in store.ledger.done]
-    return (None, left) if left else (job(store), [])
+    held = []
+    for key, name, cfg in runs:  # first the runs no one holds...
+        if key not in store.ledger.done:
+            try:
+                _report(store, name, store.train(cfg, key, wait=False))
+            except RunBusy:
+                held.append((key, name, cfg))
+    for key, name, cfg in held:  # ...then the others': wait, and finish any whose process died
+        _report(store, name, store.train(cfg, key, wait=True))
+    return job(store)
+
+
+def _report(store: RunStore, name: str, record: dict) -> None:
+    if store.on_result is not None:
+        store.on_result(name, record)

@@ -35,7 +35,7 @@ from genpas.search.trained import Ledger
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
-from genpas.train.run_dir import exclusive, run_lock
+from genpas.train.run_dir import exclusive, held_elsewhere
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -93,26 +93,26 @@ class RunStore:
             self.on_result(name, record)
         return record
 
-    def claim(self, key: str):
-        """The lock a process holds while it trains run `key` (raises RunBusy if another process holds it)."""
+    def claim(self, key: str, wait: bool = False):
+        """The lock a process holds while it trains run `key`: wait for it, or raise RunBusy if another process
+        holds it."""
         return exclusive(self.root / "runs" / ".claims" / key,
-                         f"run {key} of {self.root} is being trained by another process; wait for it, or share the "
-                         f"experiment with --share")
+                         f"run {key} of {self.root} is being trained by another process", wait)
 
-    def train(self, cfg: TrainConfig, key: str) -> dict:
-        """Train run `key` under its claim, unless another process finished it meanwhile; returns its record."""
-        with self.claim(key):
+    def train(self, cfg: TrainConfig, key: str, wait: bool = True) -> dict:
+        """Train run `key` under its claim, unless another process finished it meanwhile; returns its record. By
+        default a run another process holds is waited for (then read back); wait=False raises RunBusy instead."""
+        if wait and held_elsewhere(self.root / "runs" / ".claims" / key):
+            log.warning("waiting for run %s, which another process is training", key)
+        with self.claim(key, wait):
             self.ledger.refresh()
             if key in self.ledger.done:
                 return self.ledger.done[key]
             if self.split is None:
                 self.split = load_split(cfg)
             run_dir = self.root / "runs" / key
-            if run_dir.exists():  # a trainer that took no claim (an older genpas) is never disturbed
-                with run_lock(run_dir):
-                    pass
             start = time.perf_counter()
-            metrics = train_owned(cfg, run_dir, split=self.split)
+            metrics = train_owned(cfg, run_dir, split=self.split, wait=wait)
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
                       "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,

@@ -37,6 +37,14 @@ def _name(alpha, beta, gamma) -> str:
     return f"genpas_{f(alpha)}_{f(beta)}_{f(gamma)}"
 
 
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process per store
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
 class Ledger:
     """Append-only JSON lines of finished trainings, keyed by name."""
 
@@ -57,11 +65,13 @@ class Ledger:
                     self.done[record["name"]] = record
 
     def add(self, record: dict) -> None:
-        """Append one line with a single O_APPEND write, so processes sharing a store never interleave lines."""
+        """Append one line with a single O_APPEND write under an exclusive lock, so processes sharing a store (on
+        one machine or several) never interleave or overwrite lines; closing the file releases the lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            _lock(fd)  # O_APPEND alone is not atomic across NFS clients; the lock makes each append whole
             written = os.write(fd, line)
             while written < len(line):  # a short write (rare): finish it
                 written += os.write(fd, line[written:])

@@ -20,40 +20,80 @@ class RunBusy(GenpasError):
     """Another process holds the lock: it is training there."""
 
 
+_HELD: dict[str, int] = {}  # lock files this process holds, with their nesting depth (the locks are re-entrant)
+
+
+def can_lock() -> bool:
+    """Whether advisory file locks exist here (POSIX fcntl); without them no lock is taken."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @contextmanager
-def run_lock(directory: Path | None):
+def run_lock(directory: Path | None, wait: bool = False):
     """An exclusive lock on DIR/.lock while a process trains there (POSIX; elsewhere no lock is taken)."""
     if directory is None:
         yield
         return
     with exclusive(Path(directory) / ".lock", f"{directory} is in use by another training process; wait for it to "
-                                               f"finish or train into another --out"):
+                                               f"finish or train into another --out", wait):
         yield
 
 
 @contextmanager
-def exclusive(lock_file: Path, busy_message: str):
-    """Hold an advisory lock on `lock_file` (created if missing) or raise RunBusy(busy_message) at once. The lock
-    dies with the process, so a killed run never leaves a stale one."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks through fcntl
-        yield
-        return
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise RunBusy(busy_message) from None
+def exclusive(lock_file: Path, busy_message: str, wait: bool = False):
+    """Hold an advisory lock on `lock_file` (created if missing): wait for it, or raise RunBusy(busy_message) at
+    once. Re-entrant within a process; the lock dies with the process, so a killed run never leaves a stale one."""
+    key = str(Path(lock_file).resolve())
+    if key in _HELD or not can_lock():
+        _HELD[key] = _HELD.get(key, 0) + 1
         try:
             yield
         finally:
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
+        return
+    import fcntl
+
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise RunBusy(busy_message) from None
+        except OSError as e:
+            raise GenpasError(f"{lock_file}: cannot take a lock ({e.strerror}); keep experiment directories on a "
+                              f"file system with working flock (a local disk, NFSv4)") from None
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def held_elsewhere(lock_file: Path) -> bool:
+    """Whether another process holds `lock_file` now; reads only (a missing file is held by no one)."""
+    if not can_lock() or not Path(lock_file).exists() or str(Path(lock_file).resolve()) in _HELD:
+        return False
+    import fcntl
+
+    with open(lock_file) as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
 def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
-    """Drop a job-owned run directory whose config.yaml differs from `cfg`, or that has no checkpoint to resume."""
+    """Empty a job-owned run directory whose config.yaml differs from `cfg`, or that has no checkpoint to resume
+    (its lock file stays, so a process holding it keeps it)."""
     out_dir = Path(out_dir)
     config = out_dir / "config.yaml"
     if config.exists():
@@ -62,7 +102,9 @@ def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
         except GenpasError:
             same = False
         if not same or not (out_dir / "last.pt").exists() or not _current_protocol(out_dir / "last.pt"):
-            shutil.rmtree(out_dir)
+            for path in out_dir.iterdir():
+                if path.name != ".lock":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def _current_protocol(last: Path) -> bool:

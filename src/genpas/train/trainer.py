@@ -348,11 +348,15 @@ class Trainer:
                     writer.add_scalar(key, value, row["epoch"])
 
 
-def train_owned(cfg: TrainConfig, out_dir: Path, split=None) -> dict:
+def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False) -> dict:
     """Train in a run directory owned by a job (search, main job): a directory left by a different configuration is
-    dropped, one left by the same configuration is resumed from its last checkpoint."""
-    fresh_or_resumable(cfg, out_dir)
-    return train(cfg, out_dir, resume=(Path(out_dir) / "last.pt").exists(), split=split)
+    emptied, one left by the same configuration is resumed from its last checkpoint. A directory another process
+    trains in raises RunBusy, or with `wait` is waited for."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(out_dir, wait):  # held from the check to the end of training (the trainer's own lock re-enters it)
+        fresh_or_resumable(cfg, out_dir)
+        return train(cfg, out_dir, resume=(out_dir / "last.pt").exists(), split=split)
 
 
 def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None) -> dict:
