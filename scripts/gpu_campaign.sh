@@ -11,9 +11,11 @@
 # GenPAS over seeds 0 and 1, trained by WORKERS concurrent processes sharing the GPU (`genpas experiment strategies
 # --share`: each run is claimed by one worker; a killed run resumes from its last epoch in the next call). Every call
 # continues the same run store, docs/results/ml-1m; the workers write strategies.json once every run is finished.
+# CONFIG=configs/hstu-ml1m.yaml trains HSTU instead (its results go to strategies-hstu.json); STRATEGIES, SEEDS and
+# WORKERS override the rest.
 set -uo pipefail
 E=docs/results/ml-1m
-CAMPAIGN=(experiment strategies --data ml-1m --config configs/sasrec-ml1m.yaml --strategies "${STRATEGIES:-mt,genpas}"
+CAMPAIGN=(experiment strategies --data ml-1m --config "${CONFIG:-configs/sasrec-ml1m.yaml}" --strategies "${STRATEGIES:-mt,genpas}"
           --seeds "${SEEDS:-0,1}" --out "$E" --no-progress)
 
 case "${1:-}" in
@@ -40,14 +42,14 @@ run)
     tail -n 40 /tmp/worker*.log > "$OUT/workers.log"
     python3 -m genpas "${CAMPAIGN[@]}" --plan > "$OUT/plan.txt" 2>&1
     cp "$E/ledger.jsonl" "$OUT/" 2>/dev/null
-    for f in strategies.json strategies.md; do cp "$E/$f" "$OUT/" 2>/dev/null; done
+    for f in "$E"/strategies*.json; do if [ -f "$f" ]; then cp "$f" "$OUT/"; fi; done  # 8 files come back at most
     tar -cf "$OUT/runs.tar" -C "$E" --exclude=.lock runs
     cat "$OUT/plan.txt" ;;
 unstage)
     from=${2:?give the folder holding the files of the call}
     mkdir -p "$E" .carry
     if [ -f "$from/ledger.jsonl" ]; then cp "$from/ledger.jsonl" "$E/ledger.jsonl"; fi  # the GPU's ledger extends ours
-    for f in strategies.json strategies.md; do if [ -f "$from/$f" ]; then cp "$from/$f" "$E/"; fi; done
+    for f in "$from"/strategies*.json; do if [ -f "$f" ]; then cp "$f" "$E/"; fi; done  # then: experiment report
     if [ -f "$from/runs.tar" ]; then cp "$from/runs.tar" .carry/runs.tar && tar -xf .carry/runs.tar -C "$E"; fi
     cat "$from/plan.txt" 2>/dev/null ;;
 *)
