@@ -1,9 +1,11 @@
 """Where a SASRec training step goes on this machine: batch building, forward, backward, optimizer, validation, and
 the operators by self CPU time (torch.profiler). Prints the figures and writes its JSON (below).
 
-    python bench/profile_step.py [--threads N] [--steps N] [--precision auto|fp32|bf16]
+    python bench/profile_step.py [--threads N] [--steps N] [--precision auto|fp32|bf16] [--config YAML]
 
-Writes bench/results/profile_step_<precision>.json (the precision as resolved on this machine).
+Writes bench/results/profile_step_<precision>.json (the precision as resolved on this machine); with --config (e.g.
+configs/sasrec-ml1m.yaml) the training options come from that file and the name gains its stem:
+profile_step_<precision>_<stem>.json.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--config", type=Path, default=None, help="training options (default: the defaults, ml-100k)")
     args = parser.parse_args()
     precision = resolve_precision(args.precision, torch.device("cpu"))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = TrainConfig()
+    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
     split = load_split(cfg)
     model, _ = build_model(cfg, split)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
@@ -67,15 +70,17 @@ def main() -> None:
             step(per_step)
         start = time.perf_counter()
         with record_function("validation"):
-            evaluate(model, split, "valid", cfg.max_len)
+            evaluate(model, split, "valid", cfg.max_len, exclude_history=cfg.exclude_history)
         validation = time.perf_counter() - start
     print("per step, ms: " + ", ".join(f"{k} {v:.1f}" for k, v in per_step.items())
           + f"; total {sum(per_step.values()):.1f}; one validation pass {validation:.2f} s")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
     ops = {e.key: e.self_cpu_time_total / 1e3 for e in prof.key_averages()}
-    result = {"threads": args.threads, "precision": precision, "steps": args.steps, "ms_per_step": per_step, "validation_s": validation,
+    result = {"config": str(args.config or "defaults"), "data": cfg.data, "max_len": cfg.max_len,
+              "batch_size": cfg.batch_size, "threads": args.threads, "precision": precision, "steps": args.steps, "ms_per_step": per_step, "validation_s": validation,
               "self_cpu_ms_by_op": dict(sorted(ops.items(), key=lambda kv: -kv[1])[:20])}
-    out = Path(__file__).parent / "results" / f"profile_step_{precision}.json"
+    stem = f"profile_step_{precision}" + (f"_{args.config.stem}" if args.config else "")
+    out = Path(__file__).parent / "results" / f"{stem}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 
