@@ -189,3 +189,22 @@ def test_experiment_bad_options(tiny, capsys):
     assert code == 2 and "'xx'" in err.err
     code, err = _run(["experiment", "report", "--out", str(tiny / "empty")], capsys)
     assert code == 2 and "no experiment results" in err.err
+
+
+def test_published_rows_stand_beside_every_model_on_ml1m():
+    from genpas.search.experiment_report import PUBLISHED, _published_section
+
+    def result(model, exclude, ndcg):
+        metric = {"mean": ndcg, "std": 0.001, "values": [ndcg - 0.001, ndcg + 0.001]}
+        return {"experiment": "strategies", "data": "ml-1m", "seeds": [0, 1],
+                "config": {"model": model, "max_len": 200, "exclude_history": exclude},
+                "strategies": {"mt": {"label": "MT", "test": {"ndcg@10": metric, "recall@10": metric}}}}
+
+    lines = _published_section([result("sasrec", True, 0.17), result("hstu", True, 0.18)])
+    text = "\n".join(lines)
+    assert all(f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" in text for name, hr, ndcg in PUBLISHED["ml-1m"])
+    assert "| SASRec, MT | genpas, 2 seeds | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 |" in text
+    assert "| HSTU, MT | genpas, 2 seeds | 0.1800 ± 0.0010 |" in text and "Not comparable" not in text
+    assert "Not comparable: HSTU" in "\n".join(_published_section([result("sasrec", True, 0.1),
+                                                                   result("hstu", False, 0.1)]))
+    assert _published_section([{**result("sasrec", True, 0.1), "data": "ml-100k"}]) == []

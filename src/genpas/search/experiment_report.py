@@ -260,9 +260,9 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         summary = ((summary[:-1] if summary else ["## Summary", ""])
                    + screening_summary(results["screening"], results.get("strategies")) + [""])
     lines += summary
-    if "strategies" in results:
-        lines += _published_section(results["strategies"])
-    lines += models_section([r for r in results.values() if r["experiment"] == "strategies"])
+    compared = [r for r in results.values() if r["experiment"] == "strategies"]
+    lines += _published_section(compared)
+    lines += models_section(compared)
     if search_json is not None:
         lines += _search_section(Path(search_json))
     for kind, result in results.items():
@@ -329,23 +329,30 @@ PUBLISHED = {"ml-1m": [("SASRec (sampled softmax, 128 negatives)", 0.2853, 0.160
                        ("HSTU-large", 0.3294, 0.1893)]}
 
 
-def _published_section(result: dict) -> list[str]:
-    rows = PUBLISHED.get(result["data"])
+def _published_section(results: list[dict]) -> list[str]:
+    """The published rows of the data set (if any) beside every model's strategies, test metrics over seeds."""
+    rows = PUBLISHED.get(results[0]["data"]) if results else None
     if not rows:
         return []
-    cfg = result["config"]
+    cfg = results[0]["config"]
+    kept = [MODEL_NAMES.get(r["config"]["model"], r["config"]["model"]) for r in results
+            if not r["config"].get("exclude_history")]
     lines = ["## Against published numbers", "",
              "Published rows: the `generative-recommenders` README (verified there on 2024-04-15); their protocol keeps "
              "no validation item, so genpas, which holds one more item out, trains on slightly less data. genpas rows: "
-             f"this report's runs, max length {cfg['max_len']}, history "
-             f"{'excluded' if cfg.get('exclude_history') else 'kept (not comparable: rerun with --exclude-history)'}, "
-             "mean ± std over seeds.", "", "| model | source | HR@10 (recall@10) | NDCG@10 |", "|---|---|---|---|"]
+             f"this report's runs, max length {cfg['max_len']}, test metrics with the user's history excluded from the "
+             "ranking as in the published protocol, mean ± std over seeds (the seeds and devices are in each model's "
+             "section below)."
+             + (f" Not comparable: {', '.join(kept)} ranked with the history kept (rerun with exclude_history: true)."
+                if kept else ""), "",
+             "| model | source | HR@10 (recall@10) | NDCG@10 |", "|---|---|---|---|"]
     lines += [f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" for name, hr, ndcg in rows]
-    model = MODEL_NAMES.get(cfg["model"], cfg["model"])
-    for row in result["strategies"].values():
-        if row["label"] != "Popularity":
-            lines.append(f"| {model}, {row['label']} | genpas | {_ms(row['test']['recall@10'])} | "
-                         f"{_ms(row['test']['ndcg@10'])} |")
+    for result in results:
+        model = MODEL_NAMES.get(result["config"]["model"], result["config"]["model"])
+        for row in result["strategies"].values():
+            if row["label"] != "Popularity":
+                lines.append(f"| {model}, {row['label']} | genpas, {len(result['seeds'])} seeds | "
+                             f"{_ms(row['test']['recall@10'])} | {_ms(row['test']['ndcg@10'])} |")
     return lines + [""]
 
 
