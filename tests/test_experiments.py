@@ -173,9 +173,10 @@ def test_stratified_sample_bootstrap_and_screening_order():
     assert [s["n"] for s in screening_rank(settings)] == ["b", "a", "d", "c"]  # survivors by ratio, then by KL
     from genpas.search.screening_study import _reading
 
-    assert "premise holds" in _reading({"rho": -0.5, "ci95": [-0.8, -0.1]}, "negative")
+    assert _reading({"rho": -0.5, "ci95": [-0.8, -0.1]}, "negative") == ("-0.50, 95% bootstrap interval -0.80 to "
+                                                                        "-0.10: the screening's premise holds")
     assert "opposite" in _reading({"rho": 0.5, "ci95": [0.1, 0.8]}, "negative")
-    assert "spans zero" in _reading({"rho": 0.2, "ci95": [-0.2, 0.5]}, "positive")
+    assert "not distinguishable from no correlation" in _reading({"rho": 0.2, "ci95": [-0.2, 0.5]}, "positive")
     assert "premise holds" in _reading({"rho": 0.5, "ci95": [0.1, 0.8]}, "positive")
 
 

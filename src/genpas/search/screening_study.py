@@ -154,14 +154,16 @@ def screening_plot(result: dict, ax) -> None:
 
 
 def _reading(s: dict, premise: str) -> str:
+    """What a Spearman estimate with its bootstrap interval says about a premise on its sign."""
     low, high = s["ci95"]
     if s["rho"] is None or low is None:
         return "not measurable"
+    interval = f"{s['rho']:+.2f}, 95% bootstrap interval {low:+.2f} to {high:+.2f}"
     if (premise == "negative" and high < 0) or (premise == "positive" and low > 0):
-        return "the screening's premise holds (the 95% interval excludes zero on its side)"
+        return f"{interval}: the screening's premise holds"
     if (premise == "negative" and low > 0) or (premise == "positive" and high < 0):
-        return "the opposite of the screening's premise (the 95% interval excludes zero on the other side)"
-    return "not distinguishable from no correlation (the 95% interval spans zero)"
+        return f"{interval}: the opposite of the screening's premise"
+    return f"{interval}: not distinguishable from no correlation"
 
 
 def screening_summary(result: dict, strategies: dict | None = None) -> list[str]:
@@ -171,11 +173,15 @@ def screening_summary(result: dict, strategies: dict | None = None) -> list[str]
     kl, ratio = result["spearman_kl_vs_valid_ndcg@10"], result["spearman_ratio_vs_valid_ndcg@10"]
     b = result["best_trained"]
     label = make_strategy("genpas", b["alpha"], b["beta"], b["gamma"]).label
+    for preset in ("lt", "mt", "sw"):  # a grid point can be a classic strategy (spec section 4)
+        p = make_strategy(preset)
+        if (p.alpha, p.beta, p.gamma) == (b["alpha"], b["beta"], b["gamma"]):
+            label += f", the parameters of {p.label}"
     n = len(result["settings"])
     lines = [f"- Screening study ({n} grid settings across the whole KL range, seeds "
              f"{', '.join(map(str, result['seeds']))}): Spearman of KL with validation NDCG@10 "
-             f"{kl['rho']:+.2f} ({_reading(kl, 'negative')}); of Alignment / Discrimination {ratio['rho']:+.2f} "
-             f"({_reading(ratio, 'positive')}).",
+             f"{_reading(kl, 'negative')} (the screening assumes a negative one). Of Alignment / Discrimination: "
+             f"{_reading(ratio, 'positive')} (it assumes a positive one).",
              f"- The best trained setting, {label}, is ranked {b['screening_rank_in_sample']} of {n} by the "
              f"screening within the sample and {b['screening_rank_in_grid']} of {result['grid_size']} in the grid."]
     mt = (strategies or {}).get("strategies", {}).get("mt")
@@ -185,10 +191,14 @@ def screening_summary(result: dict, strategies: dict | None = None) -> list[str]
         if all(s in by_seed for s in seeds):
             best = next(r for r in result["settings"]
                         if (r["alpha"], r["beta"], r["gamma"]) == (b["alpha"], b["beta"], b["gamma"]))
-            parts = []
+            parts, same = [], True
             for split in ("valid", "test"):
-                mt_mean = float(np.mean([by_seed[s][split]["ndcg@10"] for s in seeds]))
-                parts.append(f"{split} NDCG@10 {best[split]['ndcg@10']['mean']:.4f} against {mt_mean:.4f} for MT")
+                mt_values = [by_seed[s][split]["ndcg@10"] for s in seeds]
+                same &= best[split]["ndcg@10"]["values"] == mt_values
+                parts.append(f"{split} NDCG@10 {best[split]['ndcg@10']['mean']:.4f} against "
+                             f"{float(np.mean(mt_values)):.4f} for MT")
             lines.append(f"- On the same seeds it has {parts[0]}, and {parts[1]} (picked as the best of {n} on "
-                         f"validation, so its validation figure is optimistic; the test figure is not).")
+                         f"validation, so its validation figure is optimistic; the test figure is not)."
+                         + (" Its runs give exactly the numbers of MT's runs: at MT's parameters the GenPAS "
+                            "sampler trains on the same pairs as the MT preset." if same else ""))
     return lines
