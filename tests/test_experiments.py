@@ -178,6 +178,13 @@ def test_stratified_sample_bootstrap_and_screening_order():
     assert "opposite" in _reading({"rho": 0.5, "ci95": [0.1, 0.8]}, "negative")
     assert "not distinguishable from no correlation" in _reading({"rho": 0.2, "ci95": [-0.2, 0.5]}, "positive")
     assert "premise holds" in _reading({"rho": 0.5, "ci95": [0.1, 0.8]}, "positive")
+    assert _reading({"rho": None, "ci95": [None, None]}, "negative") == "not measurable"
+    from genpas.search.screening_study import _same_protocol
+
+    base = TrainConfig().to_dict()
+    old = {k: v for k, v in base.items() if k != "precision"}  # written before the option: LEGACY fills it
+    assert _same_protocol({**base, "strategy": "genpas", "seed": 1, "threads": 1}, old)
+    assert not _same_protocol(base, {**base, "max_len": 20}) and not _same_protocol(base, {**base, "precision": "bf16"})
 
 
 def test_experiment_bad_options(tiny, capsys):

@@ -166,6 +166,16 @@ def _reading(s: dict, premise: str) -> str:
     return f"{interval}: not distinguishable from no correlation"
 
 
+def _same_protocol(a: dict, b: dict) -> bool:
+    """Whether two experiments' base configurations train and evaluate alike (strategy and seed aside)."""
+    from genpas.search.experiments import NOT_IN_KEY
+    from genpas.train.config import LEGACY
+
+    ignored = set(NOT_IN_KEY) | {"strategy", "alpha", "beta", "gamma", "seed"}
+    a, b = {**LEGACY, **a}, {**LEGACY, **b}  # written before an option existed: its value then (train/config.py)
+    return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}
+
+
 def screening_summary(result: dict, strategies: dict | None = None) -> list[str]:
     """Summary bullets: what the study found, and the best trained setting against MT on the same seeds."""
     from genpas.augment import make_strategy
@@ -185,7 +195,7 @@ def screening_summary(result: dict, strategies: dict | None = None) -> list[str]
              f"- The best trained setting, {label}, is ranked {b['screening_rank_in_sample']} of {n} by the "
              f"screening within the sample and {b['screening_rank_in_grid']} of {result['grid_size']} in the grid."]
     mt = (strategies or {}).get("strategies", {}).get("mt")
-    if mt is not None:
+    if mt is not None and _same_protocol(result["config"], strategies["config"]):
         seeds = result["seeds"]
         by_seed = {r["seed"]: r for r in mt["runs"]}
         if all(s in by_seed for s in seeds):

@@ -93,13 +93,13 @@ class Trainer:
         its first epoch leaves no directory it created behind."""
         created = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
-        try:
-            with run_lock(self.out if self.is_main else None):
+        with run_lock(self.out if self.is_main else None):  # RunBusy: another process's directory, left alone
+            try:
                 return self._fit(resume)
-        except BaseException:
-            if created and self.is_main and not any((self.out / name).exists() for name in self.RUN_FILES):
-                shutil.rmtree(self.out, ignore_errors=True)
-            raise
+            except BaseException:  # removed while still locked, so no other process can have started in it
+                if created and self.is_main and not any((self.out / name).exists() for name in self.RUN_FILES):
+                    shutil.rmtree(self.out, ignore_errors=True)
+                raise
 
     def _fit(self, resume: bool) -> dict:
         cfg = self.cfg
