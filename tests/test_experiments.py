@@ -147,6 +147,8 @@ def test_screening_study_samples_the_whole_kl_range(tiny, capsys):
     assert kls[0] < kls[-1]  # spread over the KL range, not only the lowest
     for key in ("spearman_kl_vs_valid_ndcg@10", "spearman_ratio_vs_valid_ndcg@10"):
         assert set(result[key]) == {"rho", "ci95", "bootstrap_reps"}
+    sub = result["without_last_target"]  # the robustness check leaves out exactly the beta = inf settings
+    assert sub["settings"] == sum(r["beta"] != float("inf") for r in rows) and sub["rule"] == "beta < inf"
     best = result["best_trained"]
     assert 1 <= best["screening_rank_in_sample"] <= 5 and 1 <= best["screening_rank_in_grid"] <= result["grid_size"]
     assert "Spearman of KL" in (tiny / "exp" / "screening.md").read_text()
