@@ -334,13 +334,13 @@ def _published_section(results: list[dict]) -> list[str]:
     rows = PUBLISHED.get(results[0]["data"]) if results else None
     if not rows:
         return []
-    cfg = results[0]["config"]
+    lengths = ", ".join(str(n) for n in sorted({r["config"]["max_len"] for r in results}))
     kept = [MODEL_NAMES.get(r["config"]["model"], r["config"]["model"]) for r in results
             if not r["config"].get("exclude_history")]
     lines = ["## Against published numbers", "",
              "Published rows: the `generative-recommenders` README (verified there on 2024-04-15); their protocol keeps "
              "no validation item, so genpas, which holds one more item out, trains on slightly less data. genpas rows: "
-             f"this report's runs, max length {cfg['max_len']}, test metrics with the user's history excluded from the "
+             f"this report's runs, max length {lengths}, test metrics with the user's history excluded from the "
              "ranking as in the published protocol, mean ± std over seeds (the seeds and devices are in each model's "
              "section below)."
              + (f" Not comparable: {', '.join(kept)} ranked with the history kept (rerun with exclude_history: true)."
