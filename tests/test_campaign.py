@@ -147,3 +147,18 @@ def test_the_ledger_append_is_locked(tmp_path):
     stranger.release()
     writer.join(10)
     assert done.is_set() and Ledger(tmp_path / "ledger.jsonl").done == {"a": {"name": "a"}}  # ...then lands whole
+
+
+def test_the_gpu_campaign_script_parses_and_says_how_to_use_it(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "gpu_campaign.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "stage" in usage.stdout and "unstage" in usage.stdout
+    env = {k: v for k, v in os.environ.items() if k != "OUT"}
+    off_device = subprocess.run(["bash", str(script), "run", "10"], capture_output=True, text=True, env=env,
+                                cwd=tmp_path)
+    assert off_device.returncode != 0 and "run this on the GPU machine" in off_device.stderr
