@@ -64,7 +64,12 @@ def test_the_plan_lists_every_run_with_its_state_and_writes_nothing(settings, tm
     assert [(r["name"], r["seed"]) for r in runs] == [("mt", 0), ("mt", 1), ("genpas", 0), ("genpas", 1)]
     assert {r["state"] for r in runs} == {"pending"} and not (tmp_path / "exp").exists()
     run_strategies(settings, RunStore(tmp_path / "exp"), ("mt",))
-    states = {(r["name"], r["seed"]): r["state"] for r in campaign.plan(job(settings), RunStore(tmp_path / "exp"))}
+    planned = campaign.plan(job(settings), RunStore(tmp_path / "exp"))
+    ledger = RunStore(tmp_path / "exp").ledger.done
+    assert planned[0]["epochs"] == len(ledger[planned[0]["key"]]["curve"]) > 0  # progress read from the run's log
+    assert planned[0]["best_valid_ndcg@10"] == max(v for _, v in ledger[planned[0]["key"]]["curve"])
+    assert planned[2]["epochs"] == 0 and planned[2]["best_valid_ndcg@10"] is None
+    states = {(r["name"], r["seed"]): r["state"] for r in planned}
     assert states == {("mt", 0): "finished", ("mt", 1): "finished", ("genpas", 0): "pending",
                       ("genpas", 1): "pending"}
     key = runs[2]["key"]

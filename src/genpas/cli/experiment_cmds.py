@@ -114,7 +114,9 @@ def _run(job, out: Path, share: bool, plan: bool) -> None:
     if plan:  # reads the directory, writes nothing
         runs = campaign.plan(job, RunStore(out))
         for run in runs:
-            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}")
+            done = (f"  {run['epochs']} epochs, best valid ndcg@10 {run['best_valid_ndcg@10']:.4f}"
+                    if run["epochs"] else "")
+            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}{done}")
         counts = ", ".join(f"{sum(r['state'] == s for r in runs)} {s}" for s in campaign.STATES)
         typer.echo(f"{len(runs)} runs: {counts}")
         return

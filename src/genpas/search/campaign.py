@@ -13,7 +13,7 @@ by it.
 from __future__ import annotations
 
 from genpas.errors import GenpasError
-from genpas.search.experiments import RunStore
+from genpas.search.experiments import RunStore, validation_curve
 from genpas.train.run_dir import RunBusy, can_lock, held_elsewhere
 
 STATES = ("finished", "running", "started", "pending")
@@ -37,9 +37,14 @@ def state_of(store: RunStore, key: str) -> str:
 
 
 def plan(job, store: RunStore) -> list[dict]:
-    """Every run the experiment needs, in its order: key, strategy name, seed and state (one of STATES)."""
-    return [{"key": key, "name": name, "seed": cfg.seed, "state": state_of(store, key)}
-            for key, name, cfg in _planned(job, store)]
+    """Every run the experiment needs, in its order: key, strategy name, seed, state (one of STATES), and for a run
+    with epochs behind it, how many and its best validation NDCG@10 so far (from its log.csv)."""
+    runs = []
+    for key, name, cfg in _planned(job, store):
+        curve = validation_curve(store.root / "runs" / key / "log.csv")
+        runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state_of(store, key), "epochs": len(curve),
+                     "best_valid_ndcg@10": max((v for _, v in curve), default=None)})
+    return runs
 
 
 def share(job, store: RunStore) -> dict:
