@@ -56,14 +56,9 @@ def share(job, store: RunStore) -> dict:
     for key, name, cfg in runs:  # first the runs no one holds...
         if key not in store.ledger.done:
             try:
-                _report(store, name, store.train(cfg, key, wait=False))
-            except RunBusy:
-                held.append((key, name, cfg))
-    for key, name, cfg in held:  # ...then the others': wait, and finish any whose process died
-        _report(store, name, store.train(cfg, key, wait=True))
+                store.get(cfg, name, wait=False)
+            except RunBusy:  # another process trains it
+                held.append((name, cfg))
+    for name, cfg in held:  # ...then the others': wait, and finish any whose process died
+        store.get(cfg, name)
     return job(store)
-
-
-def _report(store: RunStore, name: str, record: dict) -> None:
-    if store.on_result is not None:
-        store.on_result(name, record)

@@ -78,14 +78,15 @@ class RunStore:
         self.root = Path(self.root)
         self.ledger = Ledger(self.root / "ledger.jsonl")
 
-    def get(self, cfg: TrainConfig, name: str) -> dict:
+    def get(self, cfg: TrainConfig, name: str, wait: bool = True) -> dict:
+        """The record of run `cfg`, trained here unless finished (see `train` for `wait`)."""
         key = f"{name}-{run_key(cfg)}"
         record = self.ledger.done.get(key)
         if self.planning:
             self.planned.append((key, name, cfg))
             return stand_in(cfg) if record is None else record
         if record is None:
-            record = self.train(cfg, key)
+            record = self.train(cfg, key, wait)
         elif "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
             saved = self.root / "runs" / key / "metrics.json"
             record["device"] = json.loads(saved.read_text()).get("device", "unknown") if saved.exists() else "unknown"

@@ -123,13 +123,15 @@ def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 
     return result
 
 
+def _ci(s: dict) -> str:
+    """A Spearman estimate with its bootstrap interval, for the tables."""
+    low, high = s["ci95"]
+    rho = "n/a" if s["rho"] is None else f"{s['rho']:+.2f}"
+    return rho if low is None else f"{rho} (95% bootstrap interval {low:+.2f} to {high:+.2f})"
+
+
 def screening_table(result: dict) -> list[str]:
     from genpas.augment import make_strategy
-
-    def ci(s):
-        low, high = s["ci95"]
-        rho = "n/a" if s["rho"] is None else f"{s['rho']:+.2f}"
-        return rho if low is None else f"{rho} (95% bootstrap interval {low:+.2f} to {high:+.2f})"
 
     lines = ["| setting | KL | ratio | kept by the screening | valid ndcg@10 | test ndcg@10 | best epochs |",
              "|---" * 7 + "|"]
@@ -141,10 +143,10 @@ def screening_table(result: dict) -> list[str]:
     b = result["best_trained"]
     best = make_strategy("genpas", b["alpha"], b["beta"], b["gamma"]).label
     lines += ["", f"- Spearman of KL with validation NDCG@10 over the {len(result['settings'])} settings: "
-                  f"{ci(result['spearman_kl_vs_valid_ndcg@10'])}. The screening assumes it is negative.",
+                  f"{_ci(result['spearman_kl_vs_valid_ndcg@10'])}. The screening assumes it is negative.",
               f"- Spearman of Alignment / Discrimination with validation NDCG@10: "
-              f"{ci(result['spearman_ratio_vs_valid_ndcg@10'])}. The screening assumes it is positive.",
-              *_subset_lines(result, ci),
+              f"{_ci(result['spearman_ratio_vs_valid_ndcg@10'])}. The screening assumes it is positive.",
+              *_subset_lines(result),
               f"- The best trained setting, {best} (validation NDCG@10 {b['valid_ndcg@10']:.4f}), is ranked "
               f"{b['screening_rank_in_sample']} of {len(result['settings'])} by the screening within the sample and "
               f"{b['screening_rank_in_grid']} of {result['grid_size']} within the whole grid (the lowest "
@@ -152,13 +154,13 @@ def screening_table(result: dict) -> list[str]:
     return lines
 
 
-def _subset_lines(result: dict, ci) -> list[str]:
+def _subset_lines(result: dict) -> list[str]:
     sub = result.get("without_last_target")  # absent from results written before the check existed
     if not sub or sub["settings"] == len(result["settings"]):
         return []
     return [f"- Without the settings of beta = inf (last targets only; a check chosen after seeing the results), over "
-            f"{sub['settings']} settings: KL {ci(sub['spearman_kl_vs_valid_ndcg@10'])}; Alignment / Discrimination "
-            f"{ci(sub['spearman_ratio_vs_valid_ndcg@10'])}."]
+            f"{sub['settings']} settings: KL {_ci(sub['spearman_kl_vs_valid_ndcg@10'])}; Alignment / Discrimination "
+            f"{_ci(sub['spearman_ratio_vs_valid_ndcg@10'])}."]
 
 
 def screening_plot(result: dict, ax) -> None:

@@ -20,6 +20,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.screening import screen, spearman
 from genpas.train.config import TrainConfig, same_config
+from genpas.train.run_dir import can_lock
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,6 @@ def _name(alpha, beta, gamma) -> str:
     def f(x):
         return ("inf" if x > 0 else "-inf") if math.isinf(x) else f"{x:g}"
     return f"genpas_{f(alpha)}_{f(beta)}_{f(gamma)}"
-
-
-def _lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows: one process per store
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class Ledger:
@@ -71,7 +64,10 @@ class Ledger:
         line = (json.dumps(record) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            _lock(fd)  # O_APPEND alone is not atomic across NFS clients; the lock makes each append whole
+            if can_lock():  # O_APPEND alone is not atomic across NFS clients; the lock makes each append whole
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
             written = os.write(fd, line)
             while written < len(line):  # a short write (rare): finish it
                 written += os.write(fd, line[written:])

@@ -23,6 +23,10 @@ class RunBusy(GenpasError):
 _HELD: dict[str, int] = {}  # lock files this process holds, with their nesting depth (the locks are re-entrant)
 
 
+def _key(lock_file: Path) -> str:
+    return str(Path(lock_file).resolve())
+
+
 def can_lock() -> bool:
     """Whether advisory file locks exist here (POSIX fcntl); without them no lock is taken."""
     try:
@@ -47,7 +51,7 @@ def run_lock(directory: Path | None, wait: bool = False):
 def exclusive(lock_file: Path, busy_message: str, wait: bool = False):
     """Hold an advisory lock on `lock_file` (created if missing): wait for it, or raise RunBusy(busy_message) at
     once. Re-entrant within a process; the lock dies with the process, so a killed run never leaves a stale one."""
-    key = str(Path(lock_file).resolve())
+    key = _key(lock_file)
     if key in _HELD or not can_lock():
         _HELD[key] = _HELD.get(key, 0) + 1
         try:
@@ -78,7 +82,7 @@ def exclusive(lock_file: Path, busy_message: str, wait: bool = False):
 
 def held_elsewhere(lock_file: Path) -> bool:
     """Whether another process holds `lock_file` now; reads only (a missing file is held by no one)."""
-    if not can_lock() or not Path(lock_file).exists() or str(Path(lock_file).resolve()) in _HELD:
+    if not can_lock() or not Path(lock_file).exists() or _key(lock_file) in _HELD:
         return False
     import fcntl
 
