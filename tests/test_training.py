@@ -77,7 +77,21 @@ def test_resume_after_a_kill_ends_with_identical_metrics(tmp_path, split):
 
 def test_time_budget_stops_training(tmp_path, split):
     metrics = train(TrainConfig(strategy="mt", time_budget_minutes=1e-9, **TINY), tmp_path / "t", split=split)
-    assert metrics["epochs_run"] == 1
+    assert metrics["epochs_run"] == 1 and metrics["stopped_by"] == "time_budget"
+
+
+def test_metrics_say_why_training_ended(tmp_path, split):
+    from genpas.search.experiments import ended_by
+
+    capped = train(TrainConfig(strategy="mt", **TINY), tmp_path / "capped", split=split)
+    assert capped["epochs_run"] == TINY["epochs"] and capped["stopped_by"] == "epochs"
+    # steps of 1e-30 leave float32 weights as they are: no epoch beats the first, so patience 1 stops after two
+    flat = train(TrainConfig(strategy="mt", **{**TINY, "lr": 1e-30, "patience": 1}), tmp_path / "flat", split=split)
+    assert (flat["epochs_run"], flat["best_epoch"], flat["stopped_by"]) == (2, 0, "patience")
+    pop = train(TrainConfig(model="pop", **TINY), tmp_path / "pop", split=split)
+    assert pop["stopped_by"] is None
+    for m in (capped, flat, pop):  # a record written before metrics.json said it is read from its counts
+        assert ended_by({k: v for k, v in m.items() if k != "stopped_by"}) == m["stopped_by"]
 
 
 def test_config_yaml_round_trip_and_errors(tmp_path):

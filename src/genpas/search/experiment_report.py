@@ -58,11 +58,11 @@ def experiment_markdown(result: dict, image: str | None = None, heading: str = "
 
 def _strategies_table(result: dict) -> list[str]:
     lines = ["| strategy | " + " | ".join(f"valid {k}" for k in ("ndcg@10",)) + " | "
-             + " | ".join(f"test {k}" for k in KEYS) + " | best epochs | train s |", "|---" * 8 + "|"]
+             + " | ".join(f"test {k}" for k in KEYS) + " | best epochs (ended by) | train s |", "|---" * 8 + "|"]
     for row in result["strategies"].values():
         lines.append(f"| {row['label']} | {_ms(row['valid']['ndcg@10'])} | "
                      + " | ".join(_ms(row["test"][k]) for k in KEYS)
-                     + f" | {', '.join(str(e) for e in row['best_epoch'])} | {row['train_seconds']['mean']:.0f} |")
+                     + f" | {_best_epochs(row)} | {row['train_seconds']['mean']:.0f} |")
     lines += [""] + _compute_table(result)
     versus = result.get("genpas_vs") or ({"mt": result["genpas_vs_mt"]} if "genpas_vs_mt" in result else {})
     if versus:
@@ -73,6 +73,16 @@ def _strategies_table(result: dict) -> list[str]:
                 for metric in ("ndcg@10", "recall@10"):
                     lines.append("- " + verdict_sentence(by_split[split][metric], metric, split, labels[base]))
     return lines
+
+
+def _best_epochs(row: dict) -> str:
+    """'31, 40 (patience)': each seed's best epoch and why its training ended (converged on validation patience, the
+    time budget, the epoch cap); nothing for an untrained model."""
+    epochs = ", ".join(str(e) for e in row["best_epoch"])
+    ended = [e for e in row.get("stopped_by", []) if e]
+    if not ended:
+        return epochs
+    return f"{epochs} ({ended[0] if len(set(ended)) == 1 else ', '.join(ended)})"
 
 
 def _compute_table(result: dict) -> list[str]:

@@ -116,7 +116,7 @@ class RunStore:
             metrics = train_owned(cfg, run_dir, split=self.split, wait=wait)
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
-                      "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
+                      "stopped_by": metrics.get("stopped_by"), "train_seconds": metrics["train_seconds"], "wall_seconds": time.perf_counter() - start,
                       "device": metrics.get("device", "unknown"),
                       **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
                       "compute_at_best": metrics.get("compute_at_best", {}),
@@ -152,6 +152,17 @@ def compute_summary(records: list[dict]) -> dict:
     return out
 
 
+def ended_by(record: dict) -> str | None:
+    """Why a run's training ended: patience (converged on validation), time_budget (bounded), epochs (the cap), or
+    None for an untrained model (popularity). Runs written before metrics.json said it are read from their counts."""
+    if record.get("stopped_by") or not record.get("epochs_run"):
+        return record.get("stopped_by")
+    cfg = record["config"]
+    if record["epochs_run"] - 1 - record["best_epoch"] >= cfg["patience"]:
+        return "patience"
+    return "epochs" if record["epochs_run"] >= cfg["epochs"] else "time_budget"
+
+
 def per_seed(record: dict) -> dict:
     """One run as the JSON contract has it: seed, valid and test metric objects (each saying whether the user's
     history was excluded from the ranking), compute and device."""
@@ -159,7 +170,8 @@ def per_seed(record: dict) -> dict:
         return {k: metrics[k] for k in (*METRICS, "users", "exclude_history") if k in metrics}
 
     return {"seed": record["config"]["seed"], "valid": slim(record["valid"]), "test": slim(record["test"]),
-            "best_epoch": record["best_epoch"], **{k: record.get(k, 0) for k in COMPUTE_KEYS},
+            "best_epoch": record["best_epoch"], "stopped_by": ended_by(record),
+            **{k: record.get(k, 0) for k in COMPUTE_KEYS},
             "train_seconds": record["train_seconds"], "device": record.get("device", "unknown")}
 
 
@@ -231,6 +243,7 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
                       "valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
                       "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
                       "best_epoch": [r["best_epoch"] for r in records],
+                      "stopped_by": [ended_by(r) for r in records],
                       "train_seconds": spread([r["train_seconds"] for r in records]),
                       "compute": compute_summary(records),
                       "curves": [r.get("curve", []) for r in records],

@@ -73,6 +73,11 @@ def encode_texts(texts: list[str], model: str) -> np.ndarray:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise GenpasError("text embeddings need sentence-transformers: pip install 'genpas[text]'") from None
+    try:  # newer transformers draw a weight-loading progress bar on stderr; genpas reports its own progress
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
+    except (ImportError, AttributeError):
+        pass
     encoder = SentenceTransformer(model, device="cpu")
     return np.asarray(encoder.encode(texts, batch_size=128, normalize_embeddings=True, show_progress_bar=False),
                       dtype=np.float32)

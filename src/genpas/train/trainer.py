@@ -200,8 +200,10 @@ class Trainer:
         if self.world > 1:
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
+        # Why training ended: validation patience ran out (converged), the time budget did (bounded), or the epochs.
+        stopped_by = "patience" if stopped else "time_budget" if self._out_of_time(state) else "epochs"
         return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream,
-                            state["compute"], state["compute_at_best"])
+                            state["compute"], state["compute_at_best"], stopped_by)
 
     def _train_epoch(self, model, loader, optimizer, scheduler, steps: int, epoch: int):
         """One pass over the epoch's batches; returns (mean loss, counts over all ranks, optimizer steps, seconds),
@@ -244,12 +246,13 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def _finish(self, best_epoch, train_seconds, epochs_run, steps_per_epoch=0, stream=None, compute=None,
-                compute_at_best=None) -> dict:
+                compute_at_best=None, stopped_by=None) -> dict:
         metrics = {
             "valid": self.evaluate("valid"),
             "test": self.evaluate("test"),
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
+            "stopped_by": stopped_by,  # patience | time_budget | epochs (None: nothing trained, e.g. popularity)
             "train_seconds": train_seconds,
             "steps_per_epoch": steps_per_epoch,
             "draws_per_epoch": stream.draws_per_epoch if stream is not None else 0,
