@@ -10,7 +10,9 @@ to the first epoch at 98 % of the best, and the wall seconds up to the end of th
 
 `--ml1m-minutes M` runs SASRec-MT on ML-1M instead (configs/sasrec-ml1m.yaml, max length 200), bounded to M minutes of
 training and labelled bounded: its best is the best within the budget, not a converged one; it writes
-time_to_quality_<device>_ml1m.json. `--quick` bounds every run
+time_to_quality_<device>_ml1m.json. `--from-runs DIR ...` measures finished run directories instead of training (a campaign's runs, e.g.
+docs/results/ml-1m/runs/*): their log.csv and metrics.json give the same figure for runs trained to convergence
+elsewhere, labelled with their data, device and threads; it writes time_to_quality_runs_<data>.json. `--quick` bounds every run
 to 6 epochs (a smoke test of the script, not a figure to quote). Writes
 bench/results/time_to_quality_<device>[_<precision>].json.
 """
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 from genpas.search.compare import DEFAULT_GENPAS  # noqa: E402
+from genpas.search.experiments import ended_by  # noqa: E402
 from genpas.train.config import TrainConfig  # noqa: E402
 from genpas.train.trainer import Trainer, pick_device  # noqa: E402
 
@@ -65,12 +68,38 @@ def measure(cfg: TrainConfig, label: str) -> dict:
         rows = list(csv.DictReader(open(Path(tmp) / "log.csv")))
     result = time_to_quality(rows)
     result["wall_seconds"] = marks[result["epochs"] - 1]
-    result.update(test_ndcg10=metrics["test"]["ndcg@10"], precision=metrics["precision"], device=metrics["device"],
+    result.update(test_ndcg10=metrics["test"]["ndcg@10"], precision=metrics.get("precision", "auto"), device=metrics["device"],
                   bounded_minutes=cfg.time_budget_minutes, max_len=cfg.max_len, data=cfg.data)
     print(f"{label:14s} {result['seconds']:8.1f} s of training to {SHARE:.0%} of the best valid ndcg@10 "
           f"{result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of {result['epochs_run']}, "
           f"{result['wall_seconds']:.1f} s wall with validation); test ndcg@10 {result['test_ndcg10']:.4f}", flush=True)
     return result
+
+
+def from_runs(dirs: list[str]) -> dict:
+    """Time to quality of finished run directories, per strategy (mean over its runs) and per run."""
+    import json
+    import statistics
+
+    runs, by_strategy = {}, {}
+    for d in map(Path, dirs):
+        if not (d / "metrics.json").is_file() or not (d / "log.csv").is_file():
+            print(f"{d}: not a finished run directory (needs metrics.json and log.csv)", file=sys.stderr)
+            raise SystemExit(2)
+        metrics = json.loads((d / "metrics.json").read_text())
+        result = time_to_quality(list(csv.DictReader(open(d / "log.csv"))))
+        cfg = metrics["config"]
+        result.update(test_ndcg10=metrics["test"]["ndcg@10"], device=metrics["device"], precision=metrics.get("precision", "auto"),
+                      threads=cfg.get("threads"), stopped_by=ended_by(metrics), max_len=cfg["max_len"],
+                      data=cfg["data"], strategy=metrics["strategy"]["label"], seed=cfg["seed"])
+        runs[d.name] = result
+        by_strategy.setdefault(result["strategy"], []).append(result["seconds"])
+        print(f"{d.name:16s} {result['strategy']:18s} seed {cfg['seed']}: {result['seconds']:8.1f} s of training to "
+              f"{SHARE:.0%} of the best valid ndcg@10 {result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of "
+              f"{result['epochs_run']}, ended by {result['stopped_by']}); {result['device']}", flush=True)
+    data = sorted({r["data"] for r in runs.values()})
+    return {"data": data, "share_of_best": SHARE, "runs": runs,
+            "time_to_quality_s": {k: statistics.fmean(v) for k, v in by_strategy.items()}}
 
 
 def main() -> None:
@@ -81,7 +110,12 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--ml1m-minutes", type=float, default=0.0,
                         help="run SASRec-MT on ML-1M for this many minutes of training instead (0: ml-100k)")
+    parser.add_argument("--from-runs", nargs="+", metavar="DIR", help="measure finished run directories instead")
     args = parser.parse_args()
+    if args.from_runs:
+        results = from_runs(args.from_runs)
+        print(f"wrote {write_results('time_to_quality_runs_' + '_'.join(results['data']), results)}")
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
