@@ -5,8 +5,9 @@
 #                                            wheel for the GPU machine's Python 3.12, the unfinished runs so far)
 #   scripts/gpu_campaign.sh run SECONDS      there (carry .carry; give the call SECONDS + 120 s): share workers train
 #                                            for SECONDS, then the ledger and the unfinished runs are packed into $OUT
-#   scripts/gpu_campaign.sh search MINUTES   there (give the call MINUTES + 4 min): the cheap search picks GenPAS's
-#                                            setting (`genpas search`, TOP_K settings, MINUTES of training in all)
+#   scripts/gpu_campaign.sh search MINUTES   there (give the call MINUTES / WORKERS + 4 min): the cheap search picks
+#                                            GenPAS's setting (`genpas search`, TOP_K settings, MINUTES of training in
+#                                            all, shared by WORKERS processes)
 #   scripts/gpu_campaign.sh unstage DIR      here: take back what a call left in DIR
 #
 # Once $E/search/search.json exists (a search call, unstaged), the campaign's GenPAS runs use its pick.
@@ -86,8 +87,12 @@ m = T.yaml_values('$CONFIG').get('model', 'sasrec'); print('strategies' + ('' if
 search)
     minutes=${2:?give the training minutes of the whole search}
     device_setup
-    python3 -m genpas search --data ml-1m --config "$CONFIG" --top-k "${TOP_K:-3}" --time-budget "$minutes" \
-        --out "$E/search" --no-progress > "$OUT/log.txt" 2>&1
+    for w in $(seq "${WORKERS:-2}"); do  # the workers share the search's trainings (each claims a job)
+        python3 -m genpas search --data ml-1m --config "$CONFIG" --top-k "${TOP_K:-3}" --time-budget "$minutes" \
+            --out "$E/search" --no-progress > "$OUT/log$w.txt" 2>&1 &
+    done
+    wait
+    cat "$OUT"/log[0-9]*.txt > "$OUT/log.txt" && rm -f "$OUT"/log[0-9]*.txt
     if [ -f "$E/search/search.json" ]; then cp "$E/search/search.json" "$OUT/"; fi
     tail -n 30 "$OUT/log.txt" ;;
 unstage)

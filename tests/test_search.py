@@ -89,3 +89,52 @@ def test_search_with_tiger_takes_its_defaults(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["search", "--model", "bert4rec", "--out", str(tmp_path / "x")])
     assert exc.value.code == 2 and "sasrec, hstu or tiger" in capsys.readouterr().err
+
+
+def test_processes_share_a_search(tmp_path):
+    """A job another process holds is skipped, then waited for; a job it finished meanwhile is read back, not
+    retrained; the result is the one a lone process gets."""
+    import fcntl
+
+    from genpas.search import trained
+    from genpas.train.config import TrainConfig
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    base = TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=6, batch_size=16, epochs=2,
+                       patience=2, progress=False)
+    alone = trained.search(base, tmp_path / "alone", top_k=2, samples=2)
+    lone_records = {json.loads(line)["name"]: line for line in
+                    (tmp_path / "alone" / "ledger.jsonl").read_text().splitlines()}
+
+    strangers = {}
+    for name in ("mt", "sw"):  # "another process" holds these two run directories' locks
+        (tmp_path / "s" / "runs" / name).mkdir(parents=True)
+        strangers[name] = open(tmp_path / "s" / "runs" / name / ".lock", "w")
+        fcntl.flock(strangers[name], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    order, real = [], trained._job
+
+    def job(name, cfg, out, split, ledger, wait):
+        if wait and name in strangers:  # the second pass reached a held job: the other process ends
+            free = {"lt", *[n for n in lone_records if n.startswith("genpas")]}
+            assert set(order) == (free if name == "mt" else free | {"mt"})
+            if name == "sw":  # ...having finished it: its record is in the ledger
+                with open(tmp_path / "s" / "ledger.jsonl", "a") as fh:
+                    fh.write(lone_records["sw"] + "\n")
+            strangers.pop(name).close()
+        record = real(name, cfg, out, split, ledger, wait)  # RunBusy for a held job in the first pass
+        order.append(name)
+        return record
+
+    trained._job = job
+    try:
+        shared = trained.search(base, tmp_path / "s", top_k=2, samples=2)
+    finally:
+        trained._job = real
+    assert order[-2:] == ["mt", "sw"] and not strangers
+    assert (tmp_path / "s" / "runs" / "mt" / "metrics.json").exists()  # trained after the wait
+    assert not (tmp_path / "s" / "runs" / "sw" / "metrics.json").exists()  # read back, never trained here
+    def results(r):  # everything but the measured seconds
+        strip = (lambda d: {k: v for k, v in d.items() if k != "train_seconds"})
+        return r["best"], [strip(t) for t in r["trained"]], {b: strip(v) for b, v in r["baselines"].items()}
+
+    assert results(shared) == results(alone)

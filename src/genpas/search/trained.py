@@ -3,7 +3,10 @@ validation NDCG@10, report test.
 
 Durability: every finished training is appended to DIR/ledger.jsonl (flushed and fsynced) and each training keeps its
 own resumable run directory, so a killed search continues where it stopped: finished trainings are read back from
-the ledger, an interrupted one resumes from its last epoch.
+the ledger, an interrupted one resumes from its last epoch. Several processes (on one machine, or on several that
+see the directory with working file locks) may run the same search: each trains the jobs no other process holds,
+then waits for the others and resumes any whose process died, so k processes finish the trainings about k times
+sooner, and every one writes the same search.json.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.screening import screen, spearman
 from genpas.train.config import TrainConfig, same_config
-from genpas.train.run_dir import can_lock
+from genpas.train.run_dir import RunBusy, can_lock, run_lock
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -94,19 +97,22 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     if budget_minutes is not None:  # share the training budget equally
         base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
     ledger = Ledger(out / "ledger.jsonl")
-    finished = {}
+    finished, held = {}, []
+    # Several processes may run one search: each trains the jobs no other process holds, then waits for the rest (and
+    # resumes any whose process died). The pick depends on the records only, so every process writes the same result.
     for name, overrides in jobs:
-        cfg = replace(base, **overrides)
-        record = ledger.done.get(name)
-        if record is None or not same_config(record["config"], cfg) or record.get("protocol") != PROTOCOL:
-            metrics = train_owned(cfg, out / "runs" / name, split=split)
-            record = {"name": name, "config": cfg.to_dict(), "protocol": PROTOCOL, "valid": _slim(metrics["valid"]),
-                      "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],
-                      "train_seconds": metrics["train_seconds"]}
-            ledger.add(record)
-        finished[name] = record
+        try:
+            finished[name] = _job(name, replace(base, **overrides), out, split, ledger, wait=False)
+        except RunBusy:
+            held.append((name, overrides))
+            continue
         if on_result is not None:
-            on_result(name, record)
+            on_result(name, finished[name])
+    for name, overrides in held:
+        log.warning("waiting for %s, which another process is training", name)
+        finished[name] = _job(name, replace(base, **overrides), out, split, ledger, wait=True)
+        if on_result is not None:
+            on_result(name, finished[name])
 
     trained = []
     for r in candidates:
@@ -143,6 +149,30 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     }
     write_text(out / "search.json", json.dumps(_json_safe(result), indent=2) + "\n")
     return result
+
+
+def _job(name: str, cfg: TrainConfig, out: Path, split, ledger: Ledger, wait: bool) -> dict:
+    """The ledger record of one search training: read back when finished under the same configuration, else trained
+    (or resumed) under its run directory's lock; RunBusy when another process holds it and `wait` is False."""
+    def done():
+        record = ledger.done.get(name)
+        fresh = record is not None and same_config(record["config"], cfg) and record.get("protocol") == PROTOCOL
+        return record if fresh else None
+
+    if done():
+        return done()
+    run_dir = out / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir, wait):  # the trainer's own lock re-enters it
+        ledger.refresh()  # another process may have finished it while this one waited
+        if done():
+            return done()
+        metrics = train_owned(cfg, run_dir, split=split)
+        record = {"name": name, "config": cfg.to_dict(), "protocol": PROTOCOL, "valid": _slim(metrics["valid"]),
+                  "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],
+                  "train_seconds": metrics["train_seconds"]}
+        ledger.add(record)
+        return record
 
 
 def _json_safe(obj):
