@@ -11,6 +11,8 @@ This experiment trains a stratified sample of the grid instead:
 4. Reported: Spearman correlations of KL and of the ratio with that score, with percentile bootstrap 95% intervals
    (resampling settings); and the rank the screening (lowest KL fraction kept, then ratio) would have given the best
    trained setting, within the sample and within the whole grid.
+5. What a search that trains every candidate for a fixed number of epochs would pick (`bounded_search`), read from
+   the runs' validation curves: the cheap search's budget, tested against the converged scores.
 
 The premise of the screening is a negative KL correlation (lower KL, better model) and a positive ratio correlation.
 Whatever the data say is reported as it is.
@@ -63,6 +65,31 @@ def _correlations(rows: list[dict]) -> dict:
             "spearman_ratio_vs_valid_ndcg@10": bootstrap_spearman([r["ratio"] for r in rows], score)}
 
 
+BUDGET_EPOCHS = (1, 2, 5, 10, 20, 40, 80)
+
+
+def bounded_search(rows: list[dict], curves: list[list], epochs=BUDGET_EPOCHS) -> list[dict]:
+    """For each budget of E epochs: every setting scored by its best validation NDCG@10 within E epochs (mean over
+    seeds; a run that stopped earlier keeps its best), the setting that score picks, where the pick stands among the
+    converged scores, and the Spearman of the bounded scores with the converged ones. `curves[i]` holds the
+    [[optimizer steps, valid NDCG@10], ...] of each seed's run of `rows[i]`. Empty without curves (a plan)."""
+    if not rows or not all(c for runs in curves for c in runs):
+        return []
+    per_epoch = curves[0][0][0][0]  # every strategy trains epochs of the same steps (the equal-compute protocol)
+    longest = max(len(c) for runs in curves for c in runs)
+    converged = np.array([r["valid"]["ndcg@10"]["mean"] for r in rows])
+    out = []
+    for e in (e for e in epochs if e <= longest):
+        bounded = np.array([np.mean([max(v for _, v in c[:e]) for c in runs]) for runs in curves])
+        pick = int(np.argmax(bounded))
+        out.append({"epochs": e, "optimizer_steps": int(e * per_epoch),
+                    "pick": {k: rows[pick][k] for k in ("alpha", "beta", "gamma")},
+                    "pick_converged_valid_ndcg@10": float(converged[pick]),
+                    "pick_rank_converged": 1 + int((converged > converged[pick]).sum()),
+                    "spearman_vs_converged": spearman(bounded, converged)})
+    return out
+
+
 def screening_rank(settings: list[dict]) -> list[dict]:
     """`settings` in the order the screening ranks them: its survivors (the lowest-KL fraction of the whole grid,
     flag `survivor`) first, by ratio (higher first), then the rest by KL."""
@@ -85,7 +112,7 @@ def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 
     chosen = [grid[i] for i in stratified_sample(np.array([g["kl"] for g in grid]), size, sample_seed)]
     kl_screen = KLScreen(split)
     held_out = split.inputs("valid")
-    rows, runs = [], []
+    rows, runs, curves = [], [], []
     for setting in chosen:
         a, b, g = setting["alpha"], setting["beta"], setting["gamma"]
         if setting.get("ratio") is None:  # the screening computes the ratio for its survivors only
@@ -98,6 +125,7 @@ def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 
         records = [store.get(replace(settings.base, seed=s, strategy="genpas", alpha=a, beta=b, gamma=g), "genpas")
                    for s in settings.seeds]
         runs += records
+        curves.append([r.get("curve", []) for r in records])
         rows.append({"alpha": a, "beta": b, "gamma": g, "kl": setting["kl"], "ratio": setting["ratio"],
                      "survivor": setting["survivor"],
                      "valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
@@ -114,6 +142,7 @@ def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 
         "spearman_kl_vs_valid_ndcg@10": bootstrap_spearman([r["kl"] for r in rows], score),
         "spearman_ratio_vs_valid_ndcg@10": bootstrap_spearman([r["ratio"] for r in rows], score),
         "without_last_target": _correlations([r for r in rows if not np.isinf(r["beta"])]),
+        "bounded_search": bounded_search(rows, curves),
         "best_trained": {"alpha": key[0], "beta": key[1], "gamma": key[2], "valid_ndcg@10": score[best],
                          "screening_rank_in_sample": 1 + [(r["alpha"], r["beta"], r["gamma"]) for r in in_sample]
                          .index(key),
@@ -151,7 +180,39 @@ def screening_table(result: dict) -> list[str]:
               f"{b['screening_rank_in_sample']} of {len(result['settings'])} by the screening within the sample and "
               f"{b['screening_rank_in_grid']} of {result['grid_size']} within the whole grid (the lowest "
               f"{100 * result['keep_fraction']:g}% KL kept, then ranked by the ratio)."]
+    return lines + _bounded_table(result)
+
+
+def _bounded_table(result: dict) -> list[str]:
+    rows = result.get("bounded_search")  # absent from results written before the check existed
+    if not rows:
+        return []
+    from genpas.augment import make_strategy
+
+    lines = ["", "What a search that trains every candidate for a fixed number of epochs would pick, read from these "
+             "runs' validation curves (a candidate's score: its best validation NDCG@10 within the budget, mean over "
+             "seeds):", "", "| epochs | optimizer steps | pick | its converged valid ndcg@10 | its rank, converged | "
+             "Spearman with the converged scores |", "|---" * 6 + "|"]
+    for r in rows:
+        p = r["pick"]
+        rho = "n/a" if r["spearman_vs_converged"] is None else f"{r['spearman_vs_converged']:+.2f}"
+        lines.append(f"| {r['epochs']} | {r['optimizer_steps']:,} | "
+                     f"{make_strategy('genpas', p['alpha'], p['beta'], p['gamma']).label} | "
+                     f"{r['pick_converged_valid_ndcg@10']:.4f} | {r['pick_rank_converged']} of "
+                     f"{len(result['settings'])} | {rho} |")
     return lines
+
+
+def enough_budget(result: dict) -> dict | None:
+    """The smallest listed budget from which a bounded search picks the best converged setting at every larger
+    listed budget (None if it never does)."""
+    rows = result.get("bounded_search") or []
+    good = None
+    for r in reversed(rows):
+        if r["pick_rank_converged"] != 1:
+            break
+        good = r
+    return good
 
 
 def _subset_lines(result: dict) -> list[str]:
@@ -223,6 +284,18 @@ def screening_summary(result: dict, strategies: dict | None = None) -> list[str]
     lines.append(f"- The best trained setting, {label}, is ranked {b['screening_rank_in_sample']} of {n} by the "
                  f"screening within the sample and {b['screening_rank_in_grid']} of {result['grid_size']} in the "
                  f"grid.")
+    if result.get("bounded_search"):
+        enough, first = enough_budget(result), result["bounded_search"][0]
+        if enough is first:
+            said = f"at every budget measured, from {first['epochs']} epoch{'s' * (first['epochs'] > 1)} on."
+        elif enough:
+            said = (f"from {enough['epochs']} epochs ({enough['optimizer_steps']:,} optimizer steps) on; below that "
+                    f"it picks settings that start faster (at {first['epochs']} epoch{'s' * (first['epochs'] > 1)}: "
+                    f"one ranked {first['pick_rank_converged']} of {n} once converged).")
+        else:
+            said = "at none of the budgets measured."
+        lines.append(f"- A search that trains each candidate for a fixed number of epochs picks the best converged "
+                     f"setting {said}")
     mt = (strategies or {}).get("strategies", {}).get("mt")
     if mt is not None and _same_protocol(result["config"], strategies["config"]):
         seeds = result["seeds"]
