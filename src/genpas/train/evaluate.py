@@ -32,6 +32,7 @@ def evaluate(
     ks: tuple[int, ...] = (5, 10),
     exclude_history: bool = False,
     batch_size: int = 512,
+    by_length: bool = True,
 ) -> dict:
     """Recall@K and NDCG@K over all items (pessimistic ties), overall and by target-popularity group.
 
@@ -39,13 +40,20 @@ def evaluate(
 
     exclude_history: give every item of the user's input (its whole history, not only the last max_len) the lowest
     score before ranking, except the target itself. Off by default; the choice is written into the result.
+
+    by_length: batch users in order of input length (the default; see below), or in user order.
     """
     model.eval()
     inputs = split.inputs(which)
     items = split.full.items
     ranks = np.empty(len(inputs.targets), dtype=np.int64)
+    # Users in order of input length, so a batch is padded only to its own longest input: with the lengths of real
+    # data (ML-1M at length 200: inputs of 108 items on average) that halves the work. A user's scores depend on its
+    # own input only (no model attends to padding), up to float rounding of the batch's shapes.
+    lengths = inputs.truncated(max_len).lengths
+    order = np.argsort(lengths, kind="stable") if by_length else np.arange(len(lengths))
     for lo in range(0, len(ranks), batch_size):
-        rows = np.arange(lo, min(lo + batch_size, len(ranks)))
+        rows = order[lo:lo + batch_size]
         batch = torch.from_numpy(padded_inputs(items, inputs, rows, max_len)).to(device)
         if getattr(model, "needs_times", False):  # input times and the target's time (the request time)
             cut = inputs.truncated(max_len)
