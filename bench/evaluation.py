@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config))

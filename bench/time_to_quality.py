@@ -2,6 +2,7 @@
 
     python bench/time_to_quality.py [--quick] [--device auto] [--threads N] [--precision P]
     python bench/time_to_quality.py --ml1m-minutes M [--threads N]     (the bounded ML-1M run alone)
+    python bench/time_to_quality.py --from-runs DIR ...                 (finished run directories)
 
 SASRec with Multi-Target and with the default GenPAS setting, default options (or the `--precision` given), trained
 to early stopping on ml-100k. A run's best is its best validation NDCG@10 over the whole run, so the figure is measured
@@ -10,10 +11,14 @@ to the first epoch at 98 % of the best, and the wall seconds up to the end of th
 
 `--ml1m-minutes M` runs SASRec-MT on ML-1M instead (configs/sasrec-ml1m.yaml, max length 200), bounded to M minutes of
 training and labelled bounded: its best is the best within the budget, not a converged one; it writes
-time_to_quality_<device>_ml1m.json. `--from-runs DIR ...` measures finished run directories instead of training (a campaign's runs, e.g.
-docs/results/ml-1m/runs/*): their log.csv and metrics.json give the same figure for runs trained to convergence
-elsewhere, labelled with their data, device and threads; it writes time_to_quality_runs_<data>.json. `--quick` bounds every run
-to 6 epochs (a smoke test of the script, not a figure to quote). Writes
+time_to_quality_<device>_ml1m.json.
+
+`--from-runs DIR ...` measures finished run directories instead of training (a campaign's runs, e.g.
+docs/results/ml-1m/runs/*; unfinished ones are skipped with a note): their log.csv and metrics.json give the same
+figure for runs trained to convergence elsewhere, grouped by strategy, data, device, precision and threads; it
+writes time_to_quality_runs_<data>.json.
+
+`--quick` bounds every run to 6 epochs (a smoke test of the script, not a figure to quote). Writes
 bench/results/time_to_quality_<device>[_<precision>].json.
 """
 
@@ -68,7 +73,8 @@ def measure(cfg: TrainConfig, label: str) -> dict:
         rows = list(csv.DictReader(open(Path(tmp) / "log.csv")))
     result = time_to_quality(rows)
     result["wall_seconds"] = marks[result["epochs"] - 1]
-    result.update(test_ndcg10=metrics["test"]["ndcg@10"], precision=metrics.get("precision", "auto"), device=metrics["device"],
+    result.update(test_ndcg10=metrics["test"]["ndcg@10"], precision=metrics.get("precision", "auto"),
+                  device=metrics["device"],
                   bounded_minutes=cfg.time_budget_minutes, max_len=cfg.max_len, data=cfg.data)
     print(f"{label:14s} {result['seconds']:8.1f} s of training to {SHARE:.0%} of the best valid ndcg@10 "
           f"{result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of {result['epochs_run']}, "
@@ -77,29 +83,41 @@ def measure(cfg: TrainConfig, label: str) -> dict:
 
 
 def from_runs(dirs: list[str]) -> dict:
-    """Time to quality of finished run directories, per strategy (mean over its runs) and per run."""
+    """Time to quality of finished run directories, per run (keyed by path) and per group of runs that measure the
+    same thing (strategy, data, device, precision, threads: mean over the group's seeds). Unfinished and untrained
+    (popularity) directories are skipped with a note; none usable is an error (exit 2)."""
     import json
     import statistics
 
-    runs, by_strategy = {}, {}
+    runs, groups = {}, {}
     for d in map(Path, dirs):
-        if not (d / "metrics.json").is_file() or not (d / "log.csv").is_file():
-            print(f"{d}: not a finished run directory (needs metrics.json and log.csv)", file=sys.stderr)
-            raise SystemExit(2)
-        metrics = json.loads((d / "metrics.json").read_text())
-        result = time_to_quality(list(csv.DictReader(open(d / "log.csv"))))
+        metrics_file, log_file = d / "metrics.json", d / "log.csv"
+        rows = list(csv.DictReader(open(log_file))) if log_file.is_file() else []
+        if not metrics_file.is_file() or not rows:
+            why = "unfinished (no metrics.json)" if not metrics_file.is_file() else "no epochs in log.csv (untrained)"
+            print(f"skipped {d}: {why}", file=sys.stderr)
+            continue
+        metrics = json.loads(metrics_file.read_text())
+        result = time_to_quality(rows)
         cfg = metrics["config"]
-        result.update(test_ndcg10=metrics["test"]["ndcg@10"], device=metrics["device"], precision=metrics.get("precision", "auto"),
-                      threads=cfg.get("threads"), stopped_by=ended_by(metrics), max_len=cfg["max_len"],
-                      data=cfg["data"], strategy=metrics["strategy"]["label"], seed=cfg["seed"])
-        runs[d.name] = result
-        by_strategy.setdefault(result["strategy"], []).append(result["seconds"])
-        print(f"{d.name:16s} {result['strategy']:18s} seed {cfg['seed']}: {result['seconds']:8.1f} s of training to "
-              f"{SHARE:.0%} of the best valid ndcg@10 {result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of "
-              f"{result['epochs_run']}, ended by {result['stopped_by']}); {result['device']}", flush=True)
-    data = sorted({r["data"] for r in runs.values()})
+        result.update(test_ndcg10=metrics["test"]["ndcg@10"], device=metrics["device"],
+                      precision=metrics.get("precision", "auto"), threads=cfg.get("threads"),
+                      stopped_by=ended_by(metrics), max_len=cfg["max_len"], data=cfg["data"],
+                      strategy=metrics["strategy"]["label"], seed=cfg["seed"])
+        runs[str(d)] = result
+        group = " / ".join(str(result[k]) for k in ("strategy", "data", "device", "precision", "threads"))
+        groups.setdefault(group, []).append(result["seconds"])
+        print(f"{str(d):40s} seed {cfg['seed']}: {result['seconds']:8.1f} s of training to {SHARE:.0%} of the best "
+              f"valid ndcg@10 {result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of {result['epochs_run']}, "
+              f"ended by {result['stopped_by']}); {group}", flush=True)
+    if not runs:
+        print("no finished run directory among the ones given", file=sys.stderr)
+        raise SystemExit(2)
+    data = sorted({Path(r["data"]).name for r in runs.values()})
     return {"data": data, "share_of_best": SHARE, "runs": runs,
-            "time_to_quality_s": {k: statistics.fmean(v) for k, v in by_strategy.items()}}
+            "group_keys": "strategy / data / device / precision / threads",
+            "time_to_quality_s": {k: statistics.fmean(v) for k, v in groups.items()},
+            "runs_per_group": {k: len(v) for k, v in groups.items()}}
 
 
 def main() -> None:

@@ -5,9 +5,10 @@
 #                                            wheel for the GPU machine's Python 3.12, the unfinished runs so far)
 #   scripts/gpu_campaign.sh run SECONDS      there (carry .carry; give the call SECONDS + 120 s): share workers train
 #                                            for SECONDS, then the ledger and the unfinished runs are packed into $OUT
-#   scripts/gpu_campaign.sh search MINUTES   there (give the call MINUTES / WORKERS + 4 min): the cheap search picks
-#                                            GenPAS's setting (`genpas search`, TOP_K settings, MINUTES of training in
-#                                            all, shared by WORKERS processes)
+#   scripts/gpu_campaign.sh search MINUTES   there: the cheap search picks GenPAS's setting (`genpas search`, TOP_K
+#                                            settings and the 3 baselines, each MINUTES / (TOP_K + 3) of training),
+#                                            shared by WORKERS processes; give the call ceil((TOP_K + 3) / WORKERS)
+#                                            trainings' minutes plus one epoch and an evaluation each, plus 4 min
 #   scripts/gpu_campaign.sh unstage DIR      here: take back what a call left in DIR
 #
 # Once $E/search/search.json exists (a search call, unstaged), the campaign's GenPAS runs use its pick.

@@ -140,7 +140,7 @@ def test_cli_plan_and_share(settings, tmp_path, capsys):
 
 
 def test_the_ledger_append_is_locked(tmp_path):
-    from genpas.search.trained import Ledger
+    from genpas.search.run_store import Ledger
 
     ledger = Ledger(tmp_path / "ledger.jsonl")
     stranger = Stranger(tmp_path / "ledger.jsonl")  # a writer on another machine mid-append

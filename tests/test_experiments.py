@@ -152,7 +152,7 @@ def test_screening_study_samples_the_whole_kl_range(tiny, capsys):
     best = result["best_trained"]
     assert 1 <= best["screening_rank_in_sample"] <= 5 and 1 <= best["screening_rank_in_grid"] <= result["grid_size"]
     assert "Spearman of KL" in (tiny / "exp" / "screening.md").read_text()
-    assert [b["epochs"] for b in result["bounded_search"]] == [1, 2]  # budgets up to the longest run (2 epochs)
+    assert [b["epochs"] for b in result["bounded_search"]["rows"]] == [1, 2]  # budgets up to the longest run
     code, out = _run(["experiment", "report", "--out", str(tiny / "exp"), "--to", str(tiny / "report.md")], capsys)
     summary = (tiny / "report.md").read_text().split("## Summary")[1].split("##")[0]
     assert code == 0 and "- Screening study (5 grid settings across the whole KL range, seeds 0)" in summary
@@ -191,33 +191,43 @@ def test_stratified_sample_bootstrap_and_screening_order():
 
 
 def test_bounded_search_reads_the_pick_of_each_budget_from_the_curves():
-    from genpas.search.screening_study import bounded_search, enough_budget, screening_summary
+    from genpas.search.screening_study import bounded_search, screening_summary, screening_table
 
     def row(a, score):
-        return {"alpha": a, "beta": 0.0, "gamma": 0.0, "valid": {"ndcg@10": {"mean": score}}}
+        return {"alpha": a, "beta": 0.0, "gamma": 0.0, "kl": 0.1, "ratio": 1.0, "survivor": True,
+                "valid": {"ndcg@10": {"mean": score, "std": 0.0}}, "test": {"ndcg@10": {"mean": score}},
+                "best_epoch": [0]}
 
-    # "fast" leads for two epochs and then stalls; "slow" overtakes at epoch 5; "flat" never leads; two seeds each
+    # "fast" leads for two epochs and then stalls; "slow" overtakes at epoch 4; "flat" never leads; two seeds each
     # ("slow" seed 1 stopped early, after 4 epochs: it keeps its best)
     rows = [row(0, 0.30), row(1, 0.50), row(2, 0.20)]
     curves = [[[[10, .2], [20, .3], [30, .3], [40, .3], [50, .3]], [[10, .2], [20, .3], [30, .3], [40, .3], [50, .3]]],
               [[[10, .1], [20, .2], [30, .3], [40, .4], [50, .6]], [[10, .1], [20, .2], [30, .3], [40, .4]]],
               [[[10, .0], [20, .1], [30, .1], [40, .2], [50, .2]], [[10, .0], [20, .1], [30, .1], [40, .2], [50, .2]]]]
-    got = bounded_search(rows, curves, epochs=(1, 2, 5, 10))
-    assert [g["epochs"] for g in got] == [1, 2, 5]  # no budget past the longest run
-    assert [g["optimizer_steps"] for g in got] == [10, 20, 50]
-    assert [g["pick"]["alpha"] for g in got] == [0, 0, 1]
-    assert [g["pick_rank_converged"] for g in got] == [2, 2, 1]
-    assert got[2]["pick_converged_valid_ndcg@10"] == 0.50 and got[2]["spearman_vs_converged"] == pytest.approx(1.0)
-    assert enough_budget({"bounded_search": got})["epochs"] == 5
-    assert enough_budget({"bounded_search": got[:2]}) is None
-    assert bounded_search(rows, [[[]], [[]], [[]]]) == []  # a plan has no curves
-    result = {"settings": rows, "grid_size": 150, "seeds": [0, 1], "bounded_search": got,
+    got = bounded_search(rows, curves, epochs=(1, 2, 10))
+    listed = got["rows"]
+    assert [g["epochs"] for g in listed] == [1, 2]  # no budget past the longest run (5 epochs)
+    assert [g["optimizer_steps"] for g in listed] == [10, 20]
+    assert [g["pick"]["alpha"] for g in listed] == [0, 0] and [g["pick_rank_converged"] for g in listed] == [2, 2]
+    # every epoch is scanned, not only the listed ones: at 3 epochs "fast" (0.3, 0.3) still leads "slow" (0.3, 0.3)
+    # on ties by order, at 4 "slow" (0.4) leads for good
+    assert got["enough"]["epochs"] == 4 and got["enough"]["optimizer_steps"] == 40
+    assert got["enough"]["runs_at_their_best"] == 5 and got["enough"]["runs"] == 6  # "slow" seed 0 peaks at 5
+    assert got["enough"]["spearman_vs_converged"] == pytest.approx(1.0)
+    never = bounded_search(rows[:1] + rows[2:], curves[:1] + curves[2:])
+    assert never["enough"]["epochs"] == 1  # "fast" leads from the first epoch: picked at every budget
+    assert bounded_search(rows, [[[]], [[]], [[]]]) == {"rows": [], "enough": None, "missing_curves": 3}
+    result = {"settings": rows, "grid_size": 150, "seeds": [0, 1], "bounded_search": got, "keep_fraction": 0.2,
               "spearman_kl_vs_valid_ndcg@10": {"rho": None, "ci95": [None, None]},
               "spearman_ratio_vs_valid_ndcg@10": {"rho": None, "ci95": [None, None]},
-              "best_trained": {"alpha": 1, "beta": 0.0, "gamma": 0.0, "screening_rank_in_sample": 1,
-                               "screening_rank_in_grid": 1}}
-    assert any("from 5 epochs (50 optimizer steps) on; below that it picks settings that start faster (at 1 epoch: "
-               "one ranked 2 of 3 once converged)" in line for line in screening_summary(result))
+              "best_trained": {"alpha": 1, "beta": 0.0, "gamma": 0.0, "valid_ndcg@10": 0.5,
+                               "screening_rank_in_sample": 1, "screening_rank_in_grid": 1}}
+    line = next(x for x in screening_summary(result) if "fixed number of epochs" in x)
+    assert ("from 4 epochs (40 optimizer steps, when 5 of 6 runs had reached their best) on; below that its pick "
+            "ranks, once converged, 2 at 1, 2 at 2" in line)
+    assert "| 2 | 20 | GenPAS(0, 0, 0) | 0.3000 | 2 of 3 | +0.50 | 2 of 6 |" in screening_table(result)
+    result["bounded_search"] = bounded_search(rows, [[[]], [[]], [[]]])
+    assert any("n/a (3 runs have no validation curve" in x for x in screening_table(result))
 
 
 def test_experiment_bad_options(tiny, capsys):

@@ -62,3 +62,44 @@ def test_popularity_model_and_history_exclusion():
     assert sum(g["users"] for g in kept["groups"].values()) == kept["users"] == 6
     # Excluding history can only move targets up (the target itself is never excluded).
     assert excluded["recall@5"] >= kept["recall@5"]
+
+
+@pytest.mark.parametrize("model", ["sasrec", "hstu", "tiger"])
+@pytest.mark.parametrize("exclude_history", [False, True])
+def test_batching_users_by_input_length_ranks_as_user_order_does(model, exclude_history):
+    """Evaluation batches users by input length (less padding); every user's rank, so every metric, is as in user
+    order, for each model and with the history excluded or kept."""
+    from genpas.data.synth import SynthConfig, synthesize_store
+    from genpas.train import evaluate as evaluation
+    from genpas.train.build import build_model
+    from genpas.train.config import TrainConfig
+
+    split = leave_one_out(synthesize_store(SynthConfig(users=90, items=40, mean_length=9, zipf=0.5, seed=4)))
+    cfg = TrainConfig.for_model(dict(model=model, dim=16, layers=1, heads=2, max_len=12, levels=2, codebook_size=4,
+                                     beam=40, item_embeddings="cooccurrence"))
+    torch.manual_seed(0)
+    net, _ = build_model(cfg, split)
+    lengths = split.inputs("test").truncated(cfg.max_len).lengths
+    assert len(set(lengths.tolist())) > 3  # the orders differ
+    ranks = {}
+    real = evaluation.target_ranks
+    for by_length in (True, False):
+        seen = np.zeros(len(lengths), dtype=np.int64)
+
+        def capture(scores, targets):
+            out = real(scores, targets)
+            capture.batches.append(out)
+            return out
+
+        capture.batches = []
+        evaluation.target_ranks = capture
+        try:
+            result = evaluate(net, split, "test", cfg.max_len, ks=(1, 5, 10, 20), exclude_history=exclude_history,
+                              batch_size=16, by_length=by_length)
+        finally:
+            evaluation.target_ranks = real
+        order = np.argsort(lengths, kind="stable") if by_length else np.arange(len(lengths))
+        seen[order] = torch.cat(capture.batches).numpy()
+        ranks[by_length] = (seen, result)
+    assert np.array_equal(ranks[True][0], ranks[False][0])
+    assert ranks[True][1] == ranks[False][1]

@@ -91,50 +91,98 @@ def test_search_with_tiger_takes_its_defaults(tmp_path, capsys):
     assert exc.value.code == 2 and "sasrec, hstu or tiger" in capsys.readouterr().err
 
 
-def test_processes_share_a_search(tmp_path):
+def test_processes_share_a_search(tmp_path, monkeypatch):
     """A job another process holds is skipped, then waited for; a job it finished meanwhile is read back, not
     retrained; the result is the one a lone process gets."""
     import fcntl
+    from dataclasses import replace
 
     from genpas.search import trained
+    from genpas.search.run_store import RunStore, run_key
     from genpas.train.config import TrainConfig
 
     write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
     base = TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=6, batch_size=16, epochs=2,
                        patience=2, progress=False)
     alone = trained.search(base, tmp_path / "alone", top_k=2, samples=2)
-    lone_records = {json.loads(line)["name"]: line for line in
-                    (tmp_path / "alone" / "ledger.jsonl").read_text().splitlines()}
+    lone_records = [line for line in (tmp_path / "alone" / "ledger.jsonl").read_text().splitlines()]
 
+    keys = {name: f"{name}-{run_key(replace(base, strategy=name))}" for name in ("mt", "sw")}
     strangers = {}
-    for name in ("mt", "sw"):  # "another process" holds these two run directories' locks
-        (tmp_path / "s" / "runs" / name).mkdir(parents=True)
-        strangers[name] = open(tmp_path / "s" / "runs" / name / ".lock", "w")
-        fcntl.flock(strangers[name], fcntl.LOCK_EX | fcntl.LOCK_NB)
-    order, real = [], trained._job
+    for name, key in keys.items():  # "another process" claims these two runs
+        (tmp_path / "s" / "runs" / ".claims").mkdir(parents=True, exist_ok=True)
+        strangers[key] = open(tmp_path / "s" / "runs" / ".claims" / key, "w")
+        fcntl.flock(strangers[key], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    order, real = [], RunStore.train
 
-    def job(name, cfg, out, split, ledger, wait):
-        if wait and name in strangers:  # the second pass reached a held job: the other process ends
-            free = {"lt", *[n for n in lone_records if n.startswith("genpas")]}
-            assert set(order) == (free if name == "mt" else free | {"mt"})
-            if name == "sw":  # ...having finished it: its record is in the ledger
+    def train(self, cfg, key, wait=True):
+        if wait and key in strangers:  # the second pass reached a held run: the other process ends
+            assert len(order) == 3 + (key == keys["sw"])  # LT and the two GenPAS settings first (then MT)
+            if key == keys["sw"]:  # ...having finished it: its record is in the ledger
                 with open(tmp_path / "s" / "ledger.jsonl", "a") as fh:
-                    fh.write(lone_records["sw"] + "\n")
-            strangers.pop(name).close()
-        record = real(name, cfg, out, split, ledger, wait)  # RunBusy for a held job in the first pass
-        order.append(name)
+                    fh.write(next(line for line in lone_records if json.loads(line)["name"] == key) + "\n")
+            strangers.pop(key).close()
+        record = real(self, cfg, key, wait)  # RunBusy for a held run in the first pass
+        order.append(key)
         return record
 
-    trained._job = job
-    try:
-        shared = trained.search(base, tmp_path / "s", top_k=2, samples=2)
-    finally:
-        trained._job = real
-    assert order[-2:] == ["mt", "sw"] and not strangers
-    assert (tmp_path / "s" / "runs" / "mt" / "metrics.json").exists()  # trained after the wait
-    assert not (tmp_path / "s" / "runs" / "sw" / "metrics.json").exists()  # read back, never trained here
+    monkeypatch.setattr(RunStore, "train", train)
+    shared = trained.search(base, tmp_path / "s", top_k=2, samples=2)
+    assert order[-2:] == [keys["mt"], keys["sw"]] and not strangers
+    assert (tmp_path / "s" / "runs" / keys["mt"] / "metrics.json").exists()  # trained after the wait
+    assert not (tmp_path / "s" / "runs" / keys["sw"] / "metrics.json").exists()  # read back, never trained here
+
     def results(r):  # everything but the measured seconds
-        strip = (lambda d: {k: v for k, v in d.items() if k != "train_seconds"})
+        def strip(d):
+            return {k: v for k, v in d.items() if k != "train_seconds"}
         return r["best"], [strip(t) for t in r["trained"]], {b: strip(v) for b, v in r["baselines"].items()}
 
     assert results(shared) == results(alone)
+
+
+def test_a_search_and_the_experiments_of_one_directory_share_runs(tmp_path):
+    """The search's baseline of its seed is the strategies experiment's run of that seed: trained once."""
+    from genpas.search import trained
+    from genpas.search.experiments import ExperimentSettings, RunStore, run_strategies
+    from genpas.train.config import TrainConfig
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    base = TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=6, batch_size=16, epochs=2,
+                       patience=2, progress=False)
+    result = trained.search(base, tmp_path / "d", top_k=1, samples=2)
+    ledger = (tmp_path / "d" / "ledger.jsonl").read_text().splitlines()
+    assert len(ledger) == 4
+    strategies = run_strategies(ExperimentSettings(base, seeds=(0,)), RunStore(tmp_path / "d"), names=("lt", "mt"))
+    assert len((tmp_path / "d" / "ledger.jsonl").read_text().splitlines()) == 4  # nothing trained again
+    mt = strategies["strategies"]["mt"]["runs"][0]
+    assert mt["valid"]["ndcg@10"] == result["baselines"]["mt"]["valid"]["ndcg@10"]
+    assert result["baselines"]["mt"]["stopped_by"] in ("patience", "epochs")
+    assert result["baselines"]["mt"]["epochs_run"] >= 1 and result["baselines"]["mt"]["optimizer_steps"] > 0
+
+
+def test_a_search_recorded_before_the_run_store_is_read_back(tmp_path):
+    """Ledger lines keyed by the job's name (searches before they shared the run store) are reused, not retrained."""
+    import shutil
+
+    from genpas.search import trained
+    from genpas.train.config import TrainConfig
+    from genpas.train.trainer import PROTOCOL
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    base = TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=6, batch_size=16, epochs=2,
+                       patience=2, progress=False)
+    first = trained.search(base, tmp_path / "d", top_k=1, samples=2)
+    path = tmp_path / "d" / "ledger.jsonl"
+    old = []
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        c = r["config"]
+        name = (c["strategy"] if c["strategy"] != "genpas" else
+                trained._name(*(float(c[k]) for k in ("alpha", "beta", "gamma"))))
+        old.append(json.dumps({"name": name, "config": c, "protocol": PROTOCOL, "valid": r["valid"], "test": r["test"],
+                               "best_epoch": r["best_epoch"], "train_seconds": r["train_seconds"]}))
+    path.write_text("\n".join(old) + "\n")
+    shutil.rmtree(tmp_path / "d" / "runs")
+    again = trained.search(base, tmp_path / "d", top_k=1, samples=2)
+    assert len(path.read_text().splitlines()) == 4 and not (tmp_path / "d" / "runs").exists()
+    assert again["best"] == first["best"]

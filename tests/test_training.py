@@ -90,7 +90,11 @@ def test_metrics_say_why_training_ended(tmp_path, split):
     assert (flat["epochs_run"], flat["best_epoch"], flat["stopped_by"]) == (2, 0, "patience")
     pop = train(TrainConfig(model="pop", **TINY), tmp_path / "pop", split=split)
     assert pop["stopped_by"] is None
-    for m in (capped, flat, pop):  # a record written before metrics.json said it is read from its counts
+    # the last allowed epoch also spends the budget: the run got all its epochs, so it ended by the cap
+    both = train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}, time_budget_minutes=1e-9), tmp_path / "both",
+                 split=split)
+    assert both["stopped_by"] == "epochs"
+    for m in (capped, flat, pop, both):  # a record written before metrics.json said it is read from its counts
         assert ended_by({k: v for k, v in m.items() if k != "stopped_by"}) == m["stopped_by"]
 
 

@@ -68,26 +68,40 @@ def _correlations(rows: list[dict]) -> dict:
 BUDGET_EPOCHS = (1, 2, 5, 10, 20, 40, 80)
 
 
-def bounded_search(rows: list[dict], curves: list[list], epochs=BUDGET_EPOCHS) -> list[dict]:
-    """For each budget of E epochs: every setting scored by its best validation NDCG@10 within E epochs (mean over
-    seeds; a run that stopped earlier keeps its best), the setting that score picks, where the pick stands among the
-    converged scores, and the Spearman of the bounded scores with the converged ones. `curves[i]` holds the
-    [[optimizer steps, valid NDCG@10], ...] of each seed's run of `rows[i]`. Empty without curves (a plan)."""
-    if not rows or not all(c for runs in curves for c in runs):
-        return []
+def bounded_search(rows: list[dict], curves: list[list], epochs=BUDGET_EPOCHS) -> dict:
+    """What a search that trains every candidate for E epochs would pick, for every E up to the longest run.
+
+    A setting's score at E: its best validation NDCG@10 within E epochs, mean over seeds (a run that stopped earlier
+    keeps its best). `curves[i]` holds the [[optimizer steps, valid NDCG@10], ...] of each seed's run of `rows[i]`.
+    Returns `rows` (the listed budgets `epochs`): the pick, where it stands among the converged scores, the Spearman
+    of the scores with the converged ones, and how many runs had reached their own best by then; and `enough`: the
+    smallest E from which the pick is the best converged setting at every larger E (None if it never is). Without
+    curves (a plan, or runs recorded before the ledger kept them) `rows` is empty and `missing_curves` counts them."""
+    missing = sum(not c for runs in curves for c in runs)
+    if not rows or missing:
+        return {"rows": [], "enough": None, "missing_curves": missing}
     per_epoch = curves[0][0][0][0]  # every strategy trains epochs of the same steps (the equal-compute protocol)
     longest = max(len(c) for runs in curves for c in runs)
     converged = np.array([r["valid"]["ndcg@10"]["mean"] for r in rows])
-    out = []
-    for e in (e for e in epochs if e <= longest):
+    peaks = [int(np.argmax([v for _, v in c])) + 1 for runs in curves for c in runs]  # epoch of each run's best
+
+    def at(e):
         bounded = np.array([np.mean([max(v for _, v in c[:e]) for c in runs]) for runs in curves])
         pick = int(np.argmax(bounded))
-        out.append({"epochs": e, "optimizer_steps": int(e * per_epoch),
-                    "pick": {k: rows[pick][k] for k in ("alpha", "beta", "gamma")},
-                    "pick_converged_valid_ndcg@10": float(converged[pick]),
-                    "pick_rank_converged": 1 + int((converged > converged[pick]).sum()),
-                    "spearman_vs_converged": spearman(bounded, converged)})
-    return out
+        return {"epochs": e, "optimizer_steps": int(e * per_epoch),
+                "pick": {k: rows[pick][k] for k in ("alpha", "beta", "gamma")},
+                "pick_converged_valid_ndcg@10": float(converged[pick]),
+                "pick_rank_converged": 1 + int((converged > converged[pick]).sum()),
+                "spearman_vs_converged": spearman(bounded, converged),
+                "runs_at_their_best": sum(p <= e for p in peaks), "runs": len(peaks)}
+
+    every = [at(e) for e in range(1, longest + 1)]
+    enough = None
+    for r in reversed(every):
+        if r["pick_rank_converged"] != 1:
+            break
+        enough = r
+    return {"rows": [every[e - 1] for e in epochs if e <= longest], "enough": enough, "missing_curves": 0}
 
 
 def screening_rank(settings: list[dict]) -> list[dict]:
@@ -184,35 +198,26 @@ def screening_table(result: dict) -> list[str]:
 
 
 def _bounded_table(result: dict) -> list[str]:
-    rows = result.get("bounded_search")  # absent from results written before the check existed
-    if not rows:
+    bounded = result.get("bounded_search")  # absent from results written before the check existed
+    if not bounded:
         return []
+    if bounded["missing_curves"]:
+        return ["", f"What a search bounded to a number of epochs would pick: n/a ({bounded['missing_curves']} runs "
+                    f"have no validation curve in the ledger)."]
     from genpas.augment import make_strategy
 
     lines = ["", "What a search that trains every candidate for a fixed number of epochs would pick, read from these "
              "runs' validation curves (a candidate's score: its best validation NDCG@10 within the budget, mean over "
              "seeds):", "", "| epochs | optimizer steps | pick | its converged valid ndcg@10 | its rank, converged | "
-             "Spearman with the converged scores |", "|---" * 6 + "|"]
-    for r in rows:
+             "Spearman with the converged scores | runs at their best by then |", "|---" * 7 + "|"]
+    for r in bounded["rows"]:
         p = r["pick"]
         rho = "n/a" if r["spearman_vs_converged"] is None else f"{r['spearman_vs_converged']:+.2f}"
         lines.append(f"| {r['epochs']} | {r['optimizer_steps']:,} | "
                      f"{make_strategy('genpas', p['alpha'], p['beta'], p['gamma']).label} | "
                      f"{r['pick_converged_valid_ndcg@10']:.4f} | {r['pick_rank_converged']} of "
-                     f"{len(result['settings'])} | {rho} |")
+                     f"{len(result['settings'])} | {rho} | {r['runs_at_their_best']} of {r['runs']} |")
     return lines
-
-
-def enough_budget(result: dict) -> dict | None:
-    """The smallest listed budget from which a bounded search picks the best converged setting at every larger
-    listed budget (None if it never does)."""
-    rows = result.get("bounded_search") or []
-    good = None
-    for r in reversed(rows):
-        if r["pick_rank_converged"] != 1:
-            break
-        good = r
-    return good
 
 
 def _subset_lines(result: dict) -> list[str]:
@@ -234,6 +239,25 @@ def screening_plot(result: dict, ax) -> None:
     ax.scatter(kl, ndcg, c=colors, s=18)
     ax.set_xlabel("KL(validation targets || training targets)  (orange: kept by the screening)")
     ax.set_ylabel("validation NDCG@10 (mean over seeds)")
+
+
+def _bounded_summary(result: dict) -> list[str]:
+    bounded = result.get("bounded_search")  # absent from results written before the check existed
+    if not bounded or not bounded["rows"]:
+        return []
+    enough, n = bounded["enough"], len(result["settings"])
+    below = [r for r in bounded["rows"] if enough is None or r["epochs"] < enough["epochs"]]
+    ranks = ", ".join(f"{r['pick_rank_converged']} at {r['epochs']}" for r in below)
+    if enough is None:
+        said = f"at no budget up to the longest run (ranks once converged, at E epochs: {ranks})."
+    elif not below:
+        said = f"at every budget from {enough['epochs']} epoch{'s' * (enough['epochs'] > 1)} on."
+    else:
+        said = (f"from {enough['epochs']} epochs ({enough['optimizer_steps']:,} optimizer steps, when "
+                f"{enough['runs_at_their_best']} of {enough['runs']} runs had reached their best) on; below that its "
+                f"pick ranks, once converged, {ranks} (rank at E epochs, of {n}).")
+    return [f"- A search that trains each candidate for a fixed number of epochs E picks the best converged setting "
+            f"{said}"]
 
 
 def _reading(s: dict, premise: str) -> str:
@@ -284,18 +308,7 @@ def screening_summary(result: dict, strategies: dict | None = None) -> list[str]
     lines.append(f"- The best trained setting, {label}, is ranked {b['screening_rank_in_sample']} of {n} by the "
                  f"screening within the sample and {b['screening_rank_in_grid']} of {result['grid_size']} in the "
                  f"grid.")
-    if result.get("bounded_search"):
-        enough, first = enough_budget(result), result["bounded_search"][0]
-        if enough is first:
-            said = f"at every budget measured, from {first['epochs']} epoch{'s' * (first['epochs'] > 1)} on."
-        elif enough:
-            said = (f"from {enough['epochs']} epochs ({enough['optimizer_steps']:,} optimizer steps) on; below that "
-                    f"it picks settings that start faster (at {first['epochs']} epoch{'s' * (first['epochs'] > 1)}: "
-                    f"one ranked {first['pick_rank_converged']} of {n} once converged).")
-        else:
-            said = "at none of the budgets measured."
-        lines.append(f"- A search that trains each candidate for a fixed number of epochs picks the best converged "
-                     f"setting {said}")
+    lines += _bounded_summary(result)
     mt = (strategies or {}).get("strategies", {}).get("mt")
     if mt is not None and _same_protocol(result["config"], strategies["config"]):
         seeds = result["seeds"]

@@ -1,12 +1,14 @@
 """The parameter search (spec section 7): screen without training, train the top K and the baselines, pick by
 validation NDCG@10, report test.
 
-Durability: every finished training is appended to DIR/ledger.jsonl (flushed and fsynced) and each training keeps its
-own resumable run directory, so a killed search continues where it stopped: finished trainings are read back from
-the ledger, an interrupted one resumes from its last epoch. Several processes (on one machine, or on several that
-see the directory with working file locks) may run the same search: each trains the jobs no other process holds,
-then waits for the others and resumes any whose process died, so k processes finish the trainings about k times
-sooner, and every one writes the same search.json.
+Its trainings live in the run store of DIR (run_store.py): each is keyed by its full configuration, appended to
+DIR/ledger.jsonl once finished and kept in its own resumable run directory, so a killed search continues where it
+stopped, and a search and the experiments given the same directory reuse each other's runs (the baselines LT, MT and
+SW of the search are the experiments' runs of its seed when the options agree). Several processes (on one machine,
+or on several that see the directory with working file locks) may run the same search: each trains the jobs no
+other process holds, then waits for the others and resumes any whose process died, so k processes finish the
+trainings up to k times sooner, and every one picks the same setting. Runs of different options have different keys,
+so processes given different options never touch each other's runs.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
+from genpas.search.run_store import RunStore, ended_by
 from genpas.search.screening import screen, spearman
 from genpas.train.config import TrainConfig, same_config
-from genpas.train.run_dir import RunBusy, can_lock, run_lock
-from genpas.train.trainer import PROTOCOL, load_split, train_owned
+from genpas.train.run_dir import RunBusy
+from genpas.train.trainer import PROTOCOL, load_split
 
 log = logging.getLogger(__name__)
 BASELINES = ("lt", "mt", "sw")
@@ -41,43 +43,6 @@ def _name(alpha, beta, gamma) -> str:
     return f"genpas_{f(alpha)}_{f(beta)}_{f(gamma)}"
 
 
-class Ledger:
-    """Append-only JSON lines of finished trainings, keyed by name."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.done: dict[str, dict] = {}
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Read the file again: other processes sharing the store may have appended runs."""
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:  # a line cut by a crash mid-write: that training reruns
-                        continue
-                    self.done[record["name"]] = record
-
-    def add(self, record: dict) -> None:
-        """Append one line with a single O_APPEND write under an exclusive lock, so processes sharing a store (on
-        one machine or several) never interleave or overwrite lines; closing the file releases the lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(record) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            if can_lock():  # O_APPEND alone is not atomic across NFS clients; the lock makes each append whole
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            written = os.write(fd, line)
-            while written < len(line):  # a short write (rare): finish it
-                written += os.write(fd, line[written:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.done[record["name"]] = record
 
 
 def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
@@ -96,21 +61,20 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
               dict(strategy="genpas", alpha=r["alpha"], beta=r["beta"], gamma=r["gamma"])) for r in candidates]
     if budget_minutes is not None:  # share the training budget equally
         base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
-    ledger = Ledger(out / "ledger.jsonl")
+    store = RunStore(out, split=split)
     finished, held = {}, []
     # Several processes may run one search: each trains the jobs no other process holds, then waits for the rest (and
-    # resumes any whose process died). The pick depends on the records only, so every process writes the same result.
+    # resumes any whose process died). The pick depends on the records only, so every process picks the same.
     for name, overrides in jobs:
         try:
-            finished[name] = _job(name, replace(base, **overrides), out, split, ledger, wait=False)
+            finished[name] = _record(store, name, replace(base, **overrides), wait=False)
         except RunBusy:
             held.append((name, overrides))
             continue
         if on_result is not None:
             on_result(name, finished[name])
     for name, overrides in held:
-        log.warning("waiting for %s, which another process is training", name)
-        finished[name] = _job(name, replace(base, **overrides), out, split, ledger, wait=True)
+        finished[name] = _record(store, name, replace(base, **overrides), wait=True)
         if on_result is not None:
             on_result(name, finished[name])
 
@@ -118,10 +82,10 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     for r in candidates:
         rec = finished[_name(r["alpha"], r["beta"], r["gamma"])]
         trained.append({"alpha": r["alpha"], "beta": r["beta"], "gamma": r["gamma"], "kl": r["kl"],
-                        "ratio": r["ratio"], "valid": rec["valid"], "test": rec["test"],
-                        "best_epoch": rec["best_epoch"], "train_seconds": rec["train_seconds"]})
-    baselines = {b: {"valid": finished[b]["valid"], "test": finished[b]["test"],
-                     "train_seconds": finished[b]["train_seconds"]} for b in BASELINES}
+                        "ratio": r["ratio"], "valid": _slim(rec["valid"]), "test": _slim(rec["test"]),
+                        **_trained_facts(rec)})
+    baselines = {b: {"valid": _slim(finished[b]["valid"]), "test": _slim(finished[b]["test"]),
+                     **_trained_facts(finished[b])} for b in BASELINES}
     # The pick: the best validation NDCG@10 over the trained GenPAS settings and the baselines (LT and MT are GenPAS
     # settings too); the test figures of the pick are reported whatever they are.
     pool = [dict(t, strategy="genpas") for t in trained]
@@ -151,28 +115,22 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     return result
 
 
-def _job(name: str, cfg: TrainConfig, out: Path, split, ledger: Ledger, wait: bool) -> dict:
-    """The ledger record of one search training: read back when finished under the same configuration, else trained
-    (or resumed) under its run directory's lock; RunBusy when another process holds it and `wait` is False."""
-    def done():
-        record = ledger.done.get(name)
-        fresh = record is not None and same_config(record["config"], cfg) and record.get("protocol") == PROTOCOL
-        return record if fresh else None
+def _record(store: RunStore, name: str, cfg: TrainConfig, wait: bool) -> dict:
+    """The record of one search training, from the run store (trained, resumed or read back; RunBusy when another
+    process trains it and `wait` is False). A search finished before searches shared the run store recorded its
+    trainings under the job's name: such a record of the same configuration is read back, never retrained."""
+    legacy = store.ledger.done.get(name)
+    if legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL:
+        return legacy
+    return store.get(cfg, cfg.strategy, wait=wait)
 
-    if done():
-        return done()
-    run_dir = out / "runs" / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir, wait):  # the trainer's own lock re-enters it
-        ledger.refresh()  # another process may have finished it while this one waited
-        if done():
-            return done()
-        metrics = train_owned(cfg, run_dir, split=split)
-        record = {"name": name, "config": cfg.to_dict(), "protocol": PROTOCOL, "valid": _slim(metrics["valid"]),
-                  "test": _slim(metrics["test"]), "best_epoch": metrics["best_epoch"],
-                  "train_seconds": metrics["train_seconds"]}
-        ledger.add(record)
-        return record
+
+def _trained_facts(record: dict) -> dict:
+    """How far a training went: its best epoch, epochs, why it ended, optimizer steps and seconds (a search bounded by
+    --time-budget gives each candidate wall-clock seconds, so its epochs depend on the machine's load)."""
+    return {"best_epoch": record["best_epoch"], "epochs_run": record.get("epochs_run"),
+            "stopped_by": ended_by(record) if "epochs_run" in record else None,
+            "optimizer_steps": record.get("optimizer_steps"), "train_seconds": record["train_seconds"]}
 
 
 def _json_safe(obj):

@@ -201,7 +201,7 @@ class Trainer:
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
         # Why training ended: validation patience ran out (converged), the time budget did (bounded), or the epochs.
-        stopped_by = "patience" if stopped else "time_budget" if self._out_of_time(state) else "epochs"
+        stopped_by = "patience" if stopped else "epochs" if state["epoch"] + 1 >= cfg.epochs else "time_budget"
         return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream,
                             state["compute"], state["compute_at_best"], stopped_by)
 

@@ -1,0 +1,186 @@
+"""The run store: trainings keyed by their full configuration, shared by every job of one directory.
+
+A run is trained at most once per directory: it lives in its own resumable run directory (DIR/runs/<name>-<key>/),
+where <key> hashes every option that changes what it computes, and its record (metrics, compute, device, validation
+curve) is appended to DIR/ledger.jsonl once finished. Experiments (experiments.py) and the parameter search
+(trained.py) ask the store for runs, so a search and the experiments of one directory reuse each other's runs, and a
+killed job continues where it stopped.
+
+Several processes may share a store, on one machine or on several that see the directory with working file locks: a
+run is trained under a claim (DIR/runs/.claims/<key>), a lock that dies with its process, so no two processes train
+the same run and a dead worker's run is taken over and resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genpas.train.config import LEGACY, TrainConfig
+from genpas.train.loss import COMPUTE_KEYS
+from genpas.train.metrics import GROUP_NAMES
+from genpas.train.run_dir import can_lock, exclusive, held_elsewhere
+from genpas.train.trainer import PROTOCOL, load_split, train_owned
+
+log = logging.getLogger(__name__)
+
+METRICS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+
+# Options that do not change what a run computes: left out of the run key, so toggling them reuses finished runs.
+NOT_IN_KEY = ("progress", "device", "num_workers", "threads", "eval_batch_size")
+# Options only TIGER reads: not part of another model's key.
+TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model", "encoder_input")
+HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
+
+
+def run_key(cfg: TrainConfig) -> str:
+    ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ()) + (HSTU_ONLY if cfg.model != "hstu" else ())
+    # An option added after runs were first recorded stays out of the key at its LEGACY value: old keys hold.
+    values = {k: v for k, v in cfg.to_dict().items()
+              if k not in ignored and not (k in LEGACY and v == LEGACY[k])}
+    values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+
+class Ledger:
+    """Append-only JSON lines of finished trainings, keyed by name."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.done: dict[str, dict] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the file again: other processes sharing the store may have appended runs."""
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:  # a line cut by a crash mid-write: that training reruns
+                        continue
+                    self.done[record["name"]] = record
+
+    def add(self, record: dict) -> None:
+        """Append one line with a single O_APPEND write under an exclusive lock, so processes sharing a store (on
+        one machine or several) never interleave or overwrite lines; closing the file releases the lock."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(record) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if can_lock():  # O_APPEND alone is not atomic across NFS clients; the lock makes each append whole
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            written = os.write(fd, line)
+            while written < len(line):  # a short write (rare): finish it
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.done[record["name"]] = record
+
+
+@dataclass
+class RunStore:
+    """Trainings shared by all experiments of one directory; each is trained at most once (see module docstring).
+
+    Several processes may share a store: a run is trained under a claim (DIR/runs/.claims/<key>), so no two
+    processes train the same run, and finished runs are read back from the ledger that all of them append to. A
+    planning store trains nothing: it lists the runs an experiment needs (campaign.py)."""
+
+    root: Path
+    split: object = None
+    on_result: object = None  # called with (name, record) after each run, trained or reused
+    planning: bool = False
+    planned: list = field(default_factory=list)  # (key, name, config) of every run a planning store was asked for
+    ledger: Ledger = field(init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.ledger = Ledger(self.root / "ledger.jsonl")
+
+    def get(self, cfg: TrainConfig, name: str, wait: bool = True) -> dict:
+        """The record of run `cfg`, trained here unless finished (see `train` for `wait`)."""
+        key = f"{name}-{run_key(cfg)}"
+        record = self.ledger.done.get(key)
+        if self.planning:
+            self.planned.append((key, name, cfg))
+            return stand_in(cfg) if record is None else record
+        if record is None:
+            record = self.train(cfg, key, wait)
+        elif "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
+            saved = self.root / "runs" / key / "metrics.json"
+            record["device"] = json.loads(saved.read_text()).get("device", "unknown") if saved.exists() else "unknown"
+        if self.on_result is not None:
+            self.on_result(name, record)
+        return record
+
+    def claim(self, key: str, wait: bool = False):
+        """The lock a process holds while it trains run `key`: wait for it, or raise RunBusy if another process
+        holds it."""
+        return exclusive(self.root / "runs" / ".claims" / key,
+                         f"run {key} of {self.root} is being trained by another process", wait)
+
+    def train(self, cfg: TrainConfig, key: str, wait: bool = True) -> dict:
+        """Train run `key` under its claim, unless another process finished it meanwhile; returns its record. By
+        default a run another process holds is waited for (then read back); wait=False raises RunBusy instead."""
+        if wait and held_elsewhere(self.root / "runs" / ".claims" / key):
+            log.warning("waiting for run %s, which another process is training", key)
+        with self.claim(key, wait):
+            self.ledger.refresh()
+            if key in self.ledger.done:
+                return self.ledger.done[key]
+            if self.split is None:
+                self.split = load_split(cfg)
+            run_dir = self.root / "runs" / key
+            start = time.perf_counter()
+            metrics = train_owned(cfg, run_dir, split=self.split, wait=wait)
+            record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
+                      "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+                      "stopped_by": metrics.get("stopped_by"), "train_seconds": metrics["train_seconds"],
+                      "wall_seconds": time.perf_counter() - start,
+                      "device": metrics.get("device", "unknown"),
+                      **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
+                      "compute_at_best": metrics.get("compute_at_best", {}),
+                      "curve": validation_curve(run_dir / "log.csv")}
+            self.ledger.add(record)
+            return record
+
+
+def stand_in(cfg: TrainConfig) -> dict:
+    """A record of zeros in the shape of a finished run's, for planning passes only (their results are discarded)."""
+    zeros = {k: 0.0 for k in METRICS}
+    metrics = {**zeros, "users": 0, "groups": {g: {"users": 0, **zeros} for g in GROUP_NAMES}}
+    return {"name": "planned", "config": cfg.to_dict(), "valid": metrics, "test": metrics, "best_epoch": 0,
+            "epochs_run": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "device": "none",
+            **{k: 0 for k in COMPUTE_KEYS}, "compute_at_best": {}, "curve": []}
+
+
+def validation_curve(log_csv: Path) -> list[list[float]]:
+    """[[optimizer steps, valid NDCG@10], ...] after each epoch of a run, from its log.csv (empty for popularity)."""
+    import csv
+
+    if not Path(log_csv).exists():
+        return []
+    with open(log_csv, newline="") as fh:
+        return [[int(row["optimizer_steps"]), float(row["valid_ndcg@10"])] for row in csv.DictReader(fh)
+                if row.get("optimizer_steps") not in (None, "") and row.get("valid_ndcg@10") not in (None, "")]
+
+
+def ended_by(record: dict) -> str | None:
+    """Why a run's training ended: patience (converged on validation), time_budget (bounded), epochs (the cap), or
+    None for an untrained model (popularity). Runs written before metrics.json said it are read from their counts."""
+    if record.get("stopped_by") or not record.get("epochs_run"):
+        return record.get("stopped_by")
+    cfg = record["config"]
+    if record["epochs_run"] - 1 - record["best_epoch"] >= cfg["patience"]:
+        return "patience"
+    return "epochs" if record["epochs_run"] >= cfg["epochs"] else "time_budget"
+
