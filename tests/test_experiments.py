@@ -259,3 +259,15 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     assert "Not comparable: HSTU" in "\n".join(_published_section([result("sasrec", True, 0.1),
                                                                    result("hstu", False, 0.1)]))
     assert _published_section([{**result("sasrec", True, 0.1), "data": "ml-100k"}]) == []
+
+
+def test_flags_left_out_keep_the_config_and_flags_given_override_it(tmp_path):
+    from genpas.cli.experiment_cmds import settings_from
+
+    (tmp_path / "c.yaml").write_text("data: ml-1m\nmodel: hstu\nmax_len: 200\n")
+    kept = settings_from(None, "0", None, None, None, None, tmp_path / "c.yaml", False).base
+    assert (kept.data, kept.model, kept.max_len) == ("ml-1m", "hstu", 200)
+    given = settings_from("ml-100k", "0", None, None, None, None, tmp_path / "c.yaml", False, model="sasrec").base
+    assert (given.data, given.model, given.max_len) == ("ml-100k", "sasrec", 200)
+    default = settings_from(None, "0", None, None, None, None, None, False).base
+    assert (default.data, default.model) == ("ml-100k", "sasrec")

@@ -28,7 +28,8 @@ Patience = Annotated[Optional[int], typer.Option("--patience", help="Epochs with
                                                  "stops; default: the training default.")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
-Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults).")]
+Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults); "
+                                    "default: the --config's model, else sasrec.")]
 Share = Annotated[bool, typer.Option("--share", help="One of several processes (here or on machines that see the same "
                                      "--out, with working file locks) working through this experiment: each trains "
                                      "the runs no other process holds, then waits for the rest (taking over any "
@@ -71,7 +72,7 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
     return DEFAULT_GENPAS
 
 
-def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model="sasrec", data_flags=None):
+def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model=None, data_flags=None):
     from dataclasses import replace
 
     from genpas.search.experiments import ExperimentSettings
@@ -79,11 +80,13 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
 
     if (epochs is not None and epochs < 1) or (patience is not None and patience < 1):
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
+    values = TrainConfig.yaml_values(config) if config is not None else {}
+    # A flag given overrides the config; one left out keeps the config's value, else the default.
+    model = model or values.get("model", "sasrec")
     if model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"--model: expected sasrec, hstu or tiger, got {model!r}")
-    values = TrainConfig.yaml_values(config) if config is not None else {}
-    base = TrainConfig.for_model({**values, "model": values.get("model", model)}, str(config or "options"))
-    base = replace(base, data=data, epochs=base.epochs if epochs is None else epochs,
+    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
+    base = replace(base, data=data or values.get("data", "ml-100k"), epochs=base.epochs if epochs is None else epochs,
                    patience=base.patience if patience is None else patience, progress=progress,
                    time_budget_minutes=None, **(data_flags or {}))
     base.validate()
@@ -129,9 +132,9 @@ def _run(job, out: Path, share: bool, plan: bool) -> None:
 
 @experiment_app.command("strategies")
 @with_data_flags
-def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
+def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                   progress: Progress = True, model: Model = "sasrec", share: Share = False, plan: Plan = False,
+                   progress: Progress = True, model: Model = None, share: Share = False, plan: Plan = False,
                    strategies: Annotated[str, typer.Option("--strategies", "--strategy", help="Comma-separated: pop, lt, mt, sw, "
                                                            "genpas.")] = "pop,lt,mt,sw,genpas", data_flags=None):
     """The headline: every strategy over several seeds, mean ± std, GenPAS against MT relative to the seed spread."""
@@ -144,9 +147,9 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 
 @experiment_app.command("long-tail")
 @with_data_flags
-def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1,2", genpas: Genpas = None,
+def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                  progress: Progress = True, model: Model = "sasrec",
+                  progress: Progress = True, model: Model = None,
                   share: Share = False, plan: Plan = False, data_flags=None):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
@@ -157,9 +160,9 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: See
 
 @experiment_app.command("data-efficiency")
 @with_data_flags
-def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0",
+def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0",
                         genpas: Genpas = None, search: Search = None, epochs: Epochs = None, patience: Patience = None,
-                        config: Config = None, progress: Progress = True, model: Model = "sasrec",
+                        config: Config = None, progress: Progress = True, model: Model = None,
                         share: Share = False, plan: Plan = False,
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
                         = "0.01,0.05,0.1,0.2,1", data_flags=None):
@@ -175,9 +178,9 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seed
 
 @experiment_app.command("model-size")
 @with_data_flags
-def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0", genpas: Genpas = None,
+def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                   progress: Progress = True, model: Model = "sasrec", share: Share = False, plan: Plan = False,
+                   progress: Progress = True, model: Model = None, share: Share = False, plan: Plan = False,
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
                    = "32,64,128,256",
                    depths: Annotated[str, typer.Option("--depths", help="Layer counts (at the reference width).")]
@@ -198,8 +201,8 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Se
 
 @experiment_app.command("screening")
 @with_data_flags
-def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = "ml-100k", seeds: Seeds = "0,1", epochs: Epochs = None,
-                  patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = "sasrec",
+def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0,1", epochs: Epochs = None,
+                  patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = None,
                   share: Share = False, plan: Plan = False,
                   settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "
                                                               "KL stratum (at least 3).")] = 24,

@@ -16,9 +16,9 @@ from genpas.errors import GenpasError
 @app.command("search")
 def search_cmd(
     out: Annotated[Path, typer.Option("--out", help="Search directory (search.json, ledger, runs).")],
-    data: DataSpec = "ml-100k",
+    data: DataSpec = None,
     model: Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's "
-                     "defaults).")] = "sasrec",
+                     "defaults); default: the --config's model, else sasrec.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Screened settings to train.")] = 10,
     seed: Seed = 0,
     time_budget: Annotated[Optional[float], typer.Option("--time-budget",
@@ -41,13 +41,14 @@ def search_cmd(
     from genpas.search.trained import format_search, search
     from genpas.train.config import TrainConfig
 
+    values = TrainConfig.yaml_values(config) if config is not None else {}
+    model = model or values.get("model", "sasrec")  # a flag given overrides the config, one left out keeps it
     if model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"unknown model {model!r} for search; use sasrec, hstu or tiger")
     if top_k < 1 or not 0 < keep_fraction <= 1:
         raise GenpasError("need --top-k >= 1 and 0 < --keep-fraction <= 1")
-    values = TrainConfig.yaml_values(config) if config is not None else {}
     base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
-    base = replace(base, data=data, progress=progress,
+    base = replace(base, data=data or values.get("data", "ml-100k"), progress=progress,
                    **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
     base.validate()
     if time_budget is not None and budget_minutes is not None:
