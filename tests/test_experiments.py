@@ -251,8 +251,12 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
                 "config": {"model": model, "max_len": 200, "exclude_history": exclude},
                 "strategies": {"mt": {"label": "MT", "test": {"ndcg@10": metric, "recall@10": metric}}}}
 
-    lines = _published_section([result("sasrec", True, 0.17), result("hstu", True, 0.18)])
+    sasrec = result("sasrec", True, 0.17)
+    kept = {"mean": 0.15, "std": 0.002, "values": [0.148, 0.152]}
+    sasrec["strategies"]["mt"]["test_history_kept"] = {"ndcg@10": kept, "recall@10": kept}
+    lines = _published_section([sasrec, result("hstu", True, 0.18)])
     text = "\n".join(lines)
+    assert "| SASRec, MT | genpas, 2 seeds | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 | 0.1500 ± 0.0020 | 0.1500 ± 0.0020 |" in text
     assert all(f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" in text for name, hr, ndcg in PUBLISHED["ml-1m"])
     assert "| SASRec, MT | genpas, 2 seeds | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 |" in text
     assert "| HSTU, MT | genpas, 2 seeds | 0.1800 ± 0.0010 |" in text and "Not comparable" not in text

@@ -80,6 +80,19 @@ def test_time_budget_stops_training(tmp_path, split):
     assert metrics["epochs_run"] == 1 and metrics["stopped_by"] == "time_budget"
 
 
+def test_a_run_ranked_without_the_history_also_reports_it_kept(tmp_path, split):
+    from genpas.train.checkpoint import load_weights
+
+    cfg = TrainConfig(strategy="mt", exclude_history=True, **TINY)
+    m = train(cfg, tmp_path / "run", split=split)
+    assert m["test"]["exclude_history"] and not m["test_history_kept"]["exclude_history"]
+    trainer = Trainer(cfg, tmp_path / "again", split=split)  # the same weights, ranked with the history kept
+    load_weights(tmp_path / "run" / "best.safetensors", trainer.model)
+    assert trainer.evaluate("test", exclude_history=False) == m["test_history_kept"]
+    assert m["test"]["ndcg@10"] >= m["test_history_kept"]["ndcg@10"]  # removing seen items only lifts the target
+    assert "test_history_kept" not in train(TrainConfig(strategy="mt", **TINY), tmp_path / "plain", split=split)
+
+
 def test_metrics_say_why_training_ended(tmp_path, split):
     from genpas.search.experiments import ended_by
 

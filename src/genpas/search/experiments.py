@@ -57,7 +57,8 @@ def per_seed(record: dict) -> dict:
     def slim(metrics):
         return {k: metrics[k] for k in (*METRICS, "users", "exclude_history") if k in metrics}
 
-    return {"seed": record["config"]["seed"], "valid": slim(record["valid"]), "test": slim(record["test"]),
+    kept = {k: slim(record[k]) for k in ("valid_history_kept", "test_history_kept") if k in record}
+    return {"seed": record["config"]["seed"], "valid": slim(record["valid"]), "test": slim(record["test"]), **kept,
             "best_epoch": record["best_epoch"], "stopped_by": ended_by(record),
             **{k: record.get(k, 0) for k in COMPUTE_KEYS},
             "train_seconds": record["train_seconds"], "device": record.get("device", "unknown")}
@@ -130,6 +131,9 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
         rows[name] = {"label": label_of(name, settings.genpas),
                       "valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
                       "test": {k: spread([r["test"][k] for r in records]) for k in METRICS},
+                      **({"test_history_kept": {k: spread([r["test_history_kept"][k] for r in records])
+                                                for k in METRICS}}
+                         if all("test_history_kept" in r for r in records) else {}),
                       "best_epoch": [r["best_epoch"] for r in records],
                       "stopped_by": [ended_by(r) for r in records],
                       "train_seconds": spread([r["train_seconds"] for r in records]),

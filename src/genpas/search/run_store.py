@@ -149,6 +149,7 @@ class RunStore:
                       "device": metrics.get("device", "unknown"),
                       **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
                       "compute_at_best": metrics.get("compute_at_best", {}),
+                      **{k: metrics[k] for k in ("valid_history_kept", "test_history_kept") if k in metrics},
                       "curve": validation_curve(run_dir / "log.csv")}
             self.ledger.add(record)
             return record
