@@ -90,15 +90,18 @@ def from_runs(dirs: list[str]) -> dict:
     import statistics
 
     runs, groups = {}, {}
-    for d in map(Path, dirs):
+    for d in dict.fromkeys(Path(d).resolve() for d in dirs):  # each directory once, however it was written
         metrics_file, log_file = d / "metrics.json", d / "log.csv"
-        rows = list(csv.DictReader(open(log_file))) if log_file.is_file() else []
-        if not metrics_file.is_file() or not rows:
-            why = "unfinished (no metrics.json)" if not metrics_file.is_file() else "no epochs in log.csv (untrained)"
-            print(f"skipped {d}: {why}", file=sys.stderr)
+        try:
+            rows = list(csv.DictReader(open(log_file))) if log_file.is_file() else []
+            if not metrics_file.is_file() or not rows:
+                raise ValueError("unfinished (no metrics.json)" if not metrics_file.is_file()
+                                 else "no epochs in log.csv (untrained)")
+            metrics = json.loads(metrics_file.read_text())
+            result = time_to_quality(rows)
+        except (ValueError, KeyError, OSError) as exc:  # json's decode error is a ValueError
+            print(f"skipped {d}: {exc}", file=sys.stderr)
             continue
-        metrics = json.loads(metrics_file.read_text())
-        result = time_to_quality(rows)
         cfg = metrics["config"]
         result.update(test_ndcg10=metrics["test"]["ndcg@10"], device=metrics["device"],
                       precision=metrics.get("precision", "auto"), threads=cfg.get("threads"),

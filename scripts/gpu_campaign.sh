@@ -8,7 +8,8 @@
 #   scripts/gpu_campaign.sh search MINUTES   there: the cheap search picks GenPAS's setting (`genpas search`, TOP_K
 #                                            settings and the 3 baselines, each MINUTES / (TOP_K + 3) of training),
 #                                            shared by WORKERS processes; give the call ceil((TOP_K + 3) / WORKERS)
-#                                            trainings' minutes plus one epoch and an evaluation each, plus 4 min
+#                                            trainings' minutes plus, for each, one epoch and four full-ranking
+#                                            passes (valid and test, history excluded and kept), plus 4 min
 #   scripts/gpu_campaign.sh unstage DIR      here: take back what a call left in DIR
 #
 # Once $E/search/search.json exists (a search call, unstaged), the campaign's GenPAS runs use its pick.

@@ -214,8 +214,8 @@ def test_bounded_search_reads_the_pick_of_each_budget_from_the_curves():
     assert got["enough"]["epochs"] == 4 and got["enough"]["optimizer_steps"] == 40
     assert got["enough"]["runs_at_their_best"] == 5 and got["enough"]["runs"] == 6  # "slow" seed 0 peaks at 5
     assert got["enough"]["spearman_vs_converged"] == pytest.approx(1.0)
-    never = bounded_search(rows[:1] + rows[2:], curves[:1] + curves[2:])
-    assert never["enough"]["epochs"] == 1  # "fast" leads from the first epoch: picked at every budget
+    from_the_first = bounded_search(rows[:1] + rows[2:], curves[:1] + curves[2:])
+    assert from_the_first["enough"]["epochs"] == 1  # "fast" leads from the first epoch: picked at every budget
     assert bounded_search(rows, [[[]], [[]], [[]]]) == {"rows": [], "enough": None, "missing_curves": 3}
     result = {"settings": rows, "grid_size": 150, "seeds": [0, 1], "bounded_search": got, "keep_fraction": 0.2,
               "spearman_kl_vs_valid_ndcg@10": {"rho": None, "ci95": [None, None]},
@@ -226,6 +226,12 @@ def test_bounded_search_reads_the_pick_of_each_budget_from_the_curves():
     assert ("from 4 epochs (40 optimizer steps, when 5 of 6 runs had reached their best) on; below that its pick "
             "ranks, once converged, 2 at 1, 2 at 2" in line)
     assert "| 2 | 20 | GenPAS(0, 0, 0) | 0.3000 | 2 of 3 | +0.50 | 2 of 6 |" in screening_table(result)
+    # the first form of the field (a list of rows without the peak counts) still reads
+    result["bounded_search"] = [{k: v for k, v in r.items() if k not in ("runs", "runs_at_their_best")}
+                                for r in bounded_search(rows, curves, epochs=(1, 2, 4, 5))["rows"]]
+    line = next(x for x in screening_summary(result) if "fixed number of epochs" in x)
+    assert "from 4 epochs (40 optimizer steps) on; below that its pick ranks, once converged, 2 at 1, 2 at 2" in line
+    assert "| 2 | 20 | GenPAS(0, 0, 0) | 0.3000 | 2 of 3 | +0.50 | n/a |" in screening_table(result)
     result["bounded_search"] = bounded_search(rows, [[[]], [[]], [[]]])
     assert any("n/a (3 runs have no validation curve" in x for x in screening_table(result))
 

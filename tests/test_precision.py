@@ -113,6 +113,8 @@ def test_runs_from_before_the_option_keep_their_meaning(tmp_path, split):
     assert run_key(TrainConfig(strategy="mt", precision="fp32", **TINY)) != run_key(cfg)
     fresh_or_resumable(cfg, run)  # a job owning the directory keeps it for the same configuration
     assert (run / "last.pt").exists()
+    fresh_or_resumable(TrainConfig(strategy="mt", threads=1, **{**TINY, "epochs": 9, "eval_batch_size": 7}), run)
+    assert (run / "last.pt").exists()  # ...and for one that only changes what a resumed run may change
     fresh_or_resumable(TrainConfig(strategy="mt", precision="bf16", **TINY), run)  # another precision: retrained
     assert {p.name for p in run.iterdir()} <= {".lock"}
 

@@ -182,7 +182,17 @@ def test_a_search_recorded_before_the_run_store_is_read_back(tmp_path):
         old.append(json.dumps({"name": name, "config": c, "protocol": PROTOCOL, "valid": r["valid"], "test": r["test"],
                                "best_epoch": r["best_epoch"], "train_seconds": r["train_seconds"]}))
     path.write_text("\n".join(old) + "\n")
-    shutil.rmtree(tmp_path / "d" / "runs")
+    runs = tmp_path / "d" / "runs"
+    # the old layout: MT's training was left unfinished in runs/mt (its ledger line lost)
+    mt_dir = next(d for d in runs.iterdir() if d.name.startswith("mt-"))
+    (mt_dir / "metrics.json").unlink()
+    for d in runs.iterdir():
+        if d.name.startswith(("lt-", "sw-", "genpas-")):
+            shutil.rmtree(d)
+    mt_dir.rename(runs / "mt")
+    path.write_text("".join(line + "\n" for line in old if json.loads(line)["name"] != "mt"))
     again = trained.search(base, tmp_path / "d", top_k=1, samples=2)
-    assert len(path.read_text().splitlines()) == 4 and not (tmp_path / "d" / "runs").exists()
+    assert not (runs / "mt").exists() and (mt_dir / "metrics.json").exists()  # resumed where it stood
+    assert len(path.read_text().splitlines()) == 4  # MT's record appended; the others read back, not retrained
+    assert not any(d.name.startswith(("lt-", "sw-", "genpas-")) for d in runs.iterdir())
     assert again["best"] == first["best"]

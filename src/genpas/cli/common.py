@@ -16,6 +16,10 @@ from genpas.data.readers import FORMATS
 
 DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in), a path to an interaction file, "
                                      "or a store directory from `genpas prepare`.")]
+# For the commands that read a --config of training options: a --data left out keeps the config's.
+ConfigData = Annotated[Optional[str], typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in), a path to an "
+                                                 "interaction file, or a store directory from `genpas prepare` "
+                                                 "(default: the --config's data, else ml-100k).")]
 Format = Annotated[Optional[str], typer.Option("--format", help=f"One of {', '.join(FORMATS)}; detected when omitted.")]
 UserCol = Annotated[str, typer.Option("--user-col", help="User column (csv/tsv/parquet/recbole).")]
 ItemCol = Annotated[str, typer.Option("--item-col", help="Item column (csv/tsv/parquet/recbole).")]

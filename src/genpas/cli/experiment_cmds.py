@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app, invocation
-from genpas.cli.common import DataSpec, with_data_flags
+from genpas.cli.common import ConfigData, with_data_flags
 from genpas.errors import GenpasError
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
@@ -28,7 +28,7 @@ Patience = Annotated[Optional[int], typer.Option("--patience", help="Epochs with
                                                  "stops; default: the training default.")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every run.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
-Model = Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults); "
+Model = Annotated[Optional[str], typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's defaults); "
                                     "default: the --config's model, else sasrec.")]
 Share = Annotated[bool, typer.Option("--share", help="One of several processes (here or on machines that see the same "
                                      "--out, with working file locks) working through this experiment: each trains "
@@ -132,7 +132,7 @@ def _run(job, out: Path, share: bool, plan: bool) -> None:
 
 @experiment_app.command("strategies")
 @with_data_flags
-def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
+def strategies_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                    progress: Progress = True, model: Model = None, share: Share = False, plan: Plan = False,
                    strategies: Annotated[str, typer.Option("--strategies", "--strategy", help="Comma-separated: pop, lt, mt, sw, "
@@ -147,7 +147,7 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds =
 
 @experiment_app.command("long-tail")
 @with_data_flags
-def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
+def long_tail_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                   progress: Progress = True, model: Model = None,
                   share: Share = False, plan: Plan = False, data_flags=None):
@@ -160,7 +160,7 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = 
 
 @experiment_app.command("data-efficiency")
 @with_data_flags
-def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0",
+def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0",
                         genpas: Genpas = None, search: Search = None, epochs: Epochs = None, patience: Patience = None,
                         config: Config = None, progress: Progress = True, model: Model = None,
                         share: Share = False, plan: Plan = False,
@@ -178,7 +178,7 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Se
 
 @experiment_app.command("model-size")
 @with_data_flags
-def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0", genpas: Genpas = None,
+def model_size_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                    progress: Progress = True, model: Model = None, share: Share = False, plan: Plan = False,
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
@@ -201,7 +201,7 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds =
 
 @experiment_app.command("screening")
 @with_data_flags
-def screening_cmd(out: Out = DEFAULT_OUT, data: DataSpec = None, seeds: Seeds = "0,1", epochs: Epochs = None,
+def screening_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0,1", epochs: Epochs = None,
                   patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = None,
                   share: Share = False, plan: Plan = False,
                   settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import (DataSpec, Format, ItemCol, MinItem, MinUser, Seed, TimeCol, UserCol,
+from genpas.cli.common import (ConfigData, Format, ItemCol, MinItem, MinUser, Seed, TimeCol, UserCol,
                                data_fields)
 from genpas.errors import GenpasError
 
@@ -16,8 +16,8 @@ from genpas.errors import GenpasError
 @app.command("search")
 def search_cmd(
     out: Annotated[Path, typer.Option("--out", help="Search directory (search.json, ledger, runs).")],
-    data: DataSpec = None,
-    model: Annotated[str, typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's "
+    data: ConfigData = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's "
                      "defaults); default: the --config's model, else sasrec.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="Screened settings to train.")] = 10,
     seed: Seed = 0,

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import (Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
+from genpas.cli.common import (Alpha, Beta, ConfigData, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
                                TimeCol, UserCol, data_fields, write_json_atomic)
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig
@@ -178,7 +178,7 @@ def format_metrics_table(results: dict) -> str:
 
 @app.command("run")
 def run_cmd(
-    data: DataSpec = "ml-100k",
+    data: ConfigData = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
     strategies: Annotated[str, typer.Option("--strategies", "--strategy",
                                             help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
@@ -208,6 +208,7 @@ def run_cmd(
     if unknown:
         raise GenpasError(f"unknown strategy {unknown[0]!r} in --strategies; choose from {', '.join(LINEUP)}")
     base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
+    data = data or base.data  # a --data left out keeps the config's (the default: ml-100k)
     base = replace(base, data=data, time_budget_minutes=time_budget, epochs=base.epochs if epochs is None else epochs,
                    seed=seed, progress=progress,
                    **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))

@@ -178,9 +178,11 @@ def validation_curve(log_csv: Path) -> list[list[float]]:
 def ended_by(record: dict) -> str | None:
     """Why a run's training ended: patience (converged on validation), time_budget (bounded), epochs (the cap), or
     None for an untrained model (popularity). Runs written before metrics.json said it are read from their counts."""
+    cfg = record.get("config", {})
+    if record.get("stopped_by") == "time_budget" and record.get("epochs_run", 0) >= cfg.get("epochs", float("inf")):
+        return "epochs"  # written while a run that got all its epochs and spent its budget said time_budget
     if record.get("stopped_by") or not record.get("epochs_run"):
         return record.get("stopped_by")
-    cfg = record["config"]
     if record["epochs_run"] - 1 - record["best_epoch"] >= cfg["patience"]:
         return "patience"
     return "epochs" if record["epochs_run"] >= cfg["epochs"] else "time_budget"

@@ -197,8 +197,22 @@ def screening_table(result: dict) -> list[str]:
     return lines + _bounded_table(result)
 
 
+def _bounded(result: dict) -> dict | None:
+    """The result's bounded_search, in today's shape: None for results written before the check existed; a list of
+    rows (its first form) read as the rows, with `enough` from the listed budgets only."""
+    bounded = result.get("bounded_search")
+    if not isinstance(bounded, list):
+        return bounded
+    enough = None
+    for r in reversed(bounded):
+        if r["pick_rank_converged"] != 1:
+            break
+        enough = r
+    return {"rows": bounded, "enough": enough, "missing_curves": 0}
+
+
 def _bounded_table(result: dict) -> list[str]:
-    bounded = result.get("bounded_search")  # absent from results written before the check existed
+    bounded = _bounded(result)
     if not bounded:
         return []
     if bounded["missing_curves"]:
@@ -216,7 +230,8 @@ def _bounded_table(result: dict) -> list[str]:
         lines.append(f"| {r['epochs']} | {r['optimizer_steps']:,} | "
                      f"{make_strategy('genpas', p['alpha'], p['beta'], p['gamma']).label} | "
                      f"{r['pick_converged_valid_ndcg@10']:.4f} | {r['pick_rank_converged']} of "
-                     f"{len(result['settings'])} | {rho} | {r['runs_at_their_best']} of {r['runs']} |")
+                     f"{len(result['settings'])} | {rho} | "
+                     + (f"{r['runs_at_their_best']} of {r['runs']} |" if "runs" in r else "n/a |"))
     return lines
 
 
@@ -242,7 +257,7 @@ def screening_plot(result: dict, ax) -> None:
 
 
 def _bounded_summary(result: dict) -> list[str]:
-    bounded = result.get("bounded_search")  # absent from results written before the check existed
+    bounded = _bounded(result)
     if not bounded or not bounded["rows"]:
         return []
     enough, n = bounded["enough"], len(result["settings"])
@@ -253,9 +268,10 @@ def _bounded_summary(result: dict) -> list[str]:
     elif not below:
         said = f"at every budget from {enough['epochs']} epoch{'s' * (enough['epochs'] > 1)} on."
     else:
-        said = (f"from {enough['epochs']} epochs ({enough['optimizer_steps']:,} optimizer steps, when "
-                f"{enough['runs_at_their_best']} of {enough['runs']} runs had reached their best) on; below that its "
-                f"pick ranks, once converged, {ranks} (rank at E epochs, of {n}).")
+        peaked = (f", when {enough['runs_at_their_best']} of {enough['runs']} runs had reached their best"
+                  if "runs" in enough else "")
+        said = (f"from {enough['epochs']} epochs ({enough['optimizer_steps']:,} optimizer steps{peaked}) on; below "
+                f"that its pick ranks, once converged, {ranks} (rank at E epochs, of {n}).")
     return [f"- A search that trains each candidate for a fixed number of epochs E picks the best converged setting "
             f"{said}"]
 

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
-from genpas.search.run_store import RunStore, ended_by
+from genpas.errors import GenpasError
+from genpas.search.run_store import RunStore, ended_by, run_key
 from genpas.search.screening import screen, spearman
 from genpas.train.config import TrainConfig, same_config
-from genpas.train.run_dir import RunBusy
+from genpas.train.run_dir import RunBusy, held_elsewhere
 from genpas.train.trainer import PROTOCOL, load_split
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,23 @@ def _record(store: RunStore, name: str, cfg: TrainConfig, wait: bool) -> dict:
     legacy = store.ledger.done.get(name)
     if legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL:
         return legacy
+    _adopt(store, name, cfg)
     return store.get(cfg, cfg.strategy, wait=wait)
+
+
+def _adopt(store: RunStore, name: str, cfg: TrainConfig) -> None:
+    """Move a training that such a search left unfinished in DIR/runs/<job name> to its run-store directory, under
+    its claim and only when no process trains there, so it resumes instead of starting over."""
+    old, new = store.root / "runs" / name, store.root / "runs" / f"{cfg.strategy}-{run_key(cfg)}"
+    if not (old / "last.pt").exists() or new.exists() or held_elsewhere(old / ".lock"):
+        return
+    try:
+        with store.claim(new.name):
+            if not new.exists() and same_config(TrainConfig.from_run(old / "config.yaml").to_dict(), cfg):
+                old.rename(new)
+                log.info("resuming %s (left by an earlier search) as %s", old, new)
+    except (RunBusy, GenpasError):  # another process has it, or its config is unreadable: trained afresh
+        return
 
 
 def _trained_facts(record: dict) -> dict:

@@ -211,6 +211,11 @@ class TrainConfig:
 # (config.yaml, a checkpoint, metrics.json, a ledger) that lacks one of them means this value.
 LEGACY = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform", "precision": "auto"}
 
+# Options that may change between a run and its resumption (more epochs, another device or thread count); any other
+# difference makes a different run.
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "time_budget_minutes", "progress", "device", "num_workers",
+                               "threads", "eval_batch_size"})
+
 
 def same_config(saved: dict, cfg: TrainConfig) -> bool:
     """Whether a config saved by an earlier run (metrics.json, a ledger record) is `cfg` (LEGACY filling the options

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from genpas.errors import GenpasError
 from genpas.train.checkpoint import load_state
-from genpas.train.config import TrainConfig
+from genpas.train.config import RESUMABLE_CHANGES, TrainConfig
 
 # What an epoch means (docs/method.md "Epochs"): 2 = the same optimizer steps for every strategy. Saved in last.pt;
 # a checkpoint of another protocol is never resumed (its epochs, compute counts and log columns differ).
@@ -96,13 +96,17 @@ def held_elsewhere(lock_file: Path) -> bool:
 
 
 def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
-    """Empty a job-owned run directory whose config.yaml differs from `cfg`, or that has no checkpoint to resume
-    (its lock file stays, so a process holding it keeps it)."""
+    """Empty a job-owned run directory whose config.yaml differs from `cfg` in an option a resumed run may not change
+    (RESUMABLE_CHANGES), or that has no checkpoint to resume (its lock file stays, so a process holding it keeps it).
+    So a run resumed with other threads, another device or more epochs continues where it stopped."""
     out_dir = Path(out_dir)
     config = out_dir / "config.yaml"
     if config.exists():
+        def fixed(values: dict) -> dict:
+            return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
+
         try:
-            same = TrainConfig.from_run(config).to_dict() == cfg.to_dict()
+            same = fixed(TrainConfig.from_run(config).to_dict()) == fixed(cfg.to_dict())
         except GenpasError:
             same = False
         if not same or not (out_dir / "last.pt").exists() or not _current_protocol(out_dir / "last.pt"):

@@ -36,7 +36,7 @@ from genpas.errors import GenpasError
 from genpas.train.build import (  # noqa: F401 (the API names them here)
     MODELS, autocast, build_model, load_split, pick_device, resolve_precision, sampled_softmax)
 from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
-from genpas.train.config import LEGACY, TrainConfig
+from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
 from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
@@ -275,9 +275,7 @@ class Trainer:
             write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return metrics
 
-    # Options that may change between a run and its resumption; any other difference makes a different run.
-    RESUMABLE_CHANGES = {"epochs", "patience", "time_budget_minutes", "progress", "device", "num_workers", "threads",
-                         "eval_batch_size"}
+    RESUMABLE_CHANGES = RESUMABLE_CHANGES  # options a resumed run may change (train/config.py)
 
     def _check_resumable(self, saved_json: str) -> None:
         saved = {**LEGACY, **json.loads(saved_json)} if saved_json else {}
