@@ -96,12 +96,17 @@ def bounded_search(rows: list[dict], curves: list[list], epochs=BUDGET_EPOCHS) -
                 "runs_at_their_best": sum(p <= e for p in peaks), "runs": len(peaks)}
 
     every = [at(e) for e in range(1, longest + 1)]
+    return {"rows": [every[e - 1] for e in epochs if e <= longest], "enough": _enough(every), "missing_curves": 0}
+
+
+def _enough(rows: list[dict]) -> dict | None:
+    """The first of `rows` (budgets in increasing order) from which every pick is the best converged setting."""
     enough = None
-    for r in reversed(every):
+    for r in reversed(rows):
         if r["pick_rank_converged"] != 1:
             break
         enough = r
-    return {"rows": [every[e - 1] for e in epochs if e <= longest], "enough": enough, "missing_curves": 0}
+    return enough
 
 
 def screening_rank(settings: list[dict]) -> list[dict]:
@@ -203,12 +208,7 @@ def _bounded(result: dict) -> dict | None:
     bounded = result.get("bounded_search")
     if not isinstance(bounded, list):
         return bounded
-    enough = None
-    for r in reversed(bounded):
-        if r["pick_rank_converged"] != 1:
-            break
-        enough = r
-    return {"rows": bounded, "enough": enough, "missing_curves": 0}
+    return {"rows": bounded, "enough": _enough(bounded), "missing_curves": 0}
 
 
 def _bounded_table(result: dict) -> list[str]:

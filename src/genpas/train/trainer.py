@@ -275,13 +275,11 @@ class Trainer:
             write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return metrics
 
-    RESUMABLE_CHANGES = RESUMABLE_CHANGES  # options a resumed run may change (train/config.py)
-
     def _check_resumable(self, saved_json: str) -> None:
         saved = {**LEGACY, **json.loads(saved_json)} if saved_json else {}
         current = self.cfg.to_dict()
         for key in sorted(set(saved) | set(current)):
-            if key not in self.RESUMABLE_CHANGES and saved.get(key) != current.get(key):
+            if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key):
                 raise GenpasError(
                     f"--resume: the run in {self.out} was trained with {key} = {saved.get(key)!r}, not "
                     f"{current.get(key)!r}; resume with the same options or use a new --out"
