@@ -196,3 +196,51 @@ def test_a_search_recorded_before_the_run_store_is_read_back(tmp_path):
     assert len(path.read_text().splitlines()) == 4  # MT's record appended; the others read back, not retrained
     assert not any(d.name.startswith(("lt-", "sw-", "genpas-")) for d in runs.iterdir())
     assert again["best"] == first["best"]
+
+
+def test_search_plan_and_screening_cache(tmp_path, capsys, monkeypatch):
+    """--plan lists the trainings and their states and writes nothing; the screening is computed once and read back
+    by every later process (same rows, inf included); a damaged cache is one clear error."""
+    from genpas.cli import main
+    from genpas.search import trained
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    (tmp_path / "tiny.yaml").write_text("dim: 16\nlayers: 1\nheads: 1\nmax_len: 6\nbatch_size: 16\nepochs: 2\n"
+                                        "patience: 2\n")
+    out = tmp_path / "s"
+    args = ["search", "--data", str(tmp_path / "log.csv"), "--top-k", "2", "--out", str(out), "--config",
+            str(tmp_path / "tiny.yaml"), "--samples", "2", "--no-progress"]
+
+    def run(extra=()):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main(args + list(extra))
+        return exc.value.code, capsys.readouterr()
+
+    code, printed = run(["--plan"])
+    assert code == 0 and not out.exists()
+    lines = printed.out.splitlines()
+    assert lines[-1] == "5 trainings: 0 finished, 0 running, 0 started, 5 pending"
+    assert [line.split()[1] for line in lines[:-1]][:3] == ["lt", "mt", "sw"]
+
+    assert run()[0] == 0
+    caches = list(out.glob("screening-*.json"))
+    assert len(caches) == 1
+    first = json.loads((out / "search.json").read_text())
+    code, printed = run(["--plan"])
+    assert printed.out.splitlines()[-1] == "5 trainings: 5 finished, 0 running, 0 started, 0 pending"
+    assert all("epochs, best valid ndcg@10" in line for line in printed.out.splitlines()[:-1])
+
+    def no_screening(*a, **k):
+        raise AssertionError("screened again")
+
+    monkeypatch.setattr(trained, "screen", no_screening)
+    assert run()[0] == 0
+    again = json.loads((out / "search.json").read_text())
+    assert again["screened"] == first["screened"] and again["best"] == first["best"]
+    assert any(r["beta"] == "inf" for r in again["screened"])  # infinities survive the cache
+
+    caches[0].write_text('{"facts": {}, "rows": [')
+    code, printed = run()
+    assert code == 2 and "screening cache" in printed.err and "delete it" in printed.err
+    assert "Traceback" not in printed.err

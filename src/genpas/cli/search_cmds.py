@@ -28,6 +28,8 @@ def search_cmd(
     samples: Annotated[int, typer.Option("--samples", help="Draws per held-out pair for the ratio.")] = 8,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    plan: Annotated[bool, typer.Option("--plan", help="Train nothing: list the trainings the search needs and whether "
+                    "each is finished, running, started (resumable) or pending; reads --out, writes nothing.")] = False,
     fmt: Format = None,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
@@ -38,7 +40,8 @@ def search_cmd(
     """Screen >= 150 settings by KL and Alignment/Discrimination, train the top K with LT/MT/SW, pick by validation."""
     from dataclasses import replace
 
-    from genpas.search.trained import format_search, search
+    from genpas.search import trained
+    from genpas.search.campaign import STATES
     from genpas.train.config import TrainConfig
 
     values = TrainConfig.yaml_values(config) if config is not None else {}
@@ -55,10 +58,20 @@ def search_cmd(
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes
 
+    if plan:
+        rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples)
+        for row in rows:
+            done = (f"  {row['epochs']} epochs, best valid ndcg@10 {row['best_valid_ndcg@10']:.4f}"
+                    if row["epochs"] else "")
+            typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{done}")
+        counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in STATES)
+        typer.echo(f"{len(rows)} trainings: {counts}")
+        return
+
     def announce(name, record):
         typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")
 
-    result = search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce)
+    result = trained.search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce)
     typer.echo("")
-    typer.echo(format_search(result))
+    typer.echo(trained.format_search(result))
     typer.echo(f"wrote {out / 'search.json'}")

@@ -13,6 +13,7 @@ so processes given different options never touch each other's runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -23,8 +24,8 @@ from pathlib import Path
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
-from genpas.search.run_store import RunStore, ended_by, run_key
-from genpas.search.screening import screen, spearman
+from genpas.search.run_store import RunStore, ended_by, run_key, validation_curve
+from genpas.search.screening import default_grid, screen, spearman
 from genpas.train.config import TrainConfig, same_config
 from genpas.train.run_dir import RunBusy, held_elsewhere
 from genpas.train.trainer import PROTOCOL, load_split
@@ -44,6 +45,68 @@ def _name(alpha, beta, gamma) -> str:
     return f"genpas_{f(alpha)}_{f(beta)}_{f(gamma)}"
 
 
+DATA_KEYS = ("data", "format", "user_col", "item_col", "time_col", "min_user_count", "min_item_count")
+
+
+def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples: int, seed: int,
+              save: bool = True) -> tuple[list[dict], float]:
+    """(screened rows, seconds the screening took). The screening trains nothing but takes minutes on a large log
+    (about two on ML-1M), so every process of a search, and every resumption, reads the first one's from
+    DIR/screening-<key>.json, keyed by what it depends on; `save` False (a plan) writes nothing."""
+    facts = {"data": {k: getattr(base, k) for k in DATA_KEYS}, "max_len": base.max_len,
+             "keep_fraction": keep_fraction, "samples": samples, "seed": seed, "grid": _json_safe([list(g) for g in default_grid()]),
+             "train_users": int(len(split.train.lengths)), "train_events": int(split.train.lengths.sum())}
+    path = out / f"screening-{hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]}.json"
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+            if saved["facts"] != facts:
+                raise ValueError("it was written for another screening")
+            rows = [dict(r, alpha=float(r["alpha"]), beta=float(r["beta"]), gamma=float(r["gamma"]))
+                    for r in saved["rows"]]
+            return rows, float(saved["seconds"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GenpasError(f"screening cache {path} is damaged ({exc}); delete it to screen again") from None
+    start = time.perf_counter()
+    rows = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
+    seconds = time.perf_counter() - start
+    if save:
+        write_text(path, json.dumps(_json_safe({"facts": facts, "rows": rows, "seconds": seconds})) + "\n")
+    return rows, seconds
+
+
+def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_minutes: float | None,
+          keep_fraction: float, samples: int, save: bool = True) -> tuple[list, list, list, float]:
+    """(screened rows, the top-k candidates, [(job name, config)] in training order, screening seconds)."""
+    base = replace(base, seed=seed)
+    screened, screen_seconds = _screened(split, base, out, keep_fraction, samples, seed, save)
+    candidates = [r for r in screened if r["survivor"]][:top_k]
+    jobs = [(b, dict(strategy=b)) for b in BASELINES]
+    jobs += [(_name(r["alpha"], r["beta"], r["gamma"]),
+              dict(strategy="genpas", alpha=r["alpha"], beta=r["beta"], gamma=r["gamma"])) for r in candidates]
+    if budget_minutes is not None:  # share the training budget equally
+        base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
+    return screened, candidates, [(name, replace(base, **o)) for name, o in jobs], screen_seconds
+
+
+def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
+         keep_fraction: float = 0.2, samples: int = 8) -> list[dict]:
+    """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES) and, for
+    one with epochs behind it, how many and its best validation NDCG@10 so far. Reads DIR and writes nothing."""
+    from genpas.search.campaign import state_of
+
+    out = Path(out)
+    _, _, jobs, _ = _jobs(base, load_split(base), out, top_k, seed, budget_minutes, keep_fraction, samples,
+                          save=False)
+    store, rows = RunStore(out), []
+    for name, cfg in jobs:
+        key = f"{cfg.strategy}-{run_key(cfg)}"
+        legacy = store.ledger.done.get(name)
+        done = legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL
+        curve = validation_curve(out / "runs" / key / "log.csv")
+        rows.append({"name": name, "key": key, "state": "finished" if done else state_of(store, key),
+                     "epochs": len(curve), "best_valid_ndcg@10": max((v for _, v in curve), default=None)})
+    return rows
 
 
 def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
@@ -53,29 +116,24 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     out.mkdir(parents=True, exist_ok=True)
     base = replace(base, seed=seed)
     split = load_split(base)
-    start = time.perf_counter()
-    screened = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
-    screen_seconds = time.perf_counter() - start
-    candidates = [r for r in screened if r["survivor"]][:top_k]
-    jobs = [(b, dict(strategy=b)) for b in BASELINES]
-    jobs += [(_name(r["alpha"], r["beta"], r["gamma"]),
-              dict(strategy="genpas", alpha=r["alpha"], beta=r["beta"], gamma=r["gamma"])) for r in candidates]
-    if budget_minutes is not None:  # share the training budget equally
+    screened, candidates, jobs, screen_seconds = _jobs(base, split, out, top_k, seed, budget_minutes,
+                                                       keep_fraction, samples)
+    if budget_minutes is not None:  # as the jobs' (search.json records the base configuration)
         base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
     store = RunStore(out, split=split)
     finished, held = {}, []
     # Several processes may run one search: each trains the jobs no other process holds, then waits for the rest (and
     # resumes any whose process died). The pick depends on the records only, so every process picks the same.
-    for name, overrides in jobs:
+    for name, cfg in jobs:
         try:
-            finished[name] = _record(store, name, replace(base, **overrides), wait=False)
+            finished[name] = _record(store, name, cfg, wait=False)
         except RunBusy:
-            held.append((name, overrides))
+            held.append((name, cfg))
             continue
         if on_result is not None:
             on_result(name, finished[name])
-    for name, overrides in held:
-        finished[name] = _record(store, name, replace(base, **overrides), wait=True)
+    for name, cfg in held:
+        finished[name] = _record(store, name, cfg, wait=True)
         if on_result is not None:
             on_result(name, finished[name])
 
