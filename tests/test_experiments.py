@@ -281,3 +281,12 @@ def test_flags_left_out_keep_the_config_and_flags_given_override_it(tmp_path):
     assert (given.data, given.model, given.max_len) == ("ml-100k", "sasrec", 200)
     default = settings_from(None, "0", None, None, None, None, None, False).base
     assert (default.data, default.model) == ("ml-100k", "sasrec")
+
+
+def test_the_report_names_the_devices_of_its_runs():
+    from genpas.search.experiment_report import _devices
+
+    result = {"strategies": {"mt": {"runs": [{"device": "cpu"}, {"device": "cuda:0"}]},
+                             "lt": {"runs": [{"device": "cpu"}, {"seed": 2}]}}}
+    assert _devices(result) == " Devices: cpu (2 runs), cuda:0 (1 run)."
+    assert _devices({"strategies": {}}) == ""

@@ -70,9 +70,35 @@ def test_resume_after_a_kill_ends_with_identical_metrics(tmp_path, split):
     steps = len(TrainingStream(split.train, trainer.strategy, StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size)))
     with pytest.raises(Kill):
         trainer.fit()
+    last = tmp_path / "killed" / "last.pt"
+    saved = torch.load(last, weights_only=True)
     resumed = Trainer(cfg, tmp_path / "killed", split=split).fit(resume=True)
     assert resumed["valid"] == full["valid"] and resumed["test"] == full["test"]
     assert resumed["best_epoch"] == full["best_epoch"]
+    assert full["eval_seconds"] > 0 and resumed["eval_seconds"] > 0  # counted over both sessions
+    # A checkpoint written before evaluation time was counted: the run's evaluation seconds are unknown, not partial.
+    del saved["trainer"]["valid_seconds"]
+    torch.save(saved, last)
+    (tmp_path / "killed" / "metrics.json").unlink()
+    assert Trainer(cfg, tmp_path / "killed", split=split).fit(resume=True)["eval_seconds"] is None
+
+
+def test_training_plus_evaluation_seconds_of_records():
+    from genpas.search.experiment_report import provenance
+    from genpas.search.experiments import _seconds_with_evaluation
+    from genpas.search.run_store import seconds_with_evaluation
+
+    assert seconds_with_evaluation({"train_seconds": 10.0, "eval_seconds": 2.5, "wall_seconds": 1.0}) == 12.5
+    assert seconds_with_evaluation({"train_seconds": 10.0, "eval_seconds": None, "wall_seconds": 30.0}) is None
+    assert seconds_with_evaluation({"train_seconds": 10.0, "wall_seconds": 12.0}) == 12.0  # older, trained at once
+    assert seconds_with_evaluation({"train_seconds": 10.0, "wall_seconds": 4.0}) is None  # older, resumed
+    runs = [{"train_seconds": 60.0, "eval_seconds": 60.0}, {"train_seconds": 600.0, "wall_seconds": 5.0}]
+    assert _seconds_with_evaluation(runs) == {"wall_seconds_of_runs": None, "runs_without_eval_seconds": 1}
+    result = {"config": TrainConfig().to_dict(), "seeds": [0], "experiment": "strategies",
+              "train_seconds_of_runs": 660.0, **_seconds_with_evaluation(runs)}
+    assert "with evaluation: not known, 1 run resumed" in provenance(result)
+    result.update(_seconds_with_evaluation(runs[:1]))
+    assert "(2.0 min with evaluation;" in provenance(result)
 
 
 def test_time_budget_stops_training(tmp_path, split):

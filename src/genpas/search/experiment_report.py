@@ -31,8 +31,38 @@ def provenance(result: dict) -> str:
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}, lr {cfg['lr']}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
-            f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_minutes(result['wall_seconds_of_runs'])} "
-            f"with evaluation; runs shared with other experiments are counted in each).")
+            f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_with_evaluation(result)}; runs shared with "
+            f"other experiments are counted in each).{_devices(result)}")
+
+
+def _devices(result: dict) -> str:
+    """" Devices: cpu (4 runs), cuda:0 (2 runs)." from the per-run records of a result ("" when none says)."""
+    counts: dict[str, int] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "runs" and isinstance(value, list):
+                    for run in value:
+                        if isinstance(run, dict) and run.get("device"):
+                            counts[run["device"]] = counts.get(run["device"], 0) + 1
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(result)
+    listed = ", ".join(f"{d} ({n} run{'s' * (n != 1)})" for d, n in sorted(counts.items()))
+    return f" Devices: {listed}." if listed else ""
+
+
+def _with_evaluation(result: dict) -> str:
+    if result.get("wall_seconds_of_runs") is not None:
+        return f"{_minutes(result['wall_seconds_of_runs'])} with evaluation"
+    n = result.get("runs_without_eval_seconds", 0)
+    return (f"with evaluation: not known, {n} run{'s' * (n != 1)} resumed from a checkpoint written before runs "
+            f"counted their evaluation time")
 
 
 def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> str:

@@ -32,7 +32,8 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.compare import DEFAULT_GENPAS
 from genpas.search.run_store import (HSTU_ONLY, METRICS, NOT_IN_KEY, TIGER_ONLY, Ledger,  # noqa: F401 (re-exported)
-                                     RunStore, ended_by, run_key, stand_in, validation_curve)
+                                     RunStore, ended_by, run_key, seconds_with_evaluation, stand_in,
+                                     validation_curve)
 from genpas.train.config import TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
@@ -117,7 +118,14 @@ class ExperimentSettings:
                 "genpas": list(self.genpas), "command": self.command, "config": self.base.to_dict(),
                 "wall_seconds": time.perf_counter() - started,
                 "train_seconds_of_runs": float(sum(r["train_seconds"] for r in runs)),
-                "wall_seconds_of_runs": float(sum(r["wall_seconds"] for r in runs))}
+                **_seconds_with_evaluation(runs)}
+
+
+def _seconds_with_evaluation(runs: list[dict]) -> dict:
+    """Training plus evaluation seconds of the runs (None when some run's is unknown, counted beside it)."""
+    each = [seconds_with_evaluation(r) for r in runs]
+    unknown = sum(x is None for x in each)
+    return {"wall_seconds_of_runs": None if unknown else float(sum(each)), "runs_without_eval_seconds": unknown}
 
 
 # ------------------------------------------------------------------------------------------------------------------

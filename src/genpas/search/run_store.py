@@ -145,7 +145,8 @@ class RunStore:
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
                       "stopped_by": metrics.get("stopped_by"), "train_seconds": metrics["train_seconds"],
-                      "wall_seconds": time.perf_counter() - start,
+                      "wall_seconds": time.perf_counter() - start,  # of this process's part only, if resumed
+                      "eval_seconds": metrics.get("eval_seconds"),
                       "device": metrics.get("device", "unknown"),
                       **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
                       "compute_at_best": metrics.get("compute_at_best", {}),
@@ -160,7 +161,7 @@ def stand_in(cfg: TrainConfig) -> dict:
     zeros = {k: 0.0 for k in METRICS}
     metrics = {**zeros, "users": 0, "groups": {g: {"users": 0, **zeros} for g in GROUP_NAMES}}
     return {"name": "planned", "config": cfg.to_dict(), "valid": metrics, "test": metrics, "best_epoch": 0,
-            "epochs_run": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "device": "none",
+            "epochs_run": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "eval_seconds": 0.0, "device": "none",
             **{k: 0 for k in COMPUTE_KEYS}, "compute_at_best": {}, "curve": []}
 
 
@@ -173,6 +174,16 @@ def validation_curve(log_csv: Path) -> list[list[float]]:
     with open(log_csv, newline="") as fh:
         return [[int(row["optimizer_steps"]), float(row["valid_ndcg@10"])] for row in csv.DictReader(fh)
                 if row.get("optimizer_steps") not in (None, "") and row.get("valid_ndcg@10") not in (None, "")]
+
+
+def seconds_with_evaluation(record: dict) -> float | None:
+    """A run's training plus evaluation seconds over all its sessions, or None where unknown: a record written
+    before runs counted their evaluation time has only the wall time of the process that finished it, which is the
+    whole run's only if that process trained it from the start (a wall time under the training time is not)."""
+    if record.get("eval_seconds") is not None:
+        return record["train_seconds"] + record["eval_seconds"]
+    wall = record.get("wall_seconds")
+    return wall if wall is not None and wall >= record["train_seconds"] and "eval_seconds" not in record else None
 
 
 def ended_by(record: dict) -> str | None:

@@ -128,6 +128,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(stream)
         state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
+                 "valid_seconds": 0.0,
                  "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
@@ -145,7 +146,8 @@ class Trainer:
             torch.set_rng_state(saved["rng"][self.rank] if self.rank < len(saved["rng"]) else saved["rng"][0])
             if self.device.type == "cuda" and "cuda_rng" in saved:
                 torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
-            state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
+            state["valid_seconds"] = None  # unknown for a checkpoint written before it was counted
+            state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]  # a checkpoint written before it was counted: unknown
             if self.is_main:
                 self._repair_log(state.get("log_row"))
             log.info("resumed after epoch %d", state["epoch"])
@@ -166,10 +168,13 @@ class Trainer:
             compute.add(steps, counts)
             state["compute"] = compute.as_dict()
             state["train_seconds"] += seconds
+            started = time.perf_counter()
             try:
                 valid = self.evaluate("valid")
             except GenpasError as exc:
                 raise GenpasError(f"epoch {epoch}: validation: {exc}") from None
+            if state["valid_seconds"] is not None:
+                state["valid_seconds"] += time.perf_counter() - started
             score = valid["ndcg@10"] if "ndcg@10" in valid else valid[f"ndcg@{cfg.ks[-1]}"]
             if not math.isfinite(score):
                 raise GenpasError(f"epoch {epoch}: validation NDCG is {score}; the run diverged")
@@ -205,7 +210,7 @@ class Trainer:
         # Why training ended: validation patience ran out (converged), the time budget did (bounded), or the epochs.
         stopped_by = "patience" if stopped else "epochs" if state["epoch"] + 1 >= cfg.epochs else "time_budget"
         return self._finish(state["best_epoch"], state["train_seconds"], state["epoch"] + 1, steps_per_epoch, stream,
-                            state["compute"], state["compute_at_best"], stopped_by)
+                            state["compute"], state["compute_at_best"], stopped_by, state["valid_seconds"])
 
     def _train_epoch(self, model, loader, optimizer, scheduler, steps: int, epoch: int):
         """One pass over the epoch's batches; returns (mean loss, counts over all ranks, optimizer steps, seconds),
@@ -248,18 +253,23 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def _finish(self, best_epoch, train_seconds, epochs_run, steps_per_epoch=0, stream=None, compute=None,
-                compute_at_best=None, stopped_by=None) -> dict:
+                compute_at_best=None, stopped_by=None, valid_seconds=0.0) -> dict:
+        started = time.perf_counter()
         # A run ranked without the user's history (the published protocol) also reports the history-kept figures.
         kept = ({f"{which}_history_kept": self.evaluate(which, exclude_history=False) for which in ("valid", "test")}
                 if self.cfg.exclude_history else {})
+        valid, test = self.evaluate("valid"), self.evaluate("test")
+        final = time.perf_counter() - started
         metrics = {
-            "valid": self.evaluate("valid"),
-            "test": self.evaluate("test"),
+            "valid": valid,
+            "test": test,
             **kept,
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "stopped_by": stopped_by,  # patience | time_budget | epochs (None: nothing trained, e.g. popularity)
             "train_seconds": train_seconds,
+            # every validation pass and the final evaluations (None: the run resumed a checkpoint that predates it)
+            "eval_seconds": None if valid_seconds is None else valid_seconds + final,
             "steps_per_epoch": steps_per_epoch,
             "draws_per_epoch": stream.draws_per_epoch if stream is not None else 0,
             **(compute or Compute().as_dict()),
