@@ -240,7 +240,14 @@ def test_search_plan_and_screening_cache(tmp_path, capsys, monkeypatch):
     assert again["screened"] == first["screened"] and again["best"] == first["best"]
     assert any(r["beta"] == "inf" for r in again["screened"])  # infinities survive the cache
 
-    caches[0].write_text('{"facts": {}, "rows": [')
+    saved = json.loads(caches[0].read_text())
+    del saved["rows"][0]["survivor"]
+    for damage in ('{"facts": {}, "rows": [', "[1, 2]", json.dumps(saved)):
+        caches[0].write_text(damage)
+        code, printed = run()
+        assert code == 2 and "screening cache" in printed.err and "delete it" in printed.err
+        assert "Traceback" not in printed.err
+    caches[0].unlink()
+    caches[0].mkdir()
     code, printed = run()
-    assert code == 2 and "screening cache" in printed.err and "delete it" in printed.err
-    assert "Traceback" not in printed.err
+    assert code == 2 and "screening cache" in printed.err

@@ -62,10 +62,14 @@ def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples
             saved = json.loads(path.read_text())
             if saved["facts"] != facts:
                 raise ValueError("it was written for another screening")
-            rows = [dict(r, alpha=float(r["alpha"]), beta=float(r["beta"]), gamma=float(r["gamma"]))
+            rows = [dict(r, alpha=float(r["alpha"]), beta=float(r["beta"]), gamma=float(r["gamma"]), kl=float(r["kl"]))
                     for r in saved["rows"]]
+            for r in rows:
+                missing = {"survivor"} | ({"ratio", "alignment", "discrimination"} if r["survivor"] else set())
+                if not missing <= set(r):
+                    raise ValueError(f"a row lacks {sorted(missing - set(r))}")
             return rows, float(saved["seconds"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GenpasError(f"screening cache {path} is damaged ({exc}); delete it to screen again") from None
     start = time.perf_counter()
     rows = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
