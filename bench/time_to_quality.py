@@ -15,8 +15,13 @@ time_to_quality_<device>_ml1m.json.
 
 `--from-runs DIR ...` measures finished run directories instead of training (a campaign's runs, e.g.
 docs/results/ml-1m/runs/*; unfinished ones are skipped with a note): their log.csv and metrics.json give the same
-figure for runs trained to convergence elsewhere, grouped by strategy, data, device, precision and threads; it
+figure for runs trained to convergence elsewhere, grouped by strategy, data, device, precision, threads and recipe
+(learning rate and schedule); it
 writes time_to_quality_runs_<data>.json.
+
+`--quality Q` (with `--from-runs`) adds a fixed bar beside the run's own: the training seconds until validation
+NDCG@10 first reaches Q (None where the run never does), the fair figure for recipes that converge to different bests
+(a recipe that stops early at a low best has a short time to its own 98 %).
 
 `--quick` bounds every run to 6 epochs (a smoke test of the script, not a figure to quote). Writes
 bench/results/time_to_quality_<device>[_<precision>].json.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import tempfile
 import time
@@ -45,16 +51,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARE = 0.98
 
 
-def time_to_quality(rows: list[dict], share: float = SHARE) -> dict:
+def time_to_quality(rows: list[dict], share: float = SHARE, quality: float | None = None) -> dict:
     """From a run's log rows (epoch_seconds, valid_ndcg@10, optimizer_steps): the best validation NDCG@10 and the
-    training seconds, steps and epochs until it first reached `share` of that best."""
+    training seconds, steps and epochs until it first reached `share` of that best; with `quality`, also the seconds
+    until it first reached that fixed NDCG@10 (None if it never did)."""
     scores = [float(r["valid_ndcg@10"]) for r in rows]
     best = max(scores)
     first = next(i for i, s in enumerate(scores) if s >= share * best)
     seconds = sum(float(r["epoch_seconds"]) for r in rows[: first + 1])
-    return {"best_valid_ndcg@10": best, "seconds": seconds, "epochs": first + 1,
-            "optimizer_steps": int(rows[first]["optimizer_steps"]),
-            "train_seconds_total": sum(float(r["epoch_seconds"]) for r in rows), "epochs_run": len(rows)}
+    result = {"best_valid_ndcg@10": best, "seconds": seconds, "epochs": first + 1,
+              "optimizer_steps": int(rows[first]["optimizer_steps"]),
+              "train_seconds_total": sum(float(r["epoch_seconds"]) for r in rows), "epochs_run": len(rows)}
+    if quality is not None:
+        reached = next((i for i, s in enumerate(scores) if s >= quality), None)
+        result.update(quality=quality, seconds_to_quality=None if reached is None else
+                      sum(float(r["epoch_seconds"]) for r in rows[: reached + 1]),
+                      epochs_to_quality=None if reached is None else reached + 1)
+    return result
 
 
 def measure(cfg: TrainConfig, label: str) -> dict:
@@ -82,7 +95,7 @@ def measure(cfg: TrainConfig, label: str) -> dict:
     return result
 
 
-def from_runs(dirs: list[str]) -> dict:
+def from_runs(dirs: list[str], quality: float | None = None) -> dict:
     """Time to quality of finished run directories, per run (keyed by path) and per group of runs that measure the
     same thing (strategy, data, device, precision, threads: mean over the group's seeds). Unfinished and untrained
     (popularity) directories are skipped with a note; none usable is an error (exit 2)."""
@@ -98,7 +111,7 @@ def from_runs(dirs: list[str]) -> dict:
                 raise ValueError("unfinished (no metrics.json)" if not metrics_file.is_file()
                                  else "no epochs in log.csv (untrained)")
             metrics = json.loads(metrics_file.read_text())
-            result = time_to_quality(rows)
+            result = time_to_quality(rows, quality=quality)
         except (ValueError, KeyError, OSError) as exc:  # json's decode error is a ValueError
             print(f"skipped {d}: {exc}", file=sys.stderr)
             continue
@@ -106,19 +119,25 @@ def from_runs(dirs: list[str]) -> dict:
         result.update(test_ndcg10=metrics["test"]["ndcg@10"], device=metrics["device"],
                       precision=metrics.get("precision", "auto"), threads=cfg.get("threads"),
                       stopped_by=ended_by(metrics), max_len=cfg["max_len"], data=cfg["data"],
-                      strategy=metrics["strategy"]["label"], seed=cfg["seed"])
+                      strategy=metrics["strategy"]["label"], seed=cfg["seed"], lr=cfg.get("lr"),
+                      cosine=cfg.get("cosine", False), epochs_max=cfg.get("epochs"))
         runs[str(d)] = result
-        group = " / ".join(str(result[k]) for k in ("strategy", "data", "device", "precision", "threads"))
+        result["recipe"] = f"lr {result['lr']}" + (f" cosine over {result['epochs_max']} epochs" if result["cosine"] else "")
+        group = " / ".join(str(result[k]) for k in ("strategy", "data", "device", "precision", "threads", "recipe"))
         groups.setdefault(group, []).append(result["seconds"])
         print(f"{str(d):40s} seed {cfg['seed']}: {result['seconds']:8.1f} s of training to {SHARE:.0%} of the best "
               f"valid ndcg@10 {result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of {result['epochs_run']}, "
               f"ended by {result['stopped_by']}); {group}", flush=True)
+        if quality is not None:
+            reached = result["seconds_to_quality"]
+            print(f"{'':40s} to valid ndcg@10 {quality:.4f}: " + ("never reached" if reached is None else
+                  f"{reached:.1f} s (epoch {result['epochs_to_quality']})"), flush=True)
     if not runs:
         print("no finished run directory among the ones given", file=sys.stderr)
         raise SystemExit(2)
     data = sorted({Path(r["data"]).name for r in runs.values()})
-    return {"data": data, "share_of_best": SHARE, "runs": runs,
-            "group_keys": "strategy / data / device / precision / threads",
+    return {"data": data, "share_of_best": SHARE, "quality": quality, "runs": runs,
+            "group_keys": "strategy / data / device / precision / threads / recipe",
             "time_to_quality_s": {k: statistics.fmean(v) for k, v in groups.items()},
             "runs_per_group": {k: len(v) for k, v in groups.items()}}
 
@@ -132,10 +151,18 @@ def main() -> None:
     parser.add_argument("--ml1m-minutes", type=float, default=0.0,
                         help="run SASRec-MT on ML-1M for this many minutes of training instead (0: ml-100k)")
     parser.add_argument("--from-runs", nargs="+", metavar="DIR", help="measure finished run directories instead")
+    parser.add_argument("--quality", type=float, default=None,
+                        help="with --from-runs: also the seconds to this fixed validation NDCG@10")
+    parser.add_argument("--name", default=None, help="with --from-runs: the results file's name (default: by data)")
     args = parser.parse_args()
+    if args.quality is not None and not (args.from_runs and 0 < args.quality <= 1):
+        parser.error("--quality takes a validation NDCG@10 in (0, 1] and needs --from-runs")
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.name):
+        parser.error(f"--name {args.name!r} is a file name under bench/results/: letters, digits, '_', '.', '-'")
     if args.from_runs:
-        results = from_runs(args.from_runs)
-        print(f"wrote {write_results('time_to_quality_runs_' + '_'.join(results['data']), results)}")
+        results = from_runs(args.from_runs, args.quality)
+        name = args.name or "time_to_quality_runs_" + "_".join(results["data"])
+        print(f"wrote {write_results(name, results)}")
         return
     if args.threads:
         torch.set_num_threads(args.threads)
