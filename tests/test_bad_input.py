@@ -32,6 +32,7 @@ def bad_files(tmp_path):
     (p / "ratings.dat").write_text("1\t2\t3\t4\n")
     (p / "u.data").write_text("1::2::3::4\n")
     (p / "few.csv").write_text("user_id,item_id,timestamp\nu,i,1\nv,j,2\n")
+    (p / "wordtime.csv").write_text("user_id,item_id,timestamp\nu,i,abc\nu,j,def\n")  # no date format fits
     (p / "mystery.bin").write_bytes(b"\x00\x01\x02")
     return {
         "missing file": (p / "nope.csv", [], "no such file"),
@@ -41,6 +42,7 @@ def bad_files(tmp_path):
         "header only": (p / "header.csv", [], "no data rows"),
         "missing column": (p / "nocol.csv", [], "missing column 'item_id'"),
         "unparseable timestamp": (p / "badtime.csv", [], "line 3: unparseable timestamp"),
+        "timestamps that are words": (p / "wordtime.csv", [], "line 2: unparseable timestamp 'abc'"),
         "empty user id": (p / "emptyuser.csv", [], "line 3: empty user id"),
         "empty item id": (p / "emptyitem.tsv", [], "line 3: empty item id"),
         "corrupt gzip": (p / "corrupt.json.gz", [], "corrupt gzip"),
@@ -53,7 +55,7 @@ def bad_files(tmp_path):
 
 CASES = sorted([
     "missing file", "unknown format", "undetectable format", "empty file", "header only", "missing column",
-    "unparseable timestamp", "empty user id", "empty item id", "corrupt gzip", "broken json line",
+    "unparseable timestamp", "timestamps that are words", "empty user id", "empty item id", "corrupt gzip", "broken json line",
     "movielens dat with tabs", "u.data with colons", "nothing after k-core",
 ])
 

@@ -154,8 +154,11 @@ def _parse_time(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
         return values
     values = text.cast(pl.Float64, strict=False)
     if values.null_count() == len(values):  # not numbers at all: try dates
-        dates = text.str.to_datetime(strict=False, time_unit="ms")
-        if dates.null_count() < len(dates):
+        try:
+            dates = text.str.to_datetime(strict=False, time_unit="ms")
+        except pl.exceptions.PolarsError:  # no date format fits the first value: no dates, the error names the line
+            dates = None
+        if dates is not None and dates.null_count() < len(dates):
             values = dates.dt.epoch("ms").cast(pl.Float64) / 1000.0
     return _no_missing_time(values, raw, path, first_line)
 
