@@ -68,6 +68,27 @@ def test_refused_outputs_change_nothing(tmp_path, log, capsys, name, build, mess
     assert not [p for p in after if p not in before and ".tmp" in p.name]
 
 
+@pytest.mark.parametrize("out", ["ro", "ro/run"])
+def test_an_output_directory_that_cannot_be_created_is_one_line(tmp_path, log, capsys, monkeypatch, out):
+    """A read-only or virtual file system (say /proc) refuses mkdir although the parent looks writable."""
+    import errno
+    import pathlib
+
+    real = pathlib.Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self.name == "ro":
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+    code, result = run(["train", "--data", str(log), "--out", str(tmp_path / out), "--epochs", "1"], capsys)
+    assert code == 2 and "Traceback" not in result.err
+    assert result.err.strip().splitlines() == [f"error: --out {tmp_path / out}: cannot create {tmp_path / 'ro'} "
+                                               "(Read-only file system)"]
+    assert not (tmp_path / "ro").exists()
+
+
 def test_overwrite_replaces_only_when_asked(tmp_path, log, capsys):
     out = tmp_path / "pairs.jsonl"
     out.write_text("old\n")

@@ -32,7 +32,15 @@ def _writable_parent(path: Path, option: str) -> None:
         raise GenpasError(f"{option} {path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise GenpasError(f"{option} {path}: {existing} is not writable")
-    parent.mkdir(parents=True, exist_ok=True)
+    _create(parent, path, option)
+
+
+def _create(directory: Path, path: Path, option: str) -> None:
+    """mkdir -p, or one GenpasError saying why not (a read-only or virtual file system, a full disk)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenpasError(f"{option} {path}: cannot create {directory} ({exc.strerror or exc})") from None
 
 
 def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), overwrite: bool = False,
@@ -62,6 +70,9 @@ def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), optio
     if path.exists() and not path.is_dir():
         raise GenpasError(f"{option} {path} is a file, not a directory; give a directory path")
     _writable_parent(path, option)
+    if not path.exists():  # can it be created? (probe, then leave the file system as it was)
+        _create(path, path, option)
+        path.rmdir()
     return path
 
 
