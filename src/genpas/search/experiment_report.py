@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 
 from genpas.atomic import write_text
+from genpas.errors import GenpasError
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.report import save_figure
+from genpas.search.result_files import load_results
 from genpas.search.screening_study import screening_plot, screening_summary, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
@@ -275,16 +277,15 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     """Assemble the report from DIR/<experiment>.json (those present), a search.json and single run directories
     (e.g. TIGER runs); the plots are drawn beside it."""
     experiment_dir, target = Path(experiment_dir), Path(target)
-    results = {}  # file stem -> result: strategies, strategies-hstu, ...
-    for kind in TITLES:
-        for stem in (kind, *(f"{kind}-{model}" for model in MODEL_NAMES if model != "sasrec")):
-            path = experiment_dir / f"{stem}.json"
-            if path.exists():
-                results[stem] = json.loads(path.read_text())
+    results = load_results(experiment_dir, TITLES, MODEL_NAMES)  # file stem -> result: strategies, strategies-hstu
     if not results and search_json is None:
-        from genpas.errors import GenpasError
-
         raise GenpasError(f"{experiment_dir}: no experiment results (run `genpas experiment strategies` first)")
+    for stem, result in results.items():  # every file's own section drawn once before anything is written
+        try:
+            experiment_markdown(result)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise GenpasError(f"{experiment_dir / stem}.json: a field is missing or malformed ({type(exc).__name__}: "
+                              f"{exc}); rerun the experiment or move the file away") from None
     data = next(iter(results.values()))["data"] if results else "?"
     figures = target.parent / "results" / target.stem
     figures.mkdir(parents=True, exist_ok=True)
@@ -321,7 +322,6 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
 
 def _runs_section(runs) -> list[str]:
     """One row per run directory (its metrics.json): model, strategy, metrics, and the semantic ids if any."""
-    from genpas.errors import GenpasError
 
     lines = ["## Single runs", "", "| run | model | strategy | valid ndcg@10 | test ndcg@10 | test recall@10 | best epoch "
              "| train s | semantic ids |", "|---" * 9 + "|"]

@@ -1,0 +1,50 @@
+"""A damaged result file under `genpas experiment report` is one error line naming it (exit 2), and nothing is
+written: no report, no figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genpas.cli import main
+
+VALID = {"experiment": "strategies", "data": "x", "config": {}, "seeds": [0], "strategies": {}}
+
+CASES = {
+    "truncated JSON": ('{"experiment": "strat', "not valid JSON"),
+    "not an object": ("[1, 2]", "expected a JSON object, found list"),
+    "missing field": (json.dumps({k: v for k, v in VALID.items() if k != "data"}),
+                      "field 'data' should be a str, is missing"),
+    "field of the wrong type": (json.dumps({**VALID, "strategies": [1]}), "field 'strategies' should be a dict, is a list"),
+    "another experiment": (json.dumps({**VALID, "experiment": "long-tail"}),
+                           "holds a 'long-tail' experiment, its name says 'strategies'"),
+    "malformed row": (json.dumps({**VALID, "config": {"model": "sasrec"}, "strategies": {"mt": {"label": "MT"}}}),
+                      "a field is missing or malformed"),
+    "not UTF-8": (b"\xff\xfe\x00garbage", "unreadable"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_damaged_result_file_is_one_line_and_writes_nothing(tmp_path, capsys, case):
+    content, needle = CASES[case]
+    results = tmp_path / "results"
+    results.mkdir()
+    path = results / "strategies.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "report", "--out", str(results), "--to", str(tmp_path / "report.md")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and needle in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # no report, no figures directory
+    assert [p.name for p in results.iterdir()] == ["strategies.json"]
+
+
+def test_every_experiment_of_the_report_has_its_fields_checked():
+    from genpas.search.experiment_report import TITLES
+    from genpas.search.experiments import EXPERIMENTS
+    from genpas.search.result_files import FIELDS
+
+    assert set(FIELDS) == set(TITLES) == set(EXPERIMENTS)
