@@ -167,3 +167,24 @@ def test_the_gpu_campaign_script_parses_and_says_how_to_use_it(tmp_path):
     off_device = subprocess.run(["bash", str(script), "run", "10"], capture_output=True, text=True, env=env,
                                 cwd=tmp_path)
     assert off_device.returncode != 0 and "run this on the GPU machine" in off_device.stderr
+
+
+def test_a_cut_ledger_line_reruns_and_a_damaged_one_is_an_error(tmp_path, caplog):
+    import pytest
+
+    from genpas.errors import GenpasError
+    from genpas.search.run_store import Ledger
+
+    path = tmp_path / "ledger.jsonl"
+    path.write_text('{"name": "a"}\n{"name": "b", "cur')  # the second append was cut by a crash
+    with caplog.at_level("WARNING"):
+        ledger = Ledger(path)
+    assert ledger.done == {"a": {"name": "a"}}
+    assert "line 2 is not a complete record" in caplog.text  # said, not silently dropped
+    ledger.add({"name": "c"})  # lands on a line of its own, so it is read back
+    assert Ledger(path).done == {"a": {"name": "a"}, "c": {"name": "c"}}
+    assert path.read_text().endswith('{"name": "b", "cur\n{"name": "c"}\n')
+    for damage in ("[1]", "{}", '{"name": 3}', '"text"'):
+        path.write_text('{"name": "a"}\n' + damage + "\n")
+        with pytest.raises(GenpasError, match="ledger.jsonl: line 2: not a run record"):
+            Ledger(path)

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genpas.errors import GenpasError
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
@@ -48,8 +49,15 @@ def run_key(cfg: TrainConfig) -> str:
 
 
 
+_REPORTED: set[tuple[str, int]] = set()  # ledger lines already reported as cut
+
+
 class Ledger:
-    """Append-only JSON lines of finished trainings, keyed by name."""
+    """Append-only JSON lines of finished trainings, keyed by name.
+
+    A line cut short by a crash mid-write is not JSON: it is reported once (a warning naming the line) and its
+    training counts as unfinished, so it reruns; the next append starts on a line of its own. A line that is JSON
+    but not a run record (an object with a string "name") is damage, not a crash: one GenpasError naming it."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -58,26 +66,42 @@ class Ledger:
 
     def refresh(self) -> None:
         """Read the file again: other processes sharing the store may have appended runs."""
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:  # a line cut by a crash mid-write: that training reruns
-                        continue
-                    self.done[record["name"]] = record
+        if not self.path.exists():
+            return
+        try:
+            text = self.path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GenpasError(f"{self.path}: unreadable run ledger ({exc})") from None
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if (str(self.path), number) not in _REPORTED:  # once per process, however many readers
+                    _REPORTED.add((str(self.path), number))
+                    log.warning("%s: line %d is not a complete record (a write cut by a crash?); that training "
+                                "counts as unfinished and reruns", self.path, number)
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+                raise GenpasError(f"{self.path}: line {number}: not a run record (an object with a \"name\"); "
+                                  "remove the line, or the file to retrain every run")
+            self.done[record["name"]] = record
 
     def add(self, record: dict) -> None:
         """Append one line with a single O_APPEND write under an exclusive lock, so processes sharing a store (on
         one machine or several) never interleave or overwrite lines; closing the file releases the lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             if can_lock():  # O_APPEND alone is not atomic across NFS clients; the lock makes each append whole
                 import fcntl
 
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n":
+                line = b"\n" + line  # a line cut by a crash: start a line of our own (O_APPEND writes at the end)
             written = os.write(fd, line)
             while written < len(line):  # a short write (rare): finish it
                 written += os.write(fd, line[written:])
