@@ -53,7 +53,7 @@ def damage(directory, how):
         (directory / "items.npy").write_bytes(data[:-4])
     elif how == "missing times":
         (directory / "times.npy").unlink()
-    elif how == "flipped byte":  # same size, so only the checksum sees it
+    elif how == "flipped byte":  # same size: the last item code's high byte, far outside the catalogue
         data = bytearray((directory / "items.npy").read_bytes())
         data[-1] ^= 0xFF
         (directory / "items.npy").write_bytes(bytes(data))
@@ -74,7 +74,7 @@ DAMAGE = {  # how -> what the one line says under verify="full", and under the c
     "other version": ("format version 1", "format version 1"),
     "truncated items": ("truncated", "truncated"),
     "missing times": ("missing", "missing"),
-    "flipped byte": ("checksum", None),  # same size: only the checksum sees it
+    "flipped byte": ("checksum", "item codes outside"),  # same size: the checksum sees it, and the code range check
     "garbage id map": ("checksum", "unreadable id map"),
     "not a directory": ("not a directory", "not a directory"),
 }
@@ -95,12 +95,23 @@ def test_damage_is_one_line_naming_it(tmp_path, how):
             SequenceStore.load(tmp_path / "s", mmap=True, verify="sizes")
 
 
-def test_values_out_of_range_are_refused_under_full_verification(tmp_path):
+@pytest.mark.parametrize("verify", ["sizes", "full"])
+def test_codes_out_of_range_are_refused_on_every_load(tmp_path, verify):
     store = small_store(np.arange(5))
     store.items[1] = 7  # an item code past the catalogue, written with a valid manifest
     store.save(tmp_path / "s")
     with pytest.raises(StoreError, match="item codes outside"):
-        SequenceStore.load(tmp_path / "s", verify="full")
+        SequenceStore.load(tmp_path / "s", verify=verify)
+
+
+@pytest.mark.parametrize("verify", ["sizes", "full"])
+def test_falling_offsets_of_the_right_size_are_refused_on_every_load(tmp_path, verify):
+    small_store(np.arange(5)).save(tmp_path / "s")
+    offsets = np.load(tmp_path / "s" / "offsets.npy")
+    offsets[1] = offsets[-1] + 1  # same file size, so the size check passes
+    np.save(tmp_path / "s" / "offsets.npy", offsets)
+    with pytest.raises(StoreError, match="offsets decrease" if verify == "sizes" else "checksum"):
+        SequenceStore.load(tmp_path / "s", verify=verify)
 
 
 @pytest.mark.parametrize("how", ["truncated items", "flipped byte", "no manifest", "garbage id map"])

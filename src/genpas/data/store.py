@@ -130,7 +130,8 @@ class SequenceStore:
     def load(cls, directory: Path, mmap: bool = False, verify: str = "sizes") -> "SequenceStore":
         """Open a store directory. mmap=True maps the arrays instead of reading them (resident memory stays small
         whatever the store's size, and processes on one machine share the page cache). verify='sizes' checks the
-        manifest's counts and file sizes; verify='full' also checks every checksum and the arrays' values."""
+        manifest's counts and file sizes, the offsets and the item codes; verify='full' also checks every checksum and
+        that each user's times do not decrease."""
         directory = Path(directory)
         manifest = read_manifest(directory)
         check_files(directory, manifest, checksums=verify == "full")
@@ -156,6 +157,7 @@ class SequenceStore:
             raise StoreError(f"{directory}: the id maps do not match the manifest's counts; rebuild the store")
         store = cls(arrays["offsets.npy"], arrays["items.npy"], arrays["times.npy"], ids["users.parquet"],
                     ids["items.parquet"], dict(manifest.get("stats", {})))
+        check_codes(store, directory)
         if verify == "full":
             check_values(store, directory)
         return store
@@ -225,13 +227,18 @@ def check_files(directory: Path, manifest: dict, checksums: bool) -> None:
             raise StoreError(f"{path}: checksum does not match the manifest (damaged); prepare the store again")
 
 
-def check_values(store: SequenceStore, directory: Path) -> None:
-    """The invariants every consumer relies on: offsets rise from 0 to N, item codes lie in 0 .. I-1, and each
-    user's times do not decrease."""
+def check_codes(store: SequenceStore, directory: Path) -> None:
+    """The invariants every consumer indexes by, checked on every load (one pass over offsets and items, cheap beside
+    any use of the store): offsets rise from 0 to N and item codes lie in 0 .. I-1. A file replaced by one of the
+    same size passes the size check; it fails here instead of deep inside a split or a model."""
     if np.any(np.diff(store.offsets) < 0):
         raise StoreError(f"{directory}/offsets.npy: offsets decrease; prepare the store again")
     if store.num_interactions and (store.items.min() < 0 or store.items.max() >= store.num_items):
         raise StoreError(f"{directory}/items.npy: item codes outside 0..{store.num_items - 1}; prepare the store again")
+
+
+def check_values(store: SequenceStore, directory: Path) -> None:
+    """Beyond check_codes (verify='full'): each user's times do not decrease."""
     step = np.diff(store.times)
     starts = store.offsets[1:-1]
     inner = np.ones(len(step), dtype=bool)
