@@ -251,3 +251,21 @@ def test_search_plan_and_screening_cache(tmp_path, capsys, monkeypatch):
     caches[0].mkdir()
     code, printed = run()
     assert code == 2 and "screening cache" in printed.err
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--top-k", "0"], "--top-k must be >= 1, got 0"),
+    (["--samples", "-1"], "--samples must be >= 1, got -1"),
+    (["--keep-fraction", "2"], "--keep-fraction must be in (0, 1], got 2.0"),
+    (["--keep-fraction", "nan"], "--keep-fraction must be in (0, 1], got nan"),
+    (["--time-budget", "-1"], "--time-budget must be > 0 minutes (the whole search's), got -1.0"),
+    (["--time-budget", "nan"], "--time-budget must be > 0 minutes (the whole search's), got nan"),
+])
+def test_search_flags_out_of_range_are_one_line_naming_the_flag(tmp_path, capsys, flags, message):
+    from genpas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--data", "nowhere.csv", "--out", str(tmp_path / "s"), "--plan", *flags])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "s").exists()

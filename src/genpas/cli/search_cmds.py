@@ -48,8 +48,12 @@ def search_cmd(
     model = model or values.get("model", "sasrec")  # a flag given overrides the config, one left out keeps it
     if model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"unknown model {model!r} for search; use sasrec, hstu or tiger")
-    if top_k < 1 or not 0 < keep_fraction <= 1:
-        raise GenpasError("need --top-k >= 1 and 0 < --keep-fraction <= 1")
+    if top_k < 1:
+        raise GenpasError(f"--top-k must be >= 1, got {top_k}")
+    if not 0 < keep_fraction <= 1:
+        raise GenpasError(f"--keep-fraction must be in (0, 1], got {keep_fraction}")
+    if samples < 1:
+        raise GenpasError(f"--samples must be >= 1, got {samples}")
     base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
     base = replace(base, data=data or values.get("data", "ml-100k"), progress=progress,
                    **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
@@ -57,6 +61,8 @@ def search_cmd(
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes
+    if budget_minutes is not None and not budget_minutes > 0:  # nan too
+        raise GenpasError(f"--time-budget must be > 0 minutes (the whole search's), got {budget_minutes}")
 
     if plan:
         rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples)
