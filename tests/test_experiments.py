@@ -249,7 +249,7 @@ def test_experiment_bad_options(tiny, capsys):
 
 
 def test_published_rows_stand_beside_every_model_on_ml1m():
-    from genpas.search.experiment_report import PUBLISHED, _published_section
+    from genpas.search.published import PUBLISHED, published_section as _published_section
 
     def result(model, exclude, ndcg):
         metric = {"mean": ndcg, "std": 0.001, "values": [ndcg - 0.001, ndcg + 0.001]}

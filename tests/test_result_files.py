@@ -48,3 +48,24 @@ def test_every_experiment_of_the_report_has_its_fields_checked():
     from genpas.search.result_files import FIELDS
 
     assert set(FIELDS) == set(TITLES) == set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("content,needle", [
+    ('{"data": ', "not valid JSON"),
+    ('{"pick": 3}', "not a search.json (field 'data' missing or malformed)"),
+    ('{"data": "x", "seed": 0, "config": {}, "screened": [], "trained": [], "screen_seconds": 1.0, "best": {}}',
+     "a field is missing or malformed"),
+])
+def test_a_damaged_search_json_is_one_line_and_writes_nothing(tmp_path, capsys, content, needle):
+    results = tmp_path / "results"
+    results.mkdir()
+    search = tmp_path / "search.json"
+    search.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "report", "--out", str(results), "--to", str(tmp_path / "report.md"),
+              "--search", str(search)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {search}: ") and needle in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "search.json"]

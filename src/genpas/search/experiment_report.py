@@ -13,8 +13,9 @@ from genpas.atomic import write_text
 from genpas.errors import GenpasError
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
+from genpas.search.published import published_section
 from genpas.search.report import save_figure
-from genpas.search.result_files import load_results
+from genpas.search.result_files import load_results, load_search
 from genpas.search.screening_study import screening_plot, screening_summary, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
@@ -281,11 +282,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     if not results and search_json is None:
         raise GenpasError(f"{experiment_dir}: no experiment results (run `genpas experiment strategies` first)")
     for stem, result in results.items():  # every file's own section drawn once before anything is written
-        try:
-            experiment_markdown(result)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            raise GenpasError(f"{experiment_dir / stem}.json: a field is missing or malformed ({type(exc).__name__}: "
-                              f"{exc}); rerun the experiment or move the file away") from None
+        _drawn(experiment_dir / f"{stem}.json", experiment_markdown, result)
+    search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
     data = next(iter(results.values()))["data"] if results else "?"
     figures = target.parent / "results" / target.stem
     figures.mkdir(parents=True, exist_ok=True)
@@ -302,10 +300,10 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                    + screening_summary(results["screening"], results.get("strategies")) + [""])
     lines += summary
     compared = [r for r in results.values() if r["experiment"] == "strategies"]
-    lines += _published_section(compared)
+    lines += published_section(compared)
     lines += models_section(compared)
     if search_json is not None:
-        lines += _search_section(Path(search_json))
+        lines += search_lines  # drawn last above
     for kind, result in results.items():
         image = figures / f"{kind}.png"
         experiment_plot(result, image)
@@ -362,47 +360,18 @@ def _summary(result: dict) -> list[str]:
     return lines + [""]
 
 
-# Published numbers to hold genpas against: the generative-recommenders README (HSTU, ICML'24), verified there on
-# 2024-04-15. Protocol, from its code: maximum length 200, the last item of each user as target, training on every
-# earlier item, full ranking with the user's earlier items removed.
-PUBLISHED = {"ml-1m": [("SASRec (sampled softmax, 128 negatives)", 0.2853, 0.1603), ("HSTU", 0.3097, 0.1720),
-                       ("HSTU-large", 0.3294, 0.1893)]}
+def _drawn(path: Path, draw, result: dict):
+    """draw(result), or one GenpasError naming the file whose fields it could not read."""
+    try:
+        return draw(result)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise GenpasError(f"{path}: a field is missing or malformed ({type(exc).__name__}: {exc}); rerun what wrote "
+                          "it or move the file away") from None
 
 
-def _published_section(results: list[dict]) -> list[str]:
-    """The published rows of the data set (if any) beside every model's strategies, test metrics over seeds."""
-    rows = PUBLISHED.get(results[0]["data"]) if results else None
-    if not rows:
-        return []
-    lengths = ", ".join(str(n) for n in sorted({r["config"]["max_len"] for r in results}))
-    kept = [MODEL_NAMES.get(r["config"]["model"], r["config"]["model"]) for r in results
-            if not r["config"].get("exclude_history")]
-    lines = ["## Against published numbers", "",
-             "Published rows: the `generative-recommenders` README (verified there on 2024-04-15); their protocol keeps "
-             "no validation item, so genpas, which holds one more item out, trains on slightly less data. genpas rows: "
-             f"this report's runs, max length {lengths}, test metrics with the user's history excluded from the "
-             "ranking as in the published protocol, mean ± std over seeds (the seeds and devices are in each model's "
-             "section below)."
-             + (f" Not comparable: {', '.join(kept)} ranked with the history kept (rerun with exclude_history: true)."
-                if kept else ""), "",
-             "| model | source | HR@10 (recall@10) | NDCG@10 | with the history kept: HR@10 | NDCG@10 |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {name} | published | {hr:.4f} | {ndcg:.4f} | | |" for name, hr, ndcg in rows]
-    for result in results:
-        model = MODEL_NAMES.get(result["config"]["model"], result["config"]["model"])
-        for row in result["strategies"].values():
-            if row["label"] != "Popularity":
-                both = row.get("test_history_kept")  # runs ranked without the history also report it kept
-                beside = f"{_ms(both['recall@10'])} | {_ms(both['ndcg@10'])}" if both else " | "
-                lines.append(f"| {model}, {row['label']} | genpas, {len(result['seeds'])} seeds | "
-                             f"{_ms(row['test']['recall@10'])} | {_ms(row['test']['ndcg@10'])} | {beside} |")
-    return lines + [""]
-
-
-def _search_section(path: Path) -> list[str]:
+def _search_section(result: dict) -> list[str]:
     from genpas.search.trained import format_search
 
-    result = json.loads(path.read_text())
     cfg = result["config"]
     budget = cfg.get("time_budget_minutes")
     protocol = (f"{budget:g} training minutes per setting" if budget else f"at most {cfg['epochs']} epochs") + \

@@ -38,6 +38,27 @@ def load_result(path: Path, kind: str) -> dict:
     return result
 
 
+SEARCH_FIELDS = (("data", str), ("seed", int), ("config", dict), ("screened", list), ("trained", list),
+                 ("screen_seconds", (int, float)), ("best", dict))
+
+
+def load_search(path: Path) -> dict:
+    """A search.json (`genpas search`), checked for the fields a report reads."""
+    fix = "give the search.json that `genpas search` wrote"
+    try:
+        result = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GenpasError(f"{path}: unreadable ({exc}); {fix}") from None
+    except ValueError as exc:
+        raise GenpasError(f"{path}: not valid JSON ({exc}); {fix}") from None
+    if not isinstance(result, dict):
+        raise GenpasError(f"{path}: expected a JSON object, found {type(result).__name__}; {fix}")
+    for field, kind_of in SEARCH_FIELDS:
+        if not isinstance(result.get(field), kind_of):
+            raise GenpasError(f"{path}: not a search.json (field '{field}' missing or malformed); {fix}")
+    return result
+
+
 def load_results(experiment_dir: Path, kinds, models) -> dict[str, dict]:
     """file stem -> checked result, for every DIR/<kind>.json and DIR/<kind>-<model>.json present (kinds in order,
     SASRec's file without a suffix)."""

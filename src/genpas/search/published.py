@@ -1,0 +1,42 @@
+"""Published numbers to hold genpas against, and the report section that sets genpas' rows beside them."""
+
+from __future__ import annotations
+
+from genpas.search.models_report import MODEL_NAMES
+from genpas.search.models_report import mean_std as _ms
+
+# Published numbers to hold genpas against: the generative-recommenders README (HSTU, ICML'24), verified there on
+# 2024-04-15. Protocol, from its code: maximum length 200, the last item of each user as target, training on every
+# earlier item, full ranking with the user's earlier items removed.
+PUBLISHED = {"ml-1m": [("SASRec (sampled softmax, 128 negatives)", 0.2853, 0.1603), ("HSTU", 0.3097, 0.1720),
+                       ("HSTU-large", 0.3294, 0.1893)]}
+
+
+def published_section(results: list[dict]) -> list[str]:
+    """The published rows of the data set (if any) beside every model's strategies, test metrics over seeds."""
+    rows = PUBLISHED.get(results[0]["data"]) if results else None
+    if not rows:
+        return []
+    lengths = ", ".join(str(n) for n in sorted({r["config"]["max_len"] for r in results}))
+    kept = [MODEL_NAMES.get(r["config"]["model"], r["config"]["model"]) for r in results
+            if not r["config"].get("exclude_history")]
+    lines = ["## Against published numbers", "",
+             "Published rows: the `generative-recommenders` README (verified there on 2024-04-15); their protocol keeps "
+             "no validation item, so genpas, which holds one more item out, trains on slightly less data. genpas rows: "
+             f"this report's runs, max length {lengths}, test metrics with the user's history excluded from the "
+             "ranking as in the published protocol, mean ± std over seeds (the seeds and devices are in each model's "
+             "section below)."
+             + (f" Not comparable: {', '.join(kept)} ranked with the history kept (rerun with exclude_history: true)."
+                if kept else ""), "",
+             "| model | source | HR@10 (recall@10) | NDCG@10 | with the history kept: HR@10 | NDCG@10 |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | published | {hr:.4f} | {ndcg:.4f} | | |" for name, hr, ndcg in rows]
+    for result in results:
+        model = MODEL_NAMES.get(result["config"]["model"], result["config"]["model"])
+        for row in result["strategies"].values():
+            if row["label"] != "Popularity":
+                both = row.get("test_history_kept")  # runs ranked without the history also report it kept
+                beside = f"{_ms(both['recall@10'])} | {_ms(both['ndcg@10'])}" if both else " | "
+                lines.append(f"| {model}, {row['label']} | genpas, {len(result['seeds'])} seeds | "
+                             f"{_ms(row['test']['recall@10'])} | {_ms(row['test']['ndcg@10'])} | {beside} |")
+    return lines + [""]
