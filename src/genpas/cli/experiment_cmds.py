@@ -60,7 +60,10 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
         parts = genpas.split(",")
         if len(parts) != 3:
             raise GenpasError(f"--genpas: expected alpha,beta,gamma, got {genpas!r}")
-        return tuple(parse_bias(p.strip()) for p in parts)
+        try:
+            return tuple(parse_bias(p.strip()) for p in parts)
+        except GenpasError as exc:
+            raise GenpasError(f"--genpas {genpas!r}: {exc}") from None
     if search is not None:
         if not search.exists():
             raise GenpasError(f"{search}: no such search result")
