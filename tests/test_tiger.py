@@ -169,6 +169,31 @@ def test_text_embeddings_fill_missing_items_from_cooccurrence(split, tmp_path, m
     assert calls == [int(have.sum())] and np.array_equal(again, emb)
 
 
+def _npy(path, array):
+    np.save(path, array)
+    return path
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda p, n: _npy(p, np.full((n, 4), np.nan)), r"rows hold NaN or inf, the first row 0"),
+    (lambda p, n: _npy(p, np.where(np.arange(n)[:, None] == 5, np.inf, np.ones((n, 4)))),
+     r"1 rows hold NaN or inf, the first row 5"),
+    (lambda p, n: _npy(p, np.ones((n - 1, 4))), r"expected a \[30, d\] array"),
+    (lambda p, n: _npy(p, np.array([["a"] * 4] * n)), "expected real numbers"),
+    (lambda p, n: p.write_bytes(b"not an array") and p, "not a numeric .npy array"),
+])
+def test_item_vectors_from_a_file_are_checked(split, tmp_path, damage, message):
+    from genpas.train import item_codes
+    from genpas.train.config import TrainConfig
+
+    path = tmp_path / "vectors.npy"
+    damage(path, split.full.num_items)
+    cfg = TrainConfig(model="tiger", mode="pairs", item_embeddings=str(path))
+    with pytest.raises(GenpasError, match=message) as exc:
+        item_codes.item_embeddings(cfg, split)
+    assert str(exc.value).startswith(str(path))
+
+
 def test_semantic_ids_are_cached_and_auto_falls_back(split, monkeypatch):
     from genpas.train import item_codes
     from genpas.train.config import TrainConfig

@@ -123,9 +123,19 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
     if path.suffix != ".npy" or not path.is_file():
         raise GenpasError(f"--item-embeddings: expected auto, text, cooccurrence or an existing .npy file, got "
                           f"{source!r}")
-    emb = np.load(path, allow_pickle=False)
+    try:
+        emb = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # not an .npy, truncated, or pickled objects
+        raise GenpasError(f"{path}: not a numeric .npy array ({str(exc).split('.')[0]})") from None
     if emb.ndim != 2 or len(emb) != store.num_items:
         raise GenpasError(f"{path}: expected a [{store.num_items}, d] array (one row per item), got {emb.shape}")
+    if not np.issubdtype(emb.dtype, np.number) or np.issubdtype(emb.dtype, np.complexfloating):
+        raise GenpasError(f"{path}: expected real numbers, got {emb.dtype}")
+    bad = ~np.isfinite(emb).all(1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise GenpasError(f"{path}: {int(bad.sum())} rows hold NaN or inf, the first row {first} (item "
+                          f"{store.item_ids[first]!r}); give finite item vectors")
     return emb.astype(np.float32), str(path)
 
 
