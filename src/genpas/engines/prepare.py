@@ -117,7 +117,7 @@ def prepare(source: str | Path, out: Path, engine: str = "polars", options: Prep
         if getattr(options, name) < 0:
             raise GenpasError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(options, name)}")
     if options.chunk_rows < 1:
-        raise GenpasError(f"chunk_rows must be >= 1, got {options.chunk_rows}")
+        raise GenpasError(f"--chunk-rows must be >= 1, got {options.chunk_rows}")
     start = time.perf_counter()
     from genpas.data import builtin
 
