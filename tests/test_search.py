@@ -253,6 +253,16 @@ def test_search_plan_and_screening_cache(tmp_path, capsys, monkeypatch):
     assert code == 2 and "screening cache" in printed.err
 
 
+def test_the_screening_cache_key_sees_a_log_edited_under_the_same_counts():
+    from genpas.search.trained import _fingerprint
+
+    store = synthesize_store(SynthConfig(users=40, items=20, mean_length=8, seed=5))
+    edited = synthesize_store(SynthConfig(users=40, items=20, mean_length=8, seed=5))
+    edited.items[3] = (edited.items[3] + 1) % edited.num_items  # one event changed, every count the same
+    assert _fingerprint(leave_one_out(store)) == _fingerprint(leave_one_out(store))
+    assert _fingerprint(leave_one_out(edited)) != _fingerprint(leave_one_out(store))
+
+
 @pytest.mark.parametrize("flags,message", [
     (["--top-k", "0"], "--top-k must be >= 1, got 0"),
     (["--samples", "-1"], "--samples must be >= 1, got -1"),

@@ -21,6 +21,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
@@ -48,6 +50,18 @@ def _name(alpha, beta, gamma) -> str:
 DATA_KEYS = ("data", "format", "user_col", "item_col", "time_col", "min_user_count", "min_item_count")
 
 
+SCREENING_VERSION = 1  # raise when the screening's formulas change: cached screenings of the old ones are not reused
+
+
+def _fingerprint(split) -> str:
+    """SHA-256 of the split's sequences (every user's items, and which users are evaluated): a log edited in place
+    under the same name and counts gets a screening of its own. One pass over the arrays: milliseconds for ML-1M."""
+    digest = hashlib.sha256()
+    for array in (split.full.offsets, split.full.items, split.train.offsets, split.eval_users):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples: int, seed: int,
               save: bool = True) -> tuple[list[dict], float]:
     """(screened rows, seconds the screening took). The screening trains nothing but takes minutes on a large log
@@ -55,7 +69,8 @@ def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples
     DIR/screening-<key>.json, keyed by what it depends on; `save` False (a plan) writes nothing."""
     facts = {"data": {k: getattr(base, k) for k in DATA_KEYS}, "max_len": base.max_len,
              "keep_fraction": keep_fraction, "samples": samples, "seed": seed, "grid": _json_safe([list(g) for g in default_grid()]),
-             "train_users": int(len(split.train.lengths)), "train_events": int(split.train.lengths.sum())}
+             "train_users": int(len(split.train.lengths)), "train_events": int(split.train.lengths.sum()),
+             "train_sha256": _fingerprint(split), "screening": SCREENING_VERSION}
     path = out / f"screening-{hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]}.json"
     if path.exists():
         try:
