@@ -18,17 +18,23 @@ FIELDS = {"strategies": (("strategies", dict),), "long-tail": (("strategies", di
 COMMON = (("experiment", str), ("data", str), ("config", dict), ("seeds", list))
 
 
-def load_result(path: Path, kind: str) -> dict:
-    """The result of experiment `kind` in `path`, checked (see the module docstring)."""
-    fix = f"rerun `genpas experiment {kind}` or move the file away"
+def _json_object(path: Path, fix: str) -> dict:
+    """The JSON object in `path`, or one GenpasError saying what is wrong with the file and `fix`."""
     try:
-        result = json.loads(path.read_text())
+        result = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise GenpasError(f"{path}: unreadable ({exc}); {fix}") from None
     except ValueError as exc:
         raise GenpasError(f"{path}: not valid JSON ({exc}); {fix}") from None
     if not isinstance(result, dict):
         raise GenpasError(f"{path}: expected a JSON object, found {type(result).__name__}; {fix}")
+    return result
+
+
+def load_result(path: Path, kind: str) -> dict:
+    """The result of experiment `kind` in `path`, checked (see the module docstring)."""
+    fix = f"rerun `genpas experiment {kind}` or move the file away"
+    result = _json_object(path, fix)
     for field, kind_of in COMMON + FIELDS[kind]:
         if not isinstance(result.get(field), kind_of):
             found = "missing" if field not in result else f"a {type(result[field]).__name__}"
@@ -45,14 +51,7 @@ SEARCH_FIELDS = (("data", str), ("seed", int), ("config", dict), ("screened", li
 def load_search(path: Path) -> dict:
     """A search.json (`genpas search`), checked for the fields a report reads."""
     fix = "give the search.json that `genpas search` wrote"
-    try:
-        result = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GenpasError(f"{path}: unreadable ({exc}); {fix}") from None
-    except ValueError as exc:
-        raise GenpasError(f"{path}: not valid JSON ({exc}); {fix}") from None
-    if not isinstance(result, dict):
-        raise GenpasError(f"{path}: expected a JSON object, found {type(result).__name__}; {fix}")
+    result = _json_object(path, fix)
     for field, kind_of in SEARCH_FIELDS:
         if not isinstance(result.get(field), kind_of):
             raise GenpasError(f"{path}: not a search.json (field '{field}' missing or malformed); {fix}")
