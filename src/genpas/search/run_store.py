@@ -195,9 +195,13 @@ def validation_curve(log_csv: Path) -> list[list[float]]:
 
     if not Path(log_csv).exists():
         return []
-    with open(log_csv, newline="") as fh:
-        return [[int(row["optimizer_steps"]), float(row["valid_ndcg@10"])] for row in csv.DictReader(fh)
-                if row.get("optimizer_steps") not in (None, "") and row.get("valid_ndcg@10") not in (None, "")]
+    try:
+        with open(log_csv, newline="") as fh:
+            return [[int(row["optimizer_steps"]), float(row["valid_ndcg@10"])] for row in csv.DictReader(fh)
+                    if row.get("optimizer_steps") not in (None, "") and row.get("valid_ndcg@10") not in (None, "")]
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise GenpasError(f"{log_csv}: damaged training log ({exc}); delete the run's directory to train it "
+                          "again") from None
 
 
 def seconds_with_evaluation(record: dict) -> float | None:

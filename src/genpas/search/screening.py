@@ -47,6 +47,11 @@ def screen(split: LeaveOneOut, grid=None, keep_fraction: float = 0.2, max_len: i
                        ratio_se=g["ratio_se"])
         else:
             row.update(alignment=None, discrimination=None, ratio=None, ratio_se=None)
+    return ranked(rows)
+
+
+def ranked(rows: list[dict]) -> list[dict]:
+    """Survivors first, by ratio (highest first) then KL; then the others by KL. Stable: ties keep their order."""
     survivors = sorted((r for r in rows if r["survivor"]), key=lambda r: (-r["ratio"], r["kl"]))
     others = sorted((r for r in rows if not r["survivor"]), key=lambda r: r["kl"])
     return survivors + others

@@ -27,7 +27,9 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
 from genpas.search.run_store import RunStore, ended_by, run_key, validation_curve
+from genpas.search import screening_cache
 from genpas.search.screening import default_grid, screen, spearman
+from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
 from genpas.train.run_dir import RunBusy, held_elsewhere
 from genpas.train.trainer import PROTOCOL, load_split
@@ -64,33 +66,23 @@ def _fingerprint(split) -> str:
 
 def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples: int, seed: int,
               save: bool = True) -> tuple[list[dict], float]:
-    """(screened rows, seconds the screening took). The screening trains nothing but takes minutes on a large log
-    (about two on ML-1M), so every process of a search, and every resumption, reads the first one's from
-    DIR/screening-<key>.json, keyed by what it depends on; `save` False (a plan) writes nothing."""
+    """(screened rows, seconds the screening took), read from the search's screening cache when it holds them
+    (screening_cache.py); `save` False (a plan) writes nothing."""
+    grid = default_grid()
     facts = {"data": {k: getattr(base, k) for k in DATA_KEYS}, "max_len": base.max_len,
-             "keep_fraction": keep_fraction, "samples": samples, "seed": seed, "grid": _json_safe([list(g) for g in default_grid()]),
-             "train_users": int(len(split.train.lengths)), "train_events": int(split.train.lengths.sum()),
+             "keep_fraction": keep_fraction, "samples": samples, "seed": seed,
+             "grid": json_safe([list(g) for g in grid]), "train_users": int(len(split.train.lengths)),
+             "train_events": int(split.train.lengths.sum()), "items": int(split.full.num_items),
              "train_sha256": _fingerprint(split), "screening": SCREENING_VERSION}
-    path = out / f"screening-{hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:10]}.json"
-    if path.exists():
-        try:
-            saved = json.loads(path.read_text())
-            if saved["facts"] != facts:
-                raise ValueError("it was written for another screening")
-            rows = [dict(r, alpha=float(r["alpha"]), beta=float(r["beta"]), gamma=float(r["gamma"]), kl=float(r["kl"]))
-                    for r in saved["rows"]]
-            for r in rows:
-                missing = {"survivor"} | ({"ratio", "alignment", "discrimination"} if r["survivor"] else set())
-                if not missing <= set(r):
-                    raise ValueError(f"a row lacks {sorted(missing - set(r))}")
-            return rows, float(saved["seconds"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise GenpasError(f"screening cache {path} is damaged ({exc}); delete it to screen again") from None
+    path = screening_cache.cache_path(out, facts)
+    cached = screening_cache.read(path, facts, grid)
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     rows = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
     seconds = time.perf_counter() - start
     if save:
-        write_text(path, json.dumps(_json_safe({"facts": facts, "rows": rows, "seconds": seconds})) + "\n")
+        screening_cache.write(path, facts, rows, seconds)
     return rows, seconds
 
 
@@ -189,7 +181,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         "screen_seconds": screen_seconds,
         "config": base.to_dict(),
     }
-    write_text(out / "search.json", json.dumps(_json_safe(result), indent=2) + "\n")
+    write_text(out / "search.json", json.dumps(json_safe(result), indent=2) + "\n")
     return result
 
 
@@ -225,17 +217,6 @@ def _trained_facts(record: dict) -> dict:
     return {"best_epoch": record["best_epoch"], "epochs_run": record.get("epochs_run"),
             "stopped_by": ended_by(record) if "epochs_run" in record else None,
             "optimizer_steps": record.get("optimizer_steps"), "train_seconds": record["train_seconds"]}
-
-
-def _json_safe(obj):
-    """inf -> "inf" / "-inf" (JSON has no infinity)."""
-    if isinstance(obj, float) and math.isinf(obj):
-        return "inf" if obj > 0 else "-inf"
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def format_search(result: dict) -> str:
