@@ -86,3 +86,31 @@ def test_unknown_option_is_a_usage_error(capsys):
     code, err = run_cli(capsys, "data", "--no-such-flag")
     assert code == 2
     assert "no-such-flag" in err
+
+
+@pytest.mark.parametrize("yaml_text,message", [
+    ('exclude_history: "false"', "--exclude-history must be true or false, got 'false'"),  # a string is truthy
+    ("cosine: 3", "--cosine must be true or false, got 3"),
+    ("strategy: genpas\nalpha: true\nbeta: 0\ngamma: 0", "alpha must be a number or +-inf, got True"),
+    ("strategy: genpas\nalpha: [1]\nbeta: 0\ngamma: 0", "alpha must be a number or +-inf, got [1]"),
+    ("ks: [5, 1000]", "ks must be integers >= 1 including 10, got [5, 1000]"),
+    ("ks: []", "ks must be integers >= 1 including 10, got []"),
+    ("device: cuda:9" if not __import__("torch").cuda.is_available() else "device: cuda:999", "--device cuda"),
+])
+def test_config_values_of_the_wrong_kind_are_refused(tmp_path, capsys, yaml_text, message):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    (tmp_path / "c.yaml").write_text(yaml_text + "\nepochs: 1\n")
+    code, err = run_cli(capsys, "train", "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"),
+                        "--out", str(tmp_path / "run"))
+    assert code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_infinite_timestamps_and_a_search_into_its_input(tmp_path, capsys):
+    (tmp_path / "inf.csv").write_text("user_id,item_id,timestamp\nu,i,inf\nu,j,5\n")
+    code, err = run_cli(capsys, "data", "--data", str(tmp_path / "inf.csv"))
+    assert code == 2 and "line 2: unparseable timestamp 'inf'" in err
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")
+    code, err = run_cli(capsys, "search", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "log.csv"))
+    assert code == 2 and "is an input of this command" in err and "Traceback" not in err

@@ -58,6 +58,8 @@ def _fmt(x: float) -> str:
 
 
 def _check(name: str, value: float, allow_pos_inf: bool = True, allow_neg_inf: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):  # a YAML true or [1] is no exponent
+        raise GenpasError(f"{name} must be a number or +-inf, got {value!r}")
     value = float(value)
     if math.isnan(value):
         raise GenpasError(f"{name} is NaN; give a number or +-inf")

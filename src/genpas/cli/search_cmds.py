@@ -64,6 +64,10 @@ def search_cmd(
     if budget_minutes is not None and not budget_minutes > 0:  # nan too
         raise GenpasError(f"--time-budget must be > 0 minutes (the whole search's), got {budget_minutes}")
 
+    from genpas.outputs import data_inputs, output_dir
+
+    if not plan:
+        out = output_dir(out, data_inputs(base.data))
     if plan:
         rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples)
         for row in rows:

@@ -166,7 +166,7 @@ def _parse_time(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
 def _no_missing_time(values: pl.Series, raw: pl.Series, path: Path, first_line: int) -> pl.Series:
     bad = values.is_null()
     if values.dtype.is_float():
-        bad = bad | values.is_nan()
+        bad = bad | ~values.is_finite()  # NaN and +-inf: no time to order or bucket by
     bad = bad.arg_true()
     if len(bad):
         row = int(bad[0])

@@ -22,7 +22,15 @@ MODELS = ("sasrec", "hstu", "tiger", "pop")
 
 def pick_device(name: str = "auto") -> torch.device:
     if name != "auto":
-        return torch.device(name)
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise GenpasError(f"--device {name}: this torch sees no CUDA GPU; use --device cpu or auto")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise GenpasError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                         and torch.backends.mps.is_available()):
+            raise GenpasError(f"--device {name}: MPS is not available here; use --device cpu or auto")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -137,8 +137,11 @@ class TrainConfig:
         number("time_budget_minutes", 0, low_open=True, optional=True)
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise GenpasError(f"--dropout must lie in [0, 1), got {self.dropout!r}")
-        if any(k < 1 for k in self.ks):
-            raise GenpasError(f"every K of the metrics must be >= 1, got {list(self.ks)}")
+        for name in ("fixed_budget", "classic", "tied", "cosine", "exclude_history", "progress"):
+            if not isinstance(getattr(self, name), bool):  # YAML's "false" (a string) would count as true
+                raise GenpasError(f"{self.flag(name)} must be true or false, got {getattr(self, name)!r}")
+        if 10 not in self.ks or any(k < 1 for k in self.ks):  # runs are compared, stopped and reported at K = 10
+            raise GenpasError(f"ks must be integers >= 1 including 10, got {list(self.ks)}")
         choices = {"mode": ("packed", "pairs"), "model": ("sasrec", "hstu", "tiger", "pop"),
                    "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes"),
                    "precision": ("auto", "fp32", "bf16")}
