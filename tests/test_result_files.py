@@ -69,3 +69,33 @@ def test_a_damaged_search_json_is_one_line_and_writes_nothing(tmp_path, capsys, 
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {search}: ") and needle in lines[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "search.json"]
+
+
+def test_report_output_rules(tmp_path, capsys):
+    """--to never replaces an input or a file that is not an earlier report (without --overwrite), and regenerating
+    a report replaces it."""
+    import shutil
+    from pathlib import Path
+
+    source = Path(__file__).parents[1] / "docs" / "results" / "experiments-ml-100k" / "strategies.json"
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(source, results / "strategies.json")
+    (tmp_path / "notes.md").write_text("keep me\n")
+    (tmp_path / "dir").mkdir()
+
+    def report(*extra):
+        with pytest.raises(SystemExit) as exc:
+            main(["experiment", "report", "--out", str(results), *extra])
+        return exc.value.code, capsys.readouterr()
+
+    for to, needle in ((results / "strategies.json", "is an input"), (tmp_path / "notes.md", "pass --overwrite"),
+                       (tmp_path / "dir", "is a directory")):
+        code, out = report("--to", str(to))
+        assert code == 2 and needle in out.err and "Traceback" not in out.err
+    assert (tmp_path / "notes.md").read_text() == "keep me\n"
+    assert json.loads((results / "strategies.json").read_text())["experiment"] == "strategies"
+    assert report("--to", str(tmp_path / "r.md"))[0] == 0
+    assert report("--to", str(tmp_path / "r.md"))[0] == 0  # an earlier report: replaced without asking
+    assert report("--to", str(tmp_path / "notes.md"), "--overwrite")[0] == 0
+    assert (tmp_path / "notes.md").read_text().startswith("# Results on ml-100k")

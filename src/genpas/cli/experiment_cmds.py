@@ -233,11 +233,19 @@ def report_cmd(out: Out = DEFAULT_OUT,
                                                           "it); default: OUT/report.md.")] = None,
                search: Search = None,
                runs: Annotated[Optional[list[Path]], typer.Option("--run", help="A run directory to tabulate as well "
-                                                                  "(e.g. a TIGER run); repeatable.")] = None):
+                                                                  "(e.g. a TIGER run); repeatable.")] = None,
+               overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at --to that "
+                                                       "is not an earlier report.")] = False):
     """Assemble the results report from the experiments in --out (and a search.json); no hand-typed numbers."""
-    from genpas.search.experiment_report import write_results_report
+    from genpas.outputs import output_file
+    from genpas.search.experiment_report import is_report, write_results_report
 
-    path = write_results_report(out, to if to is not None else out / "report.md", search, command=invocation(), runs=tuple(runs or ()))
+    target = to if to is not None else out / "report.md"
+    inputs = [*Path(out).glob("*.json"), Path(out) / "ledger.jsonl", search,
+              *(Path(run) / name for run in runs or () for name in ("metrics.json", "config.yaml"))]
+    # an earlier report is replaced without asking (regenerating is the point); any other file needs --overwrite
+    target = output_file(target, inputs, overwrite=overwrite or is_report(target), option="--to")
+    path = write_results_report(out, target, search, command=invocation(), runs=tuple(runs or ()))
     typer.echo(f"wrote {path}")
 
 
