@@ -259,3 +259,28 @@ def test_train_tiger_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(args + ["--mode", "packed", "--out", str(tmp_path / "r3")])
     assert exc.value.code == 2 and "--mode pairs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind,damage", [
+    ("semantic_ids", lambda p: p.write_bytes(p.read_bytes()[:40])),  # truncated
+    ("semantic_ids", lambda p: p.write_bytes(b"garbage")),
+    ("semantic_ids", lambda p: np.save(p, np.zeros_like(np.load(p)))),  # every item the same id
+    ("semantic_ids", lambda p: np.save(p, np.load(p) + 1000)),  # outside the codebook
+    ("item_embeddings", lambda p: np.save(p, np.full_like(np.load(p), np.nan))),
+    ("item_embeddings", lambda p: np.save(p, np.load(p)[:3])),
+])
+def test_a_damaged_tiger_cache_entry_is_reported_and_rebuilt(split, monkeypatch, caplog, kind, damage, tmp_path):
+    from genpas.data import builtin
+    from genpas.train import item_codes
+    from genpas.train.config import TrainConfig
+
+    monkeypatch.setenv("GENPAS_CACHE", str(tmp_path / "cache"))
+    cfg = TrainConfig(model="tiger", mode="pairs", levels=2, codebook_size=4, item_embeddings="cooccurrence")
+    ids, _ = item_codes.semantic_ids(cfg, split)
+    (entry,) = (builtin.cache_dir() / kind).glob("*.npy")
+    damage(entry)
+    with caplog.at_level("WARNING"):
+        again, _ = item_codes.semantic_ids(cfg, split)
+    assert "damaged cache entry" in caplog.text and str(entry) in caplog.text
+    assert np.array_equal(again.codes, ids.codes)  # rebuilt, the same ids
+    assert np.array_equal(item_codes.semantic_ids(cfg, split)[0].codes, ids.codes)  # and the entry is whole again

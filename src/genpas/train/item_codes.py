@@ -41,10 +41,19 @@ def _digest(*parts) -> str:
     return h.hexdigest()[:24]
 
 
-def _cached_array(kind: str, key: str, compute) -> np.ndarray:
+def _cached_array(kind: str, key: str, compute, problem=lambda array: None) -> np.ndarray:
+    """compute(), kept in the user cache under `key`. A cached entry that cannot be read, or in which
+    `problem(array)` finds something wrong (a message), is reported and rebuilt, never used."""
     path = builtin.cache_dir() / kind / f"{key}.npy"
     if path.exists():
-        return np.load(path, allow_pickle=False)
+        try:
+            cached = np.load(path, allow_pickle=False)
+            wrong = problem(cached)
+        except (ValueError, OSError, EOFError) as exc:
+            wrong = str(exc).split(".")[0]
+        if wrong is None:
+            return cached
+        log.warning("damaged cache entry %s (%s); computing it again", path, wrong)
     value = compute()
     try:
         from genpas.atomic import atomic_path
@@ -55,6 +64,27 @@ def _cached_array(kind: str, key: str, compute) -> np.ndarray:
     except OSError as exc:  # a read-only cache must not stop the work
         log.warning("cannot cache %s: %s", kind, exc)
     return value
+
+
+def _vectors_problem(items: int):
+    """What is wrong with a cached [items, d] array of item vectors, or None."""
+    def problem(emb: np.ndarray) -> str | None:
+        if emb.ndim != 2 or len(emb) != items or not np.issubdtype(emb.dtype, np.floating):
+            return f"holds {emb.dtype}{list(emb.shape)}, expected float[{items}, d]"
+        return None if np.isfinite(emb).all() else "NaN or inf in it"
+    return problem
+
+
+def _codes_problem(codes: np.ndarray, items: int, levels: int, codebook_size: int) -> str | None:
+    """What is wrong with cached semantic ids ([items, levels + 1] integers, codes in the codebook, one id per
+    item), or None."""
+    if codes.ndim != 2 or codes.shape != (items, levels + 1) or not np.issubdtype(codes.dtype, np.integer):
+        return f"holds {codes.dtype}{list(codes.shape)}, expected integers [{items}, {levels + 1}]"
+    if codes.min() < 0 or codes[:, :levels].max() >= codebook_size:
+        return f"codes outside 0..{codebook_size - 1}"
+    if len(np.unique(codes, axis=0)) != items:
+        return "two items share an id"
+    return None
 
 
 def text_model_path(name: str | None) -> str:
@@ -104,7 +134,8 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
         source = "text" if text_available(cfg) else "cooccurrence"
     if source == "cooccurrence":
         key = _digest("cooc", train.offsets, train.items)
-        return _cached_array("item_embeddings", key, lambda: cooccurrence_embeddings(train, seed=QUANTISER_SEED)), source
+        return _cached_array("item_embeddings", key, lambda: cooccurrence_embeddings(train, seed=QUANTISER_SEED),
+                             _vectors_problem(store.num_items)), source
     if source == "text":
         path = Path(cfg.item_text) if cfg.item_text else default_item_text(cfg.data)
         if path is None:
@@ -116,7 +147,8 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
             raise GenpasError(f"{path}: no item of the interaction log has a row in this file (check --item-col)")
         key = _digest("text", DEFAULT_TEXT_MODEL if not cfg.text_model else cfg.text_model, "\n".join(
             t or "" for t in texts))
-        emb = _cached_array("item_embeddings", key, lambda: _text_embeddings(texts, have, model, train))
+        emb = _cached_array("item_embeddings", key, lambda: _text_embeddings(texts, have, model, train),
+                            _vectors_problem(store.num_items))
         log.info("text embeddings for %d of %d items from %s", int(have.sum()), len(texts), path)
         return emb, source
     path = Path(source)
@@ -160,6 +192,7 @@ def semantic_ids(cfg, split) -> tuple[SemanticIds, dict]:
     emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
     key = _digest("rqkmeans", emb, cfg.levels, cfg.codebook_size, QUANTISER_SEED)
     codes = _cached_array("semantic_ids", key, lambda: rq_kmeans(emb, cfg.levels, cfg.codebook_size,
-                                                                 seed=QUANTISER_SEED).codes)
+                                                                 seed=QUANTISER_SEED).codes,
+                          lambda c: _codes_problem(c, len(emb), cfg.levels, cfg.codebook_size))
     ids = SemanticIds(codes, cfg.codebook_size)
     return ids, {**ids.stats(), "embeddings": source, "embedding_dim": int(emb.shape[1])}
