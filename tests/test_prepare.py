@@ -123,6 +123,9 @@ def bad_prepare_cases(tmp_path):
     (tmp_path / "emptyuser.csv").write_text("user_id,item_id,timestamp\nu,i,1\n,j,2\n")
     (tmp_path / "badtime.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,yesterday\nu,k,2.5\n")
     (tmp_path / "huge.csv").write_text(f"user_id,item_id,timestamp\nu,i,1\nu,j,{2**64}\n")
+    (tmp_path / "ragged.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2,9\n")
+    (tmp_path / "blank.csv").write_text("")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1garbage")
     prepare(good, tmp_path / "existing-store", "polars")
     return {  # name -> (args, text of the one line)
         "out is a file": (["--data", good, "--out", tmp_path / "a-file"], "not a directory"),
@@ -138,12 +141,18 @@ def bad_prepare_cases(tmp_path):
         "unknown engine": (["--data", good, "--out", tmp_path / "s", "--engine", "dask"], "unknown 'dask'"),
         "k-core empties it": (["--data", good, "--out", tmp_path / "s", "--min-user-count", "99"], "nothing left"),
         "negative k-core": (["--data", good, "--out", tmp_path / "s", "--min-item-count", "-1"], ">= 0"),
+        "a row with an extra field": (["--data", tmp_path / "ragged.csv", "--out", tmp_path / "s"],
+                                      "ragged.csv: cannot read it as csv"),
+        "an empty file": (["--data", tmp_path / "blank.csv", "--out", tmp_path / "s"], "blank.csv"),
+        "a corrupt parquet file": (["--data", tmp_path / "broken.parquet", "--out", tmp_path / "s"],
+                                   "broken.parquet: cannot read it as parquet"),
     }
 
 
 CASES = ["out is a file", "out holds other things", "existing store", "out inside the source", "no such source",
          "no files in directory", "missing column", "empty user id", "bad timestamp", "timestamp past int64",
-         "unknown engine", "k-core empties it", "negative k-core"]
+         "unknown engine", "k-core empties it", "negative k-core", "a row with an extra field", "an empty file",
+         "a corrupt parquet file"]
 
 
 @pytest.mark.parametrize("case", CASES)
