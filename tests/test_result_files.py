@@ -99,3 +99,21 @@ def test_report_output_rules(tmp_path, capsys):
     assert report("--to", str(tmp_path / "r.md"))[0] == 0  # an earlier report: replaced without asking
     assert report("--to", str(tmp_path / "notes.md"), "--overwrite")[0] == 0
     assert (tmp_path / "notes.md").read_text().startswith("# Results on ml-100k")
+
+
+def test_a_damaged_run_given_to_the_report_is_one_line(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "docs/results/experiments-ml-100k/strategies.json", results)
+    for content, needle in (("{bad", "not valid JSON"), ('{"config": {"seed": 0}, "valid": null}', "malformed")):
+        run = tmp_path / "run"
+        run.mkdir(exist_ok=True)
+        (run / "metrics.json").write_text(content)
+        with pytest.raises(SystemExit) as exc:
+            main(["experiment", "report", "--out", str(results), "--to", str(tmp_path / "r.md"), "--run", str(run)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith(f"error: {run / 'metrics.json'}: ") and needle in err, err
+        assert not (tmp_path / "r.md").exists() and not (tmp_path / "results" / "r").exists()

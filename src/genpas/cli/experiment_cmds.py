@@ -70,7 +70,7 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
         try:
             best = json.loads(search.read_text())["best"]
             return tuple(parse_bias(str(best[k])) for k in ("alpha", "beta", "gamma"))
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError, GenpasError):  # GenpasError: a best.alpha that is no number
             raise GenpasError(f"{search}: not a search.json (needs best.alpha, best.beta, best.gamma)") from None
     return DEFAULT_GENPAS
 

@@ -6,7 +6,6 @@ no number in it is typed by hand, each table says which command and seeds produc
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from genpas.atomic import write_text
@@ -15,7 +14,7 @@ from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.published import published_section
 from genpas.search.report import save_figure
-from genpas.search.result_files import load_results, load_search
+from genpas.search.result_files import json_object, load_results, load_search
 from genpas.search.screening_study import screening_plot, screening_summary, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
@@ -296,6 +295,7 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     for stem, result in results.items():  # every file's own section drawn once before anything is written
         _drawn(experiment_dir / f"{stem}.json", experiment_markdown, result)
     search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
+    run_lines = _runs_section(runs) if runs else []
     data = next(iter(results.values()))["data"] if results else "?"
     figures = target.parent / "results" / target.stem
     figures.mkdir(parents=True, exist_ok=True)
@@ -324,15 +324,13 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         curves = figures / f"{kind}-curves.png"
         if result["experiment"] == "strategies" and curves_plot(result, curves):
             lines += [f"![Validation curves]({curves.relative_to(target.parent)})", ""]
-    if runs:
-        lines += _runs_section(runs)
+    lines += run_lines
     write_text(target, "\n".join(lines))
     return target
 
 
 def _runs_section(runs) -> list[str]:
     """One row per run directory (its metrics.json): model, strategy, metrics, and the semantic ids if any."""
-
     lines = ["## Single runs", "", "| run | model | strategy | valid ndcg@10 | test ndcg@10 | test recall@10 | best epoch "
              "| train s | semantic ids |", "|---" * 9 + "|"]
     seeds = set()
@@ -340,17 +338,22 @@ def _runs_section(runs) -> list[str]:
         path = Path(run) / "metrics.json"
         if not path.exists():
             raise GenpasError(f"{path}: no such run result")
-        m = json.loads(path.read_text())
-        seeds.add(m["config"]["seed"])
-        ids = m.get("semantic_ids")
-        described = (f"{ids['embeddings']}, {ids['levels']} x {ids['codebook_size']} codes, "
-                     f"{ids['distinct_prefix_tuples']} distinct prefixes, largest de-dup code {ids['max_dedup_code']}"
-                     if ids else "")
-        cfg = m["config"]
-        lines.append(f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers) | "
-                     f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
-                     f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |")
+        line, seed = _drawn(path, lambda m, run=run: _run_row(run, m), json_object(path, "give a finished run"))
+        lines.append(line)
+        seeds.add(seed)
     return lines + ["", f"Seeds: {', '.join(map(str, sorted(seeds)))}; each run once, so its spread is not measured here.", ""]
+
+
+def _run_row(run, m: dict) -> tuple[str, int]:
+    ids = m.get("semantic_ids")
+    described = (f"{ids['embeddings']}, {ids['levels']} x {ids['codebook_size']} codes, "
+                 f"{ids['distinct_prefix_tuples']} distinct prefixes, largest de-dup code {ids['max_dedup_code']}"
+                 if ids else "")
+    cfg = m["config"]
+    return (f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers) | "
+            f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
+            f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |",
+            int(cfg["seed"]))
 
 
 def _summary(result: dict) -> list[str]:

@@ -18,7 +18,7 @@ FIELDS = {"strategies": (("strategies", dict),), "long-tail": (("strategies", di
 COMMON = (("experiment", str), ("data", str), ("config", dict), ("seeds", list))
 
 
-def _json_object(path: Path, fix: str) -> dict:
+def json_object(path: Path, fix: str) -> dict:
     """The JSON object in `path`, or one GenpasError saying what is wrong with the file and `fix`."""
     try:
         result = json.loads(Path(path).read_text())
@@ -34,7 +34,7 @@ def _json_object(path: Path, fix: str) -> dict:
 def load_result(path: Path, kind: str) -> dict:
     """The result of experiment `kind` in `path`, checked (see the module docstring)."""
     fix = f"rerun `genpas experiment {kind}` or move the file away"
-    result = _json_object(path, fix)
+    result = json_object(path, fix)
     for field, kind_of in COMMON + FIELDS[kind]:
         if not isinstance(result.get(field), kind_of):
             found = "missing" if field not in result else f"a {type(result[field]).__name__}"
@@ -51,7 +51,7 @@ SEARCH_FIELDS = (("data", str), ("seed", int), ("config", dict), ("screened", li
 def load_search(path: Path) -> dict:
     """A search.json (`genpas search`), checked for the fields a report reads."""
     fix = "give the search.json that `genpas search` wrote"
-    result = _json_object(path, fix)
+    result = json_object(path, fix)
     for field, kind_of in SEARCH_FIELDS:
         if not isinstance(result.get(field), kind_of):
             raise GenpasError(f"{path}: not a search.json (field '{field}' missing or malformed); {fix}")
