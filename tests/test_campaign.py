@@ -184,7 +184,8 @@ def test_a_cut_ledger_line_reruns_and_a_damaged_one_is_an_error(tmp_path, caplog
     ledger.add({"name": "c"})  # lands on a line of its own, so it is read back
     assert Ledger(path).done == {"a": {"name": "a"}, "c": {"name": "c"}}
     assert path.read_text().endswith('{"name": "b", "cur\n{"name": "c"}\n')
-    for damage in ("[1]", "{}", '{"name": 3}', '"text"'):
+    for damage in ("[1]", "{}", '{"name": 3}', '"text"', '{"name": "b", "valid": "x"}',
+                   '{"name": "b", "test": {"ndcg@10": "abc"}}'):
         path.write_text('{"name": "a"}\n' + damage + "\n")
         with pytest.raises(GenpasError, match="ledger.jsonl: line 2: not a run record"):
             Ledger(path)

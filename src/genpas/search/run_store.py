@@ -83,9 +83,12 @@ class Ledger:
                     log.warning("%s: line %d is not a complete record (a write cut by a crash?); that training "
                                 "counts as unfinished and reruns", self.path, number)
                 continue
-            if not isinstance(record, dict) or not isinstance(record.get("name"), str):
-                raise GenpasError(f"{self.path}: line {number}: not a run record (an object with a \"name\"); "
-                                  "remove the line, or the file to retrain every run")
+            if not isinstance(record, dict) or not isinstance(record.get("name"), str) or not all(
+                    isinstance(record.get(split), dict) and all(isinstance(v, (int, float))
+                                                               for k, v in record[split].items() if "@" in k)
+                    for split in ("valid", "test") if split in record):
+                raise GenpasError(f"{self.path}: line {number}: not a run record (an object with a \"name\" and "
+                                  "numeric metrics); remove the line, or the file to retrain every run")
             self.done[record["name"]] = record
 
     def add(self, record: dict) -> None:
