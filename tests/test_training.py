@@ -174,6 +174,14 @@ def test_cli_train_config_with_flag_override_then_evaluate(tmp_path, capsys):
     assert exc.value.code == 0
     again = json.loads(capsys.readouterr().out)
     assert again["test"]["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
+    assert json.loads((run / "evaluation.json").read_text())["test"]["ndcg@10"] == again["test"]["ndcg@10"]
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(config.replace("dim: 16", "dim: 32"))  # edited: the weights no longer fit
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--run", str(run)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "best.safetensors: the weights do not fit the model of the run's config.yaml" in err
 
 
 def test_checkpoints_load_without_pickle(tmp_path, split):

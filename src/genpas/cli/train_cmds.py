@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,6 +14,8 @@ from genpas.cli.common import (Alpha, Beta, ConfigData, DataSpec, Format, Gamma,
                                TimeCol, UserCol, data_fields, write_json_atomic)
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULTS = TrainConfig()  # the help text shows the real defaults; only flags the user gives override a --config
 
@@ -146,7 +149,8 @@ def evaluate_cmd(
     run: Annotated[Path, typer.Option("--run", help="A run directory written by `genpas train`.")],
     exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--keep-history")] = None,
 ):
-    """Re-evaluate a saved run's best checkpoint on validation and test."""
+    """Re-evaluate a saved run's best checkpoint on validation and test; prints the metrics and writes
+    RUN/evaluation.json."""
     from genpas.train.checkpoint import load_weights
     from genpas.train.trainer import Trainer
 
@@ -157,7 +161,10 @@ def evaluate_cmd(
     if cfg.model != "pop":
         load_weights(run / "best.safetensors", trainer.model)
     result = {"valid": trainer.evaluate("valid"), "test": trainer.evaluate("test")}
-    write_json_atomic(run / "evaluation.json", result)
+    try:
+        write_json_atomic(run / "evaluation.json", result)
+    except OSError as exc:  # a read-only run directory: the metrics are still printed below
+        log.warning("cannot write %s (%s)", run / "evaluation.json", exc.strerror or exc)
     typer.echo(json.dumps({split: {k: v for k, v in m.items() if k != "groups"} for split, m in result.items()}))
 
 

@@ -35,7 +35,12 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise GenpasError(f"{path}: unreadable checkpoint ({exc})") from None
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing or extra tensors, other shapes: not this model's weights
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        raise GenpasError(f"{path}: the weights do not fit the model of the run's config.yaml (was it edited?): "
+                          f"{first}") from None
 
 
 def save_state(path: Path, state: dict) -> None:
