@@ -114,3 +114,16 @@ def test_infinite_timestamps_and_a_search_into_its_input(tmp_path, capsys):
     (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")
     code, err = run_cli(capsys, "search", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "log.csv"))
     assert code == 2 and "is an input of this command" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["data", "--min-user-count", "-1"], "--min-user-count must be >= 0, got -1"),
+    (["synth", "--zipf", "nan"], "--zipf must be a finite number, got nan"),
+    (["synth", "--mean-length", "inf"], "--mean-length must be a finite number, got inf"),
+])
+def test_negative_k_cores_and_non_finite_synth_options(tmp_path, capsys, args, message):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")
+    extra = ["--data", str(tmp_path / "log.csv")] if args[0] == "data" else ["--out", str(tmp_path / "z.csv")]
+    code, err = run_cli(capsys, *args, *extra)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "z.csv").exists()

@@ -60,6 +60,9 @@ def load_dataset(spec: str | Path, options: LoadOptions = LoadOptions()) -> Sequ
     """Read, preprocess and cache. `spec` is a built-in name ('ml-100k', 'ml-1m'), a path to a file in any
     supported format, or a store directory from `genpas prepare` (memory-mapped; the options must not ask for
     preprocessing the store did not have)."""
+    for name in ("min_user_count", "min_item_count"):
+        if getattr(options, name) < 0:
+            raise GenpasError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(options, name)}")
     if str(spec) not in builtin.BUILTIN and is_store(spec):
         return open_prepared(Path(spec).expanduser(), options)
     path, options = resolve(spec, options)

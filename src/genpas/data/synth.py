@@ -11,6 +11,8 @@ whole seconds, so ties occur as in real logs. 20M interactions take well under a
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,9 @@ class SynthConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        for name in ("mean_length", "zipf", "p_transition", "p_repeat"):  # NaN passes every comparison below
+            if not math.isfinite(getattr(self, name)):
+                raise GenpasError(f"synth: --{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}")
         if self.users < 1 or self.items < 1:
             raise GenpasError("synth: --users and --items must be at least 1")
         if self.min_length < 1 or self.mean_length < self.min_length:
