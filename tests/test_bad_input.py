@@ -118,6 +118,7 @@ def test_infinite_timestamps_and_a_search_into_its_input(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["data", "--min-user-count", "-1"], "--min-user-count must be >= 0, got -1"),
+    (["data", "--user-col", "item_id"], "must name three different columns, got 'item_id', 'item_id', 'timestamp'"),
     (["synth", "--zipf", "nan"], "--zipf must be a finite number, got nan"),
     (["synth", "--mean-length", "inf"], "--mean-length must be a finite number, got inf"),
 ])

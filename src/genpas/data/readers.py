@@ -37,6 +37,11 @@ class Columns:
     item: str = "item_id"
     time: str = "timestamp"
 
+    def __post_init__(self):
+        if len({self.user, self.item, self.time}) < 3:  # one column read twice would be a silent nonsense log
+            raise GenpasError(f"--user-col, --item-col and --time-col must name three different columns, got "
+                              f"{self.user!r}, {self.item!r}, {self.time!r}")
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Raw bytes and format detection
