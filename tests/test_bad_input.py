@@ -33,6 +33,7 @@ def bad_files(tmp_path):
     (p / "u.data").write_text("1::2::3::4\n")
     (p / "few.csv").write_text("user_id,item_id,timestamp\nu,i,1\nv,j,2\n")
     (p / "wordtime.csv").write_text("user_id,item_id,timestamp\nu,i,abc\nu,j,def\n")  # no date format fits
+    (p / "notime.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j\n")  # the row lacks its last field
     (p / "mystery.bin").write_bytes(b"\x00\x01\x02")
     return {
         "missing file": (p / "nope.csv", [], "no such file"),
@@ -43,6 +44,7 @@ def bad_files(tmp_path):
         "missing column": (p / "nocol.csv", [], "missing column 'item_id'"),
         "unparseable timestamp": (p / "badtime.csv", [], "line 3: unparseable timestamp"),
         "timestamps that are words": (p / "wordtime.csv", [], "line 2: unparseable timestamp 'abc'"),
+        "a row without its timestamp": (p / "notime.csv", [], "line 3: no timestamp (a missing or empty field)"),
         "empty user id": (p / "emptyuser.csv", [], "line 3: empty user id"),
         "empty item id": (p / "emptyitem.tsv", [], "line 3: empty item id"),
         "corrupt gzip": (p / "corrupt.json.gz", [], "corrupt gzip"),
@@ -55,7 +57,7 @@ def bad_files(tmp_path):
 
 CASES = sorted([
     "missing file", "unknown format", "undetectable format", "empty file", "header only", "missing column",
-    "unparseable timestamp", "timestamps that are words", "empty user id", "empty item id", "corrupt gzip", "broken json line",
+    "unparseable timestamp", "timestamps that are words", "a row without its timestamp", "empty user id", "empty item id", "corrupt gzip", "broken json line",
     "movielens dat with tabs", "u.data with colons", "nothing after k-core",
 ])
 

@@ -175,6 +175,8 @@ def _no_missing_time(values: pl.Series, raw: pl.Series, path: Path, first_line: 
     bad = bad.arg_true()
     if len(bad):
         row = int(bad[0])
+        if raw[row] is None:  # the field is absent or empty, not unreadable
+            raise GenpasError(f"{path}: line {first_line + row}: no timestamp (a missing or empty field)")
         raise GenpasError(f"{path}: line {first_line + row}: unparseable timestamp {str(raw[row])!r}")
     return values
 
