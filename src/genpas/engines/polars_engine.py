@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from genpas.data.store import write_manifest
-from genpas.engines.prepare import PrepareOptions, _write_ids, separator
+from genpas.engines.prepare import PrepareOptions, _write_ids, separator, source_label
 from genpas.errors import GenpasError
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def prepare_store(files: list[Path], fmt: str, options: PrepareOptions, work: Pa
                   about: dict) -> dict:
     """Steps 1-3 of the module docstring; writes the store into `store_dir` (manifest last) and returns its counts."""
     work.mkdir(parents=True, exist_ok=True)
-    label = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+    label = source_label(files)
     raw = scan(files, fmt, options)
     check_ids(raw, label)
     raw = parse_time(raw, label)

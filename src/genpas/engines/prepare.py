@@ -94,6 +94,11 @@ def source_format(files: list[Path], fmt: str | None) -> str:
     return kinds.pop()
 
 
+def source_label(files: list[Path]) -> str:
+    """How errors name the source: the file, or its directory and the number of files."""
+    return str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+
+
 def separator(path: Path, fmt: str) -> str:
     """The delimiter of a csv/tsv file: tab for tsv, else the most frequent of , ; tab | in its first line."""
     if fmt == "tsv":
@@ -140,16 +145,13 @@ def prepare(source: str | Path, out: Path, engine: str = "polars", options: Prep
             counts = _prepare_in_process(files, fmt, options, store_dir, about)
         else:
             if engine == "polars":
-                import polars as pl
-
                 from genpas.engines.polars_engine import prepare_store
 
-                label = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
                 try:
                     counts = prepare_store(files, fmt, options, work / "events", store_dir, about)
                 except pl.exceptions.PolarsError as exc:  # a malformed file: polars names the problem, we the file
                     reason = " ".join(str(exc).split("\n\n")[0].split())
-                    raise GenpasError(f"{label}: cannot read it as {fmt} ({type(exc).__name__}: {reason})") from None
+                    raise GenpasError(f"{source_label(files)}: cannot read it as {fmt} ({type(exc).__name__}: {reason})") from None
             else:
                 from genpas.engines.spark_engine import encode_events
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from genpas.engines.prepare import Encoded, PrepareOptions, separator
+from genpas.engines.prepare import Encoded, PrepareOptions, separator, source_label
 from genpas.errors import GenpasError
 
 INTEGRAL = r"^[+-]?[0-9]+$"
@@ -125,7 +125,7 @@ def encode_events(files: list[Path], fmt: str, options: PrepareOptions, work: Pa
 
     spark = session(master)
     work.mkdir(parents=True, exist_ok=True)
-    label = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+    label = source_label(files)
     raw = scan(spark, files, fmt, options)
     check_ids(raw, label)
     raw = parse_time(raw, label)

@@ -292,12 +292,14 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     results = load_results(experiment_dir, TITLES, MODEL_NAMES)  # file stem -> result: strategies, strategies-hstu
     if not results and search_json is None:
         raise GenpasError(f"{experiment_dir}: no experiment results (run `genpas experiment strategies` first)")
-    for stem, result in results.items():  # every file's own section drawn once before anything is written
-        _drawn(experiment_dir / f"{stem}.json", experiment_markdown, result)
+    figures = target.parent / "results" / target.stem
+    bodies = {  # every file's own section drawn before anything is written, so a damaged file writes nothing
+        stem: _drawn(experiment_dir / f"{stem}.json", lambda r, stem=stem: experiment_markdown(
+            r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), result)
+        for stem, result in results.items()}
     search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     data = next(iter(results.values()))["data"] if results else "?"
-    figures = target.parent / "results" / target.stem
     figures.mkdir(parents=True, exist_ok=True)
     lines = [f"# Results on {data}", "",
              GENERATED + (f" (`{command}`)" if command else "")
@@ -314,13 +316,10 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     compared = [r for r in results.values() if r["experiment"] == "strategies"]
     lines += published_section(compared)
     lines += models_section(compared)
-    if search_json is not None:
-        lines += search_lines  # drawn last above
+    lines += search_lines
     for kind, result in results.items():
-        image = figures / f"{kind}.png"
-        experiment_plot(result, image)
-        body = experiment_markdown(result, str(image.relative_to(target.parent)), heading="##")
-        lines += [body]
+        experiment_plot(result, figures / f"{kind}.png")
+        lines += [bodies[kind]]
         curves = figures / f"{kind}-curves.png"
         if result["experiment"] == "strategies" and curves_plot(result, curves):
             lines += [f"![Validation curves]({curves.relative_to(target.parent)})", ""]

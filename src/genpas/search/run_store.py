@@ -52,6 +52,15 @@ def run_key(cfg: TrainConfig) -> str:
 _REPORTED: set[tuple[str, int]] = set()  # ledger lines already reported as cut
 
 
+def _is_record(record) -> bool:
+    """An object with a string "name" whose valid and test metrics (where present) are numbers."""
+    if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+        return False
+    metrics = [record[split] for split in ("valid", "test") if split in record]
+    return all(isinstance(m, dict) and all(isinstance(v, (int, float)) for k, v in m.items() if "@" in k)
+               for m in metrics)
+
+
 class Ledger:
     """Append-only JSON lines of finished trainings, keyed by name.
 
@@ -83,10 +92,7 @@ class Ledger:
                     log.warning("%s: line %d is not a complete record (a write cut by a crash?); that training "
                                 "counts as unfinished and reruns", self.path, number)
                 continue
-            if not isinstance(record, dict) or not isinstance(record.get("name"), str) or not all(
-                    isinstance(record.get(split), dict) and all(isinstance(v, (int, float))
-                                                               for k, v in record[split].items() if "@" in k)
-                    for split in ("valid", "test") if split in record):
+            if not _is_record(record):
                 raise GenpasError(f"{self.path}: line {number}: not a run record (an object with a \"name\" and "
                                   "numeric metrics); remove the line, or the file to retrain every run")
             self.done[record["name"]] = record

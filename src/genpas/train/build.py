@@ -27,15 +27,18 @@ def pick_device(name: str = "auto") -> torch.device:
             raise GenpasError(f"--device {name}: this torch sees no CUDA GPU; use --device cpu or auto")
         if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
             raise GenpasError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
-        if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
-                                         and torch.backends.mps.is_available()):
+        if device.type == "mps" and not _mps_available():
             raise GenpasError(f"--device {name}: MPS is not available here; use --device cpu or auto")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def native_cpu_bf16() -> bool:

@@ -66,13 +66,11 @@ def _cached_array(kind: str, key: str, compute, problem=lambda array: None) -> n
     return value
 
 
-def _vectors_problem(items: int):
+def _vectors_problem(emb: np.ndarray, items: int) -> str | None:
     """What is wrong with a cached [items, d] array of item vectors, or None."""
-    def problem(emb: np.ndarray) -> str | None:
-        if emb.ndim != 2 or len(emb) != items or not np.issubdtype(emb.dtype, np.floating):
-            return f"holds {emb.dtype}{list(emb.shape)}, expected float[{items}, d]"
-        return None if np.isfinite(emb).all() else "NaN or inf in it"
-    return problem
+    if emb.ndim != 2 or len(emb) != items or not np.issubdtype(emb.dtype, np.floating):
+        return f"holds {emb.dtype}{list(emb.shape)}, expected float[{items}, d]"
+    return None if np.isfinite(emb).all() else "NaN or inf in it"
 
 
 def _codes_problem(codes: np.ndarray, items: int, levels: int, codebook_size: int) -> str | None:
@@ -135,7 +133,7 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
     if source == "cooccurrence":
         key = _digest("cooc", train.offsets, train.items)
         return _cached_array("item_embeddings", key, lambda: cooccurrence_embeddings(train, seed=QUANTISER_SEED),
-                             _vectors_problem(store.num_items)), source
+                             lambda e: _vectors_problem(e, store.num_items)), source
     if source == "text":
         path = Path(cfg.item_text) if cfg.item_text else default_item_text(cfg.data)
         if path is None:
@@ -148,7 +146,7 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
         key = _digest("text", DEFAULT_TEXT_MODEL if not cfg.text_model else cfg.text_model, "\n".join(
             t or "" for t in texts))
         emb = _cached_array("item_embeddings", key, lambda: _text_embeddings(texts, have, model, train),
-                            _vectors_problem(store.num_items))
+                            lambda e: _vectors_problem(e, store.num_items))
         log.info("text embeddings for %d of %d items from %s", int(have.sum()), len(texts), path)
         return emb, source
     path = Path(source)
