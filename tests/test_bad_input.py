@@ -91,12 +91,16 @@ def test_unknown_option_is_a_usage_error(capsys):
 
 
 @pytest.mark.parametrize("yaml_text,message", [
-    ('exclude_history: "false"', "--exclude-history must be true or false, got 'false'"),  # a string is truthy
-    ("cosine: 3", "--cosine must be true or false, got 3"),
-    ("strategy: genpas\nalpha: true\nbeta: 0\ngamma: 0", "alpha must be a number or +-inf, got True"),
-    ("strategy: genpas\nalpha: [1]\nbeta: 0\ngamma: 0", "alpha must be a number or +-inf, got [1]"),
-    ("ks: [5, 1000]", "ks must be integers >= 1 including 10, got [5, 1000]"),
-    ("ks: []", "ks must be integers >= 1 including 10, got []"),
+    ('exclude_history: "false"', "c.yaml: exclude_history: must be true or false, got 'false'"),  # a string is truthy
+    ("cosine: 3", "c.yaml: cosine: must be true or false, got 3"),
+    ("strategy: genpas\nalpha: true\nbeta: 0\ngamma: 0", "c.yaml: alpha: must be a number or +-inf, got True"),
+    ("strategy: genpas\nalpha: [1]\nbeta: 0\ngamma: 0", "c.yaml: alpha: must be a number or +-inf, got [1]"),
+    ("ks: [5, 1000]", "c.yaml: ks: must be integers >= 1 including 10, got [5, 1000]"),
+    ("ks: []", "c.yaml: ks: must be integers >= 1 including 10, got []"),
+    ("ks: [a]", "c.yaml: ks: must be a list of integers, got ['a']"),
+    ("lr: -1", "c.yaml: lr: must be > 0, got -1"),
+    ("max_len: 2.5", "c.yaml: max_len: must be an integer, got 2.5"),
+    ("model: gru", "c.yaml: model: must be one of sasrec, hstu, tiger, pop, got 'gru'"),
     ("device: cuda:9" if not __import__("torch").cuda.is_available() else "device: cuda:999", "--device cuda"),
 ])
 def test_config_values_of_the_wrong_kind_are_refused(tmp_path, capsys, yaml_text, message):
@@ -107,6 +111,18 @@ def test_config_values_of_the_wrong_kind_are_refused(tmp_path, capsys, yaml_text
     assert code == 2 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_config_value_is_named_by_its_file_and_a_bad_flag_by_the_flag(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    (tmp_path / "c.yaml").write_text("lr: -1\nepochs: 1\n")
+    common = ["--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv")]
+    code, err = run_cli(capsys, "train", *common, "--lr", "0", "--out", str(tmp_path / "run"))
+    assert code == 2 and err.strip() == "error: --lr must be > 0, got 0.0"  # the flag overrides the file's value
+    for command in (["search", "--plan"], ["experiment", "strategies", "--strategies", "mt"]):
+        code, err = run_cli(capsys, *command, *common, "--out", str(tmp_path / "out"))
+        assert code == 2 and err.strip() == f"error: {tmp_path / 'c.yaml'}: lr: must be > 0, got -1", err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
 
 
 def test_infinite_timestamps_and_a_search_into_its_input(tmp_path, capsys):

@@ -146,7 +146,7 @@ def test_yaml_values_of_the_wrong_type_are_one_line(tmp_path, log, capsys):
     (tmp_path / "c.yaml").write_text("lr: fast\n")
     code, out = run(["train", "--data", str(log), "--out", str(tmp_path / "r"), "--config", str(tmp_path / "c.yaml")],
                     capsys)
-    assert code == 2 and "--lr must be a number, got 'fast'" in out.err and len(out.err.strip().splitlines()) == 1
+    assert code == 2 and "c.yaml: lr: must be a number, got 'fast'" in out.err and len(out.err.strip().splitlines()) == 1
 
 
 MORE_CASES = [  # further cases of the reliability review: (name, args builder, message part)

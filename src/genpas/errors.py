@@ -11,3 +11,12 @@ class GenpasError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))  # always one line
+
+
+class OptionError(GenpasError):
+    """A training option out of its range or of the wrong kind. `field` is the config key; the message names the
+    command-line flag, and a reader of a config file renames it to the file and key (`TrainConfig.from_dict`)."""
+
+    def __init__(self, field: str, flag: str, reason: str):
+        self.field, self.reason = field, " ".join(str(reason).split())
+        super().__init__(f"{flag} {self.reason}")

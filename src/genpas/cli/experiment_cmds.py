@@ -88,7 +88,7 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     model = model or values.get("model", "sasrec")
     if model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"--model: expected sasrec, hstu or tiger, got {model!r}")
-    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
+    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"), from_file=set(values))
     base = replace(base, data=data or values.get("data", "ml-100k"), epochs=base.epochs if epochs is None else epochs,
                    patience=base.patience if patience is None else patience, progress=progress,
                    time_budget_minutes=None, **(data_flags or {}))

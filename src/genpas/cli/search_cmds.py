@@ -54,7 +54,7 @@ def search_cmd(
         raise GenpasError(f"--keep-fraction must be in (0, 1], got {keep_fraction}")
     if samples < 1:
         raise GenpasError(f"--samples must be >= 1, got {samples}")
-    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"))
+    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"), from_file=set(values))
     base = replace(base, data=data or values.get("data", "ml-100k"), progress=progress,
                    **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
     base.validate()

@@ -133,7 +133,8 @@ def train_cmd(
     base = TrainConfig.yaml_values(config) if config is not None else {}
     if resume and config is None and (out / "config.yaml").exists():
         base = TrainConfig.from_run(out / "config.yaml").to_dict()
-    cfg = TrainConfig.for_model({**base, **explicit_options(ctx, values)}, str(config or "options"))
+    given = explicit_options(ctx, values)
+    cfg = TrainConfig.for_model({**base, **given}, str(config or "options"), from_file=set(base) - set(given))
     from genpas.outputs import data_inputs, output_dir
 
     out = output_dir(out, data_inputs(cfg.data))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from genpas.errors import GenpasError
+from genpas.errors import GenpasError, OptionError
 
 
 @dataclass
@@ -88,14 +88,17 @@ class TrainConfig:
         try:
             self.ks = tuple(int(k) for k in self.ks)
         except (TypeError, ValueError):
-            raise GenpasError(f"ks must be a list of integers, got {self.ks!r}") from None
+            raise OptionError("ks", "ks", f"must be a list of integers, got {self.ks!r}") from None
         self.transforms = tuple(str(t) for t in self.transforms)
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
             if isinstance(value, str):
                 from genpas.augment import parse_bias
 
-                setattr(self, name, parse_bias(value))
+                try:
+                    setattr(self, name, parse_bias(value))
+                except GenpasError as exc:
+                    raise OptionError(name, "--" + name, str(exc).removeprefix(name + " ")) from None
         self.validate()
 
     # field -> the command-line flag that sets it, where the two are spelled differently
@@ -104,6 +107,9 @@ class TrainConfig:
 
     def flag(self, name: str) -> str:
         return self.FLAGS.get(name, "--" + name.replace("_", "-"))
+
+    def _bad(self, name: str, reason: str) -> OptionError:
+        return OptionError(name, self.flag(name) if name != "ks" else "ks", reason)
 
     def validate(self) -> None:
         """Every option in its range before any work starts: one GenpasError naming the flag, the value and the
@@ -114,13 +120,13 @@ class TrainConfig:
                 return
             kind = "an integer" if integer else "a number"
             if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-                raise GenpasError(f"{self.flag(name)} must be {kind}, got {value!r}")
+                raise self._bad(name, f"must be {kind}, got {value!r}")
             if not math.isfinite(value):
-                raise GenpasError(f"{self.flag(name)} must be finite, got {value!r}")
+                raise self._bad(name, f"must be finite, got {value!r}")
             if low is not None and (value <= low if low_open else value < low):
-                raise GenpasError(f"{self.flag(name)} must be {'>' if low_open else '>='} {low}, got {value!r}")
+                raise self._bad(name, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
             if high is not None and value > high:
-                raise GenpasError(f"{self.flag(name)} must be <= {high}, got {value!r}")
+                raise self._bad(name, f"must be <= {high}, got {value!r}")
 
         for name in ("dim", "layers", "heads", "max_len", "epochs", "patience", "batch_size", "eval_batch_size",
                      "levels", "beam", "attention_dim", "linear_dim", "time_buckets"):
@@ -131,26 +137,30 @@ class TrainConfig:
             number(name, 0, integer=True)
         for name in ("num_pairs", "budget_pairs", "threads"):
             number(name, 1, integer=True, optional=True)
+        for name in ("alpha", "beta", "gamma"):  # None (the strategy's own), a number, or +-inf
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+                raise self._bad(name, f"must be a number or +-inf, got {value!r}")
         number("lr", 0, low_open=True)
         number("weight_decay", 0)
         number("grad_clip", 0)
         number("time_budget_minutes", 0, low_open=True, optional=True)
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise GenpasError(f"--dropout must lie in [0, 1), got {self.dropout!r}")
+            raise self._bad("dropout", f"must lie in [0, 1), got {self.dropout!r}")
         for name in ("fixed_budget", "classic", "tied", "cosine", "exclude_history", "progress"):
             if not isinstance(getattr(self, name), bool):  # YAML's "false" (a string) would count as true
-                raise GenpasError(f"{self.flag(name)} must be true or false, got {getattr(self, name)!r}")
+                raise self._bad(name, f"must be true or false, got {getattr(self, name)!r}")
         if 10 not in self.ks or any(k < 1 for k in self.ks):  # runs are compared, stopped and reported at K = 10
-            raise GenpasError(f"ks must be integers >= 1 including 10, got {list(self.ks)}")
+            raise self._bad("ks", f"must be integers >= 1 including 10, got {list(self.ks)}")
         choices = {"mode": ("packed", "pairs"), "model": ("sasrec", "hstu", "tiger", "pop"),
                    "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes"),
                    "precision": ("auto", "fp32", "bf16")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise GenpasError(f"{self.flag(name)} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise self._bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         device = str(self.device)
         if not (device in ("auto", "cpu", "mps", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise GenpasError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+            raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -166,31 +176,39 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, values: dict, source: str = "config", from_file=()) -> "TrainConfig":
+        """A validated config. A bad value of a key in `from_file` (the keys `source`, a file, set) is named by the
+        file and key; any other by its flag."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise GenpasError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
         try:
             return cls(**values)
+        except OptionError as exc:
+            if exc.field in from_file:
+                raise GenpasError(f"{source}: {exc.field}: {exc.reason}") from None
+            raise
         except (TypeError, ValueError) as exc:
             raise GenpasError(f"{source}: {exc}") from None
 
     @classmethod
-    def for_model(cls, values: dict, source: str = "config") -> "TrainConfig":
+    def for_model(cls, values: dict, source: str = "config", from_file=()) -> "TrainConfig":
         """A config from `values`, where options it does not set take the defaults of its model (MODEL_DEFAULTS)."""
         model = values.get("model", cls.model)
-        return cls.from_dict({**MODEL_DEFAULTS.get(model, {}), **values}, source)
+        return cls.from_dict({**MODEL_DEFAULTS.get(model, {}), **values}, source, from_file)
 
     @classmethod
     def from_yaml(cls, path: Path) -> "TrainConfig":
-        return cls.from_dict(cls.yaml_values(path), str(path))
+        values = cls.yaml_values(path)
+        return cls.from_dict(values, str(path), from_file=set(values))
 
     @classmethod
     def from_run(cls, path: Path) -> "TrainConfig":
         """The config of a run directory's config.yaml, read as the run was trained: an option the file predates
         takes the value that run had (LEGACY), not today's default."""
-        return cls.from_dict({**LEGACY, **cls.yaml_values(path)}, str(path))
+        values = cls.yaml_values(path)
+        return cls.from_dict({**LEGACY, **values}, str(path), from_file=set(values))
 
     @classmethod
     def yaml_values(cls, path: Path) -> dict:
