@@ -146,3 +146,33 @@ def test_negative_k_cores_and_non_finite_synth_options(tmp_path, capsys, args, m
     code, err = run_cli(capsys, *args, *extra)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "z.csv").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--levels", "2"], "--levels applies to --model tiger only; this run's model is sasrec"),
+    (["train", "--model", "hstu", "--item-embeddings", "text"], "--item-embeddings applies to --model tiger only"),
+    (["train", "--time-buckets", "8"], "--time-buckets applies to --model hstu only; this run's model is sasrec"),
+    (["train", "--model", "tiger", "--negatives", "8"], "--negatives applies to --model sasrec or hstu only"),
+    (["train", "--model", "pop", "--negative-sampling", "popularity"], "--negative-sampling applies to --model"),
+    (["experiment", "strategies", "--seeds", "0,1,0"], "--seeds: 0 is given twice in '0,1,0'"),
+    (["experiment", "strategies", "--genpas", "0,0,0", "--search", "s.json"], "give --genpas or --search, not both"),
+])
+def test_flags_that_would_be_ignored_or_counted_twice_are_refused(tmp_path, capsys, args, message):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    code, err = run_cli(capsys, *args, "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_only_flags_are_checked_against_the_model_not_a_config_files_keys(tmp_path, capsys):
+    from genpas.train.config import TrainConfig
+
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u{u},i{k},{k}\n" for u in range(4)
+                                                                          for k in range(6)))
+    # a run's config.yaml holds every key, TIGER's and HSTU's included; training from it must not trip the check
+    (tmp_path / "c.yaml").write_text(TrainConfig(levels=2, time_buckets=8, epochs=1, dim=8, heads=1,
+                                                 progress=False).to_yaml())
+    code, err = run_cli(capsys, "train", "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"),
+                        "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert (tmp_path / "run" / "metrics.json").exists()

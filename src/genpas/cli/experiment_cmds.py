@@ -47,6 +47,9 @@ def parse_list(text: str, kind, option: str) -> tuple:
         raise GenpasError(f"{option}: expected comma-separated numbers, got {text!r}") from None
     if not values:
         raise GenpasError(f"{option}: give at least one value")
+    twice = next((v for k, v in enumerate(values) if v in values[:k]), None)
+    if twice is not None:  # a seed counted twice would weigh twice in every mean and standard error
+        raise GenpasError(f"{option}: {twice} is given twice in {text!r}")
     return values
 
 
@@ -56,6 +59,8 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
     from genpas.augment import parse_bias
     from genpas.search.compare import DEFAULT_GENPAS
 
+    if genpas is not None and search is not None:
+        raise GenpasError("give --genpas or --search, not both (each names the GenPAS setting to train)")
     if genpas is not None:
         parts = genpas.split(",")
         if len(parts) != 3:

@@ -38,6 +38,21 @@ FORWARDED = {
 }
 
 
+# Options that only one family of models reads: given as a flag with another model they would be ignored silently.
+MODEL_ONLY = {**dict.fromkeys(("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model",
+                                "encoder_input"), ("tiger",)),
+              **dict.fromkeys(("attention_dim", "linear_dim", "time_buckets"), ("hstu",)),
+              **dict.fromkeys(("negatives", "negative_sampling"), ("sasrec", "hstu"))}
+
+
+def check_applies(given: dict, model: str) -> None:
+    """Refuse a flag the chosen model does not read (a config file may carry them all: runs' config.yaml do)."""
+    for field, models in MODEL_ONLY.items():
+        if field in given and model not in models:
+            flag = TrainConfig.FLAGS.get(field, "--" + field.replace("_", "-"))
+            raise GenpasError(f"{flag} applies to --model {' or '.join(models)} only; this run's model is {model}")
+
+
 def explicit_options(ctx: typer.Context, values: dict) -> dict:
     """The options the user actually gave (command line or environment), mapped to config fields."""
     out = {}
@@ -135,6 +150,7 @@ def train_cmd(
         base = TrainConfig.from_run(out / "config.yaml").to_dict()
     given = explicit_options(ctx, values)
     cfg = TrainConfig.for_model({**base, **given}, str(config or "options"), from_file=set(base) - set(given))
+    check_applies(given, cfg.model)
     from genpas.outputs import data_inputs, output_dir
 
     out = output_dir(out, data_inputs(cfg.data))
