@@ -158,6 +158,8 @@ def test_screening_study_samples_the_whole_kl_range(tiny, capsys):
     assert code == 0 and "- Screening study (5 grid settings across the whole KL range, seeds 0)" in summary
     code, out = _run(["experiment", "screening", "--out", str(tiny / "exp"), "--settings", "2"], capsys)
     assert code == 2 and "--settings" in out.err
+    code, out = _run(["experiment", "screening", "--out", str(tiny / "exp"), "--settings", "100000"], capsys)
+    assert code == 2 and "--settings must be at most" in out.err and "(the grid's size), got 100000" in out.err
 
 
 def test_stratified_sample_bootstrap_and_screening_order():

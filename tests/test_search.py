@@ -279,3 +279,21 @@ def test_search_flags_out_of_range_are_one_line_naming_the_flag(tmp_path, capsys
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.strip().splitlines() == [f"error: {message}"]
     assert not (tmp_path / "s").exists()
+
+
+def test_a_top_k_beyond_the_survivors_says_how_many_it_trains(tmp_path, caplog):
+    from genpas.search import trained
+    from genpas.train.config import TrainConfig
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    base = TrainConfig(data=str(tmp_path / "log.csv"), max_len=6, progress=False)
+    split = trained.load_split(base)
+    with caplog.at_level("WARNING"):
+        screened, candidates, jobs, _ = trained._jobs(base, split, tmp_path / "s", 1000, 0, None, 0.2, 2)
+    survivors = sum(r["survivor"] for r in screened)
+    assert 0 < len(candidates) == survivors < 1000 and len(jobs) == 3 + survivors
+    assert f"--top-k 1000: only {survivors} settings survive the screening (--keep-fraction 0.2)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        trained._jobs(base, split, tmp_path / "s", survivors, 0, None, 0.2, 2)
+    assert "--top-k" not in caplog.text

@@ -221,8 +221,12 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds 
     """Train a KL-stratified sample of the grid: Spearman of KL and of the ratio with validation NDCG@10."""
     from genpas.search.screening_study import run_screening_study
 
+    from genpas.search.screening import default_grid
+
     if settings_count < 3:
         raise GenpasError("--settings must be at least 3 (a rank correlation needs 3 points)")
+    if settings_count > len(default_grid()):
+        raise GenpasError(f"--settings must be at most {len(default_grid())} (the grid's size), got {settings_count}")
     if not 0 < keep_fraction <= 1:
         raise GenpasError("--keep-fraction must be in (0, 1]")
     if sample_seed < 0:

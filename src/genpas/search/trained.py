@@ -91,7 +91,11 @@ def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_min
     """(screened rows, the top-k candidates, [(job name, config)] in training order, screening seconds)."""
     base = replace(base, seed=seed)
     screened, screen_seconds = _screened(split, base, out, keep_fraction, samples, seed, save)
-    candidates = [r for r in screened if r["survivor"]][:top_k]
+    survivors = [r for r in screened if r["survivor"]]
+    candidates = survivors[:top_k]
+    if len(candidates) < top_k and save:  # said once, by the search itself (not again by --plan)
+        log.warning("--top-k %d: only %d settings survive the screening (--keep-fraction %g); training those %d",
+                    top_k, len(survivors), keep_fraction, len(survivors))
     jobs = [(b, dict(strategy=b)) for b in BASELINES]
     jobs += [(_name(r["alpha"], r["beta"], r["gamma"]),
               dict(strategy="genpas", alpha=r["alpha"], beta=r["beta"], gamma=r["gamma"])) for r in candidates]
