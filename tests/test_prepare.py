@@ -125,6 +125,7 @@ def bad_prepare_cases(tmp_path):
     (tmp_path / "huge.csv").write_text(f"user_id,item_id,timestamp\nu,i,1\nu,j,{2**64}\n")
     (tmp_path / "ragged.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2,9\n")
     (tmp_path / "blank.csv").write_text("")
+    (tmp_path / "twice.csv").write_text("user_id,item_id,item_id,timestamp\nu,i,j,1\n")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1garbage")
     prepare(good, tmp_path / "existing-store", "polars")
     return {  # name -> (args, text of the one line)
@@ -144,6 +145,8 @@ def bad_prepare_cases(tmp_path):
         "a row with an extra field": (["--data", tmp_path / "ragged.csv", "--out", tmp_path / "s"],
                                       "ragged.csv: cannot read it as csv"),
         "an empty file": (["--data", tmp_path / "blank.csv", "--out", tmp_path / "s"], "blank.csv"),
+        "a column named twice": (["--data", tmp_path / "twice.csv", "--out", tmp_path / "s"],
+                                 "twice.csv: the header names column 'item_id' twice; rename one of them"),
         "a corrupt parquet file": (["--data", tmp_path / "broken.parquet", "--out", tmp_path / "s"],
                                    "broken.parquet: cannot read it as parquet"),
     }
@@ -152,7 +155,7 @@ def bad_prepare_cases(tmp_path):
 CASES = ["out is a file", "out holds other things", "existing store", "out inside the source", "no such source",
          "no files in directory", "missing column", "empty user id", "bad timestamp", "timestamp past int64",
          "unknown engine", "k-core empties it", "negative k-core", "a row with an extra field", "an empty file",
-         "a corrupt parquet file"]
+         "a column named twice", "a corrupt parquet file"]
 
 
 @pytest.mark.parametrize("case", CASES)

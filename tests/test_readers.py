@@ -8,6 +8,7 @@ import pytest
 from conftest import EXPECTED
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import detect_format, read_events
+from genpas.errors import GenpasError
 
 FORMAT_OF = {
     "csv": "csv", "csv-semicolon": "csv", "tsv": "tsv", "parquet": "parquet", "ml-100k": "movielens",
@@ -126,3 +127,20 @@ def test_amazon_errors_name_the_line(tmp_path, bad_line, needle):
                     '{"reviewerID": "b", "asin": "y", "unixReviewTime": 2}\n' + bad_line + "\n")
     with pytest.raises(GenpasError, match=needle):
         load_dataset(path)
+
+
+@pytest.mark.parametrize("name,text,column", [
+    ("twice.csv", "user_id,item_id,item_id,timestamp\nu,a,b,1\nu,c,d,2\n", "item_id"),
+    ("twice.tsv", "user_id\titem_id\ttimestamp\ttimestamp\nu\ta\t1\t2\n", "timestamp"),
+    ("quoted.csv", '"user_id","item_id","user_id",timestamp\nu,a,v,1\n', "user_id"),
+    ("twice.inter", "user_id:token\titem_id:token\titem_id:token\ttimestamp:float\nu\ta\tb\t1\n", "item_id:token"),
+])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, name, text, column):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(GenpasError, match=f"{name}: the header names column '{column}' twice; rename one of them"):
+        read_events(tmp_path / name)
+
+
+def test_a_header_with_distinct_names_reads_as_before(tmp_path):
+    (tmp_path / "ok.csv").write_text("user_id,item_id,timestamp,item_id_2\nu,a,1,x\nu,b,2,y\n")
+    assert read_events(tmp_path / "ok.csv")["item"].to_list() == ["a", "b"]

@@ -22,7 +22,8 @@ from genpas.data.store import SequenceStore, StoreError, read_manifest
 from genpas.errors import GenpasError
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 2  # bump when preprocessing changes meaning (2: integer timestamps stay int64)
+CACHE_VERSION = 3  # bump when preprocessing changes meaning (2: integer timestamps stay int64; 3: a header naming
+#                   a column twice is refused, where it read the first copy)
 
 
 @dataclass(frozen=True)

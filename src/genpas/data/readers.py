@@ -187,6 +187,8 @@ def _no_missing_time(values: pl.Series, raw: pl.Series, path: Path, first_line: 
 
 def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: list[str] | None = None) -> pl.DataFrame:
     """All columns as strings, so ids keep leading zeros and nothing is guessed."""
+    if has_header:
+        no_repeated_column(raw, path, sep)
     if sep == "::":  # polars takes one-byte separators; '::' never occurs inside MovieLens fields
         raw = raw.replace(b"::", b"\x1f")
         sep = "\x1f"
@@ -203,6 +205,22 @@ def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: l
     except pl.exceptions.PolarsError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GenpasError(f"{path}: cannot parse as '{sep}'-separated text: {message}") from None
+
+
+def no_repeated_column(raw: bytes, path: Path, sep: str) -> None:
+    """A header that names a column twice is ambiguous (the reader would rename the second copy and read the
+    first): refused, naming the column."""
+    line = raw[:raw.find(b"\n") if b"\n" in raw else len(raw)].decode("utf-8-sig", "replace").rstrip("\r")
+    quoting = dict(quotechar='"') if sep in (",", ";") else dict(quoting=csv.QUOTE_NONE)
+    names = next(csv.reader([line], delimiter=sep, **quoting), [])
+    twice = next((n for k, n in enumerate(names) if n in names[:k]), None)
+    if twice is not None:
+        raise GenpasError(f"{path}: the header names column {twice!r} twice; rename one of them")
+
+
+def check_header(path: Path, sep: str) -> None:
+    """`no_repeated_column` on a file's first line, without reading the whole file (the engines stream it)."""
+    no_repeated_column(_head(path, 1 << 16), path, sep)
 
 
 def _select(df: pl.DataFrame, path: Path, cols: Columns) -> pl.DataFrame:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from genpas.data.readers import check_header
 from genpas.data.store import write_manifest
 from genpas.engines.prepare import PrepareOptions, _write_ids, separator, source_label
 from genpas.errors import GenpasError
@@ -37,6 +38,7 @@ def scan(files: list[Path], fmt: str, options: PrepareOptions) -> pl.LazyFrame:
         if fmt == "parquet":
             lf = pl.scan_parquet(f)
         else:
+            check_header(f, separator(f, fmt))
             lf = pl.scan_csv(f, separator=separator(f, fmt), infer_schema=False,
                              quote_char='"')
         names = lf.collect_schema().names()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from genpas.data.readers import check_header
 from genpas.engines.prepare import Encoded, PrepareOptions, separator, source_label
 from genpas.errors import GenpasError
 
@@ -62,6 +63,7 @@ def scan(spark, files: list[Path], fmt: str, options: PrepareOptions):
             df = spark.read.parquet(str(path))
         else:
             sep = separator(path, fmt)
+            check_header(path, sep)
             df = spark.read.option("header", True).option("sep", sep).option("inferSchema", False).csv(str(path))
         missing = [c for c in (options.user_col, options.item_col, options.time_col) if c not in df.columns]
         if missing:
