@@ -128,6 +128,14 @@ def command():
     return cmd
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """An allocation that failed: Python's MemoryError, torch's OutOfMemoryError (CUDA, MPS), or the CPU allocator's
+    RuntimeError."""
+    text = str(exc)
+    return (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+            or "can't allocate memory" in text or "out of memory" in text.lower())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: typer handles usage errors (exit 2) itself; our own errors become one line and exit 2."""
     _argv[:] = list(argv) if argv is not None else sys.argv[1:]
@@ -155,4 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
+    except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+        if not _out_of_memory(exc):
+            raise
+        print("error: out of memory (the run needs more than this machine or GPU has free): lower --batch-size, "
+              "--dim, --layers or --max-len", file=sys.stderr)
+        sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)

@@ -39,6 +39,7 @@ from genpas.train.checkpoint import load_state, load_weights, save_state, save_w
 from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
+from genpas.train.memory import check_fits
 from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,14 @@ class Trainer:
         self.on_batch = on_batch  # test hook: called with every training batch
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         self.device = pick_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.split = split if split is not None else load_split(cfg)
+        check_fits(cfg, self.split, self.device)  # sizes, threads and workers this machine cannot take: one line
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         model, self.model_info = build_model(cfg, self.split)
         self.model = model.to(self.device)
