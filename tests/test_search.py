@@ -297,3 +297,33 @@ def test_a_top_k_beyond_the_survivors_says_how_many_it_trains(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         trained._jobs(base, split, tmp_path / "s", survivors, 0, None, 0.2, 2)
     assert "--top-k" not in caplog.text
+
+
+def test_processes_that_start_a_search_together_screen_once(tmp_path):
+    import subprocess
+    import sys
+
+    write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
+    script = f"""
+import json, time
+from pathlib import Path
+from genpas.search import trained
+from genpas.train.config import TrainConfig
+
+original = trained.screen
+def slow_screen(*args, **kwargs):  # long enough for the two processes to overlap
+    with open({str(tmp_path / "screens.txt")!r}, "a") as fh:
+        fh.write("screened\\n")
+    time.sleep(1.5)
+    return original(*args, **kwargs)
+trained.screen = slow_screen
+base = TrainConfig(data={str(tmp_path / "log.csv")!r}, max_len=6, progress=False)
+rows, _ = trained._screened(trained.load_split(base), base, Path({str(tmp_path / "s")!r}), 0.2, 2, 0)
+print(json.dumps(rows))
+"""
+    (tmp_path / "s").mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert (tmp_path / "screens.txt").read_text() == "screened\n"  # one screening; the other read its cache
+    assert outputs[0] == outputs[1]

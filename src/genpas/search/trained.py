@@ -31,7 +31,7 @@ from genpas.search import screening_cache
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
-from genpas.train.run_dir import RunBusy, held_elsewhere
+from genpas.train.run_dir import RunBusy, exclusive, held_elsewhere
 from genpas.train.trainer import PROTOCOL, load_split
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,22 @@ def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples
              "train_sha256": _fingerprint(split), "screening": SCREENING_VERSION}
     path = screening_cache.cache_path(out, facts)
     cached = screening_cache.read(path, facts, grid)
-    if cached is not None:
-        return cached
-    start = time.perf_counter()
-    rows = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
-    seconds = time.perf_counter() - start
-    if save:
+    if cached is not None or not save:
+        return cached or _screen(split, base, keep_fraction, samples, seed)
+    # Processes that start a search together screen once: the others wait for the first one's cache.
+    with exclusive(path.with_suffix(".lock"), "", wait=True):
+        cached = screening_cache.read(path, facts, grid)
+        if cached is not None:
+            return cached
+        rows, seconds = _screen(split, base, keep_fraction, samples, seed)
         screening_cache.write(path, facts, rows, seconds)
     return rows, seconds
+
+
+def _screen(split, base: TrainConfig, keep_fraction: float, samples: int, seed: int) -> tuple[list[dict], float]:
+    start = time.perf_counter()
+    rows = screen(split, keep_fraction=keep_fraction, max_len=base.max_len, samples=samples, seed=seed)
+    return rows, time.perf_counter() - start
 
 
 def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_minutes: float | None,
