@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from genpas.cli import main
+from genpas.errors import GenpasError
 
 
 def run_cli(capsys, *args):
@@ -176,3 +177,49 @@ def test_only_flags_are_checked_against_the_model_not_a_config_files_keys(tmp_pa
                         "--out", str(tmp_path / "run"))
     assert code == 0, err
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["experiment", "strategies", "--strategies", "mt,lt,mt"], "--strategies: 'mt' is given twice in 'mt,lt,mt'"),
+    (["run", "--strategies", "mt,mt"], "--strategies: 'mt' is given twice in 'mt,mt'"),
+    (["train", "--model", "pop", "--strategy", "lt"], "--strategy applies to --model sasrec or hstu or tiger only"),
+    (["train", "--model", "pop", "--epochs", "3"], "--epochs applies to --model sasrec or hstu or tiger only"),
+])
+def test_strategies_listed_twice_and_flags_popularity_ignores(tmp_path, capsys, args, message):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    code, err = run_cli(capsys, *args, "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_experiment_flag_overrides_a_bad_value_of_its_config(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u{u},i{k},{k}\n" for u in range(4)
+                                                                          for k in range(6)))
+    (tmp_path / "c.yaml").write_text("epochs: 0\n")
+    common = ["--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "o")]
+    code, err = run_cli(capsys, "experiment", "strategies", "--strategies", "mt", "--seeds", "0", *common, "--plan")
+    assert code == 2 and f"{tmp_path / 'c.yaml'}: epochs: must be >= 1, got 0" in err, err
+    code, err = run_cli(capsys, "experiment", "strategies", "--strategies", "mt", "--seeds", "0", *common, "--plan",
+                        "--epochs", "2")
+    assert code == 0, err  # the flag replaces the file's value before it is checked
+
+
+def test_a_duplicated_item_column_in_item_text_is_refused(tmp_path):
+    import numpy as np
+
+    from genpas.data.item_text import read_item_text
+
+    (tmp_path / "items.item").write_text("item_id:token\ttitle:token\titem_id:token\na\tA film\tb\n")
+    (tmp_path / "items.csv").write_text("item_id,title,item_id\na,A film,b\n")
+    for name in ("items.item", "items.csv"):
+        with pytest.raises(GenpasError, match=f"{name}: the header names column 'item_id' twice"):
+            read_item_text(tmp_path / name, np.array(["a", "b"]))
+
+
+def test_the_screening_study_api_bounds_its_sample_like_the_cli():
+    from genpas.search.screening import default_grid
+    from genpas.search.screening_study import run_screening_study
+
+    for size in (2, len(default_grid()) + 1):
+        with pytest.raises(GenpasError, match=rf"--settings must lie in \[3, {len(default_grid())}\]"):
+            run_screening_study(None, None, size)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from genpas.cli import main
 from genpas.data.synth import SynthConfig, synthesize, write_table
-from genpas.errors import GenpasError
 from genpas.train import memory
 from genpas.train.build import build_model, load_split
 from genpas.train.config import TrainConfig
@@ -29,24 +30,47 @@ def test_the_meta_count_is_the_built_models_count(log, model):
 
 def test_lower_bound_terms(log):
     cfg = TrainConfig(data=str(log), batch_size=4, max_len=5, eval_batch_size=3)
-    assert memory.lower_bound_bytes(cfg, 100, 10) == {"parameters": 160, "logits": 2 * 4 * 20 * 100,
-                                                      "evaluation": 4 * 3 * 100}
-    sampled = TrainConfig(data=str(log), batch_size=4, max_len=5, negatives=9, mode="pairs")
+    need = memory.lower_bound_bytes(cfg, 100, 10)
+    assert need == {"parameters": 160, "logits": 2 * 4 * 4 * 100, "evaluation": 4 * 3 * 100}
+    assert memory.total(need) == 160 + 2 * 4 * 4 * 100  # logits and evaluation scores never coexist: the larger
+    sampled = TrainConfig(data=str(log), batch_size=4, max_len=5, negatives=9)
     assert memory.lower_bound_bytes(sampled, 100, 10)["logits"] == 2 * 4 * 4 * 10
 
 
 def test_a_run_is_refused_exactly_when_its_lower_bound_exceeds_the_free_memory(log, monkeypatch):
     cfg = TrainConfig(data=str(log), dim=16, layers=1, heads=2, max_len=7)
     split = load_split(cfg)
-    need = sum(memory.lower_bound_bytes(cfg, split.full.num_items, memory.parameter_count(cfg, split)).values())
+    need = memory.total(memory.lower_bound_bytes(cfg, split.full.num_items, memory.parameter_count(cfg, split)))
     monkeypatch.setattr(memory, "available_bytes", lambda device: need)
-    memory.check_fits(cfg, split, torch.device("cpu"))  # exactly enough: allowed
+    assert memory.memory_problem(cfg, split, torch.device("cpu")) is None  # exactly enough: allowed
     monkeypatch.setattr(memory, "available_bytes", lambda device: need - 1)
-    with pytest.raises(GenpasError, match=r"this run needs at least .* GiB \(parameters .*, logits .*, evaluation "
-                                          r".*\) and cpu has .* GiB free: lower --dim"):
-        memory.check_fits(cfg, split, torch.device("cpu"))
+    assert re.fullmatch(r"this run needs at least .* GiB \(parameters .*, logits .*, evaluation .*\) and cpu has .* "
+                        r"GiB free: lower --dim.*", memory.memory_problem(cfg, split, torch.device("cpu")))
     monkeypatch.setattr(memory, "available_bytes", lambda device: None)  # unknown: no check
-    memory.check_fits(cfg, split, torch.device("cpu"))
+    assert memory.memory_problem(cfg, split, torch.device("cpu")) is None
+
+
+def test_evaluating_a_saved_run_is_not_held_to_its_training_memory(tmp_path, log, monkeypatch, capsys):
+    code, err = run(capsys, "train", "--data", log, "--out", tmp_path / "run", "--epochs", "1", "--dim", "8",
+                    "--heads", "1", "--no-progress")
+    assert code == 0, err
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1)  # a machine with no memory to train
+    code, err = run(capsys, "train", "--data", log, "--out", tmp_path / "again", "--epochs", "1", "--dim", "8",
+                    "--heads", "1", "--no-progress")
+    assert code == 2 and "this run needs at least" in err and not (tmp_path / "again").exists()
+    code, err = run(capsys, "evaluate", "--run", tmp_path / "run")
+    assert code == 0, err
+
+
+def test_a_configs_threads_and_workers_are_lowered_to_the_cores_with_a_warning(caplog):
+    with caplog.at_level("WARNING"):
+        assert memory.within_cores(memory.cores() + 5, "threads") == memory.cores()
+    assert f"threads: {memory.cores() + 5} in the run's config exceeds this machine's {memory.cores()} cores" in \
+        caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert memory.within_cores(1, "num_workers") == 1 and memory.within_cores(None, "threads") is None
+    assert caplog.text == ""
 
 
 def run(capsys, *args):

@@ -81,3 +81,11 @@ def test_spark_analysis_equals_in_process(tmp_path):
     theirs = analyze(load_dataset(tmp_path / "store"), job.strategy, samples=1)
     assert mine["kl"] == pytest.approx(theirs["kl"], rel=1e-12)
     assert mine["target_distribution"] == pytest.approx(theirs["target_distribution"], rel=1e-9, abs=1e-15)
+
+
+def test_spark_reads_quotes_in_a_tsv_as_the_other_engines(tmp_path):
+    (tmp_path / "q.tsv").write_text('user_id\titem_id\ttimestamp\nu\t"a"\t1\nu\ta\t2\nv\t"b\t3\nv\tc\t4\n')
+    prepare(tmp_path / "q.tsv", tmp_path / "polars", "polars")
+    prepare(tmp_path / "q.tsv", tmp_path / "spark", "spark")
+    same_store(SequenceStore.load(tmp_path / "polars"), SequenceStore.load(tmp_path / "spark"))
+    assert len(SequenceStore.load(tmp_path / "spark").item_ids) == 4  # '"a"', 'a', '"b' and 'c'

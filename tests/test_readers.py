@@ -133,14 +133,42 @@ def test_amazon_errors_name_the_line(tmp_path, bad_line, needle):
     ("twice.csv", "user_id,item_id,item_id,timestamp\nu,a,b,1\nu,c,d,2\n", "item_id"),
     ("twice.tsv", "user_id\titem_id\ttimestamp\ttimestamp\nu\ta\t1\t2\n", "timestamp"),
     ("quoted.csv", '"user_id","item_id","user_id",timestamp\nu,a,v,1\n', "user_id"),
-    ("twice.inter", "user_id:token\titem_id:token\titem_id:token\ttimestamp:float\nu\ta\tb\t1\n", "item_id:token"),
+    ("twice.inter", "user_id:token\titem_id:token\titem_id:token\ttimestamp:float\nu\ta\tb\t1\n", "item_id"),
+    ("typed.inter", "user_id:token\titem_id:token\titem_id:float\ttimestamp:float\nu\ta\t2\t1\n", "item_id"),
 ])
-def test_a_header_naming_a_column_twice_is_refused(tmp_path, name, text, column):
+def test_a_header_naming_a_used_column_twice_is_refused(tmp_path, name, text, column):
     (tmp_path / name).write_text(text)
     with pytest.raises(GenpasError, match=f"{name}: the header names column '{column}' twice; rename one of them"):
         read_events(tmp_path / name)
 
 
-def test_a_header_with_distinct_names_reads_as_before(tmp_path):
-    (tmp_path / "ok.csv").write_text("user_id,item_id,timestamp,item_id_2\nu,a,1,x\nu,b,2,y\n")
-    assert read_events(tmp_path / "ok.csv")["item"].to_list() == ["a", "b"]
+@pytest.mark.parametrize("name,text", [
+    ("ok.csv", "user_id,item_id,timestamp,item_id_2\nu,a,1,x\nu,b,2,y\n"),
+    ("tags.csv", "user_id,item_id,timestamp,tag,tag\nu,a,1,x,y\nu,b,2,x,y\n"),  # repeated, but not read
+    ("export.csv", "user_id,item_id,timestamp,,\nu,a,1,,\nu,b,2,,\n"),  # a spreadsheet's empty trailing columns
+    ("rating.inter", "user_id:token\titem_id:token\trating:float\trating:token\ttimestamp:float\n"
+                     "u\ta\t1\t1\t1\nu\tb\t2\t2\t2\n"),
+])
+def test_repeated_names_of_columns_not_read_stay_harmless(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    assert read_events(tmp_path / name)["item"].to_list() == ["a", "b"]
+
+
+def test_the_polars_engine_reads_quotes_in_a_tsv_as_the_in_process_reader(tmp_path):
+    import numpy as np
+
+    from genpas.data.load import LoadOptions, load_dataset
+    from genpas.data.store import SequenceStore
+    from genpas.engines.prepare import prepare
+
+    (tmp_path / "q.tsv").write_text('user_id\titem_id\ttimestamp\nu\t"a"\t1\nu\ta\t2\nv\t"b\t3\n')
+    prepare(tmp_path / "q.tsv", tmp_path / "store", "polars")  # quotes are plain characters in a TSV, as in process
+    engine = SequenceStore.load(tmp_path / "store")
+    in_process = load_dataset(tmp_path / "q.tsv", LoadOptions(use_cache=False))
+    assert list(np.asarray(engine.item_ids)) == list(np.asarray(in_process.item_ids))
+    assert len(engine.item_ids) == 3  # '"a"', 'a' and '"b': three items, one with an unclosed quote
+    (tmp_path / "h.tsv").write_text('"user_id"\titem_id\ttimestamp\tuser_id\nu\ta\t1\tX\nv\tb\t2\tY\n')
+    prepare(tmp_path / "h.tsv", tmp_path / "s2", "polars")  # the first name is '"user_id"' in both readers, so the
+    engine = SequenceStore.load(tmp_path / "s2")              # users are the fourth column's, X and Y
+    in_process = load_dataset(tmp_path / "h.tsv", LoadOptions(use_cache=False))
+    assert list(np.asarray(engine.user_ids)) == list(np.asarray(in_process.user_ids)) == ["X", "Y"]

@@ -305,25 +305,34 @@ def test_processes_that_start_a_search_together_screen_once(tmp_path):
 
     write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
     script = f"""
-import json, time
+import json, sys, time
 from pathlib import Path
 from genpas.search import trained
 from genpas.train.config import TrainConfig
 
+me, other = Path({str(tmp_path)!r}) / f"ready-{{sys.argv[1]}}", Path({str(tmp_path)!r}) / f"ready-{{sys.argv[2]}}"
 original = trained.screen
-def slow_screen(*args, **kwargs):  # long enough for the two processes to overlap
+def slow_screen(*args, **kwargs):  # long enough for the other process, already waiting, to reach the lock
     with open({str(tmp_path / "screens.txt")!r}, "a") as fh:
         fh.write("screened\\n")
-    time.sleep(1.5)
+    time.sleep(1.0)
     return original(*args, **kwargs)
 trained.screen = slow_screen
 base = TrainConfig(data={str(tmp_path / "log.csv")!r}, max_len=6, progress=False)
-rows, _ = trained._screened(trained.load_split(base), base, Path({str(tmp_path / "s")!r}), 0.2, 2, 0)
+split = trained.load_split(base)
+me.touch()
+while not other.exists():  # both processes loaded and ready: they reach the screening together
+    time.sleep(0.01)
+rows, _ = trained._screened(split, base, Path({str(tmp_path / "s")!r}), 0.2, 2, 0)
 print(json.dumps(rows))
 """
     (tmp_path / "s").mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0]
+    procs = [subprocess.Popen([sys.executable, "-c", script, a, b], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for a, b in (("0", "1"), ("1", "0"))]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
     assert (tmp_path / "screens.txt").read_text() == "screened\n"  # one screening; the other read its cache
-    assert outputs[0] == outputs[1]
+    assert results[0][0] == results[1][0]
+    assert sum("waiting for another process's screening" in err for _, err in results) == 1
+    assert [p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith(".")] == [
+        p.name for p in (tmp_path / "s").glob("screening-*.json")]  # the lock is a hidden file beside the cache

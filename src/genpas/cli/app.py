@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     except (MemoryError, RuntimeError) as exc:  # torch.OutOfMemoryError is a RuntimeError
         if not _out_of_memory(exc):
             raise
-        print("error: out of memory (the run needs more than this machine or GPU has free): lower --batch-size, "
-              "--dim, --layers or --max-len", file=sys.stderr)
+        print("error: out of memory: the command needed more than this machine (or GPU) has free; a training run "
+              "needs less with a smaller --batch-size, --dim, --layers or --max-len", file=sys.stderr)
         sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)

@@ -13,6 +13,7 @@ import typer
 from genpas.atomic import write_text
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import FORMATS
+from genpas.errors import GenpasError
 
 DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in), a path to an interaction file, "
                                      "or a store directory from `genpas prepare`.")]
@@ -87,3 +88,17 @@ def strategy_from(name, alpha, beta, gamma):
     from genpas.augment import make_strategy, parse_bias
 
     return make_strategy(name, parse_bias(alpha), parse_bias(beta), parse_bias(gamma))
+
+
+def strategy_names(text: str, known) -> tuple[str, ...]:
+    """The names of --strategies, each known and given once (a strategy listed twice would train and report twice)."""
+    names = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    if not names:
+        raise GenpasError(f"--strategies: give at least one of {', '.join(known)}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise GenpasError(f"--strategies: unknown {unknown[0]!r}; choose from {', '.join(known)}")
+    twice = next((n for k, n in enumerate(names) if n in names[:k]), None)
+    if twice is not None:
+        raise GenpasError(f"--strategies: {twice!r} is given twice in {text!r}")
+    return names

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app, invocation
-from genpas.cli.common import ConfigData, with_data_flags
+from genpas.cli.common import ConfigData, strategy_names, with_data_flags
 from genpas.errors import GenpasError
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
@@ -81,8 +81,6 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
 
 
 def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model=None, data_flags=None):
-    from dataclasses import replace
-
     from genpas.search.experiments import ExperimentSettings
     from genpas.train.config import TrainConfig
 
@@ -93,11 +91,10 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     model = model or values.get("model", "sasrec")
     if model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"--model: expected sasrec, hstu or tiger, got {model!r}")
-    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"), from_file=set(values))
-    base = replace(base, data=data or values.get("data", "ml-100k"), epochs=base.epochs if epochs is None else epochs,
-                   patience=base.patience if patience is None else patience, progress=progress,
-                   time_budget_minutes=None, **(data_flags or {}))
-    base.validate()
+    given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
+             "time_budget_minutes": None, **(data_flags or {}),
+             **({} if epochs is None else {"epochs": epochs}), **({} if patience is None else {"patience": patience})}
+    base = TrainConfig.for_model({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
     return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
                               command=invocation())
 
@@ -259,10 +256,4 @@ def report_cmd(out: Out = DEFAULT_OUT,
 
 
 def _names(text: str) -> tuple[str, ...]:
-    known = ("pop", "lt", "mt", "sw", "genpas")
-    names = tuple(s.strip().lower() for s in text.split(",") if s.strip())
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise GenpasError(f"--strategies: unknown {unknown[0]!r}; choose from {', '.join(known)}" if unknown
-                          else "--strategies: give at least one")
-    return names
+    return strategy_names(text, ("pop", "lt", "mt", "sw", "genpas"))

@@ -38,8 +38,6 @@ def search_cmd(
     min_item_count: MinItem = 0,
 ):
     """Screen >= 150 settings by KL and Alignment/Discrimination, train the top K with LT/MT/SW, pick by validation."""
-    from dataclasses import replace
-
     from genpas.search import trained
     from genpas.search.campaign import STATES
     from genpas.train.config import TrainConfig
@@ -54,10 +52,9 @@ def search_cmd(
         raise GenpasError(f"--keep-fraction must be in (0, 1], got {keep_fraction}")
     if samples < 1:
         raise GenpasError(f"--samples must be >= 1, got {samples}")
-    base = TrainConfig.for_model({**values, "model": model}, str(config or "options"), from_file=set(values))
-    base = replace(base, data=data or values.get("data", "ml-100k"), progress=progress,
-                   **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
-    base.validate()
+    given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
+             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count)}
+    base = TrainConfig.for_model({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes

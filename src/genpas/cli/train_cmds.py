@@ -11,7 +11,7 @@ import typer
 
 from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, ConfigData, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
-                               TimeCol, UserCol, data_fields, write_json_atomic)
+                               TimeCol, UserCol, data_fields, strategy_names, write_json_atomic)
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig
 
@@ -42,15 +42,27 @@ FORWARDED = {
 MODEL_ONLY = {**dict.fromkeys(("levels", "codebook_size", "beam", "item_embeddings", "item_text", "text_model",
                                 "encoder_input"), ("tiger",)),
               **dict.fromkeys(("attention_dim", "linear_dim", "time_buckets"), ("hstu",)),
-              **dict.fromkeys(("negatives", "negative_sampling"), ("sasrec", "hstu"))}
+              **dict.fromkeys(("negatives", "negative_sampling"), ("sasrec", "hstu")),
+              # popularity trains nothing: no strategy, no network, no optimiser (max_len still cuts its inputs)
+              **dict.fromkeys(("strategy", "alpha", "beta", "gamma", "mode", "num_pairs", "fixed_budget",
+                               "budget_pairs", "classic", "transforms", "epochs", "patience", "batch_size", "lr",
+                               "weight_decay", "warmup_steps", "cosine", "lr_plateau", "grad_clip", "dim", "layers",
+                               "heads", "dropout", "time_budget_minutes", "precision", "num_workers"),
+                              ("sasrec", "hstu", "tiger"))}
 
 
 def check_applies(given: dict, model: str) -> None:
-    """Refuse a flag the chosen model does not read (a config file may carry them all: runs' config.yaml do)."""
+    """Refuse a flag the chosen model does not read (a config file may carry them all: runs' config.yaml do), and
+    more threads or workers than the machine has cores (a config's count is lowered with a warning instead)."""
+    from genpas.train.memory import cores
+
     for field, models in MODEL_ONLY.items():
         if field in given and model not in models:
             flag = TrainConfig.FLAGS.get(field, "--" + field.replace("_", "-"))
             raise GenpasError(f"{flag} applies to --model {' or '.join(models)} only; this run's model is {model}")
+    for field, flag in (("threads", "--threads"), ("num_workers", "--workers")):
+        if (given.get(field) or 0) > cores():
+            raise GenpasError(f"{flag} {given[field]} exceeds this machine's {cores()} cores; give at most {cores()}")
 
 
 def explicit_options(ctx: typer.Context, values: dict) -> dict:
@@ -174,7 +186,7 @@ def evaluate_cmd(
     cfg = TrainConfig.from_run(run / "config.yaml")
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
-    trainer = Trainer(cfg, run)
+    trainer = Trainer(cfg, run, check_memory=False)  # evaluation needs less than the training the check bounds
     if cfg.model != "pop":
         load_weights(run / "best.safetensors", trainer.model)
     result = {"valid": trainer.evaluate("valid"), "test": trainer.evaluate("test")}
@@ -225,12 +237,7 @@ def run_cmd(
 
     from genpas.search.compare import LINEUP, compare
 
-    names = [s.strip().lower() for s in strategies.split(",") if s.strip()]
-    if not names:
-        raise GenpasError(f"--strategies: give at least one of {', '.join(LINEUP)}")
-    unknown = [s for s in names if s not in LINEUP]
-    if unknown:
-        raise GenpasError(f"unknown strategy {unknown[0]!r} in --strategies; choose from {', '.join(LINEUP)}")
+    names = list(strategy_names(strategies, LINEUP))
     base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
     data = data or base.data  # a --data left out keeps the config's (the default: ml-100k)
     base = replace(base, data=data, time_budget_minutes=time_budget, epochs=base.epochs if epochs is None else epochs,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genpas.data.readers import no_repeated_column
 from genpas.errors import GenpasError
 
 
@@ -78,6 +79,7 @@ def _recbole_item(path: Path) -> dict[str, str]:
     header = [h.split(":")[0] for h in lines[0].split("\t")]
     if "item_id" not in header:
         raise GenpasError(f"{path}: line 1: a RecBole .item file needs an item_id column")
+    no_repeated_column(header, ("item_id",), path)
     key = header.index("item_id")
     out = {}
     for number, line in enumerate(lines[1:], start=2):
@@ -135,4 +137,5 @@ def _generic_table(path: Path, header_line: str, item_col: str) -> dict[str, str
     if item_col not in (reader.fieldnames or []):
         raise GenpasError(f"{path}: line 1: no {item_col!r} column (columns: {', '.join(reader.fieldnames or [])}); "
                           f"name it with --item-col")
+    no_repeated_column(list(reader.fieldnames), (item_col,), path)
     return {row[item_col]: " ".join(v for k, v in row.items() if k != item_col and v).strip() for row in reader}

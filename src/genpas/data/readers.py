@@ -187,8 +187,6 @@ def _no_missing_time(values: pl.Series, raw: pl.Series, path: Path, first_line: 
 
 def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: list[str] | None = None) -> pl.DataFrame:
     """All columns as strings, so ids keep leading zeros and nothing is guessed."""
-    if has_header:
-        no_repeated_column(raw, path, sep)
     if sep == "::":  # polars takes one-byte separators; '::' never occurs inside MovieLens fields
         raw = raw.replace(b"::", b"\x1f")
         sep = "\x1f"
@@ -207,23 +205,30 @@ def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: l
         raise GenpasError(f"{path}: cannot parse as '{sep}'-separated text: {message}") from None
 
 
-def no_repeated_column(raw: bytes, path: Path, sep: str) -> None:
-    """A header that names a column twice is ambiguous (the reader would rename the second copy and read the
-    first): refused, naming the column."""
+def header_names(raw: bytes, sep: str) -> list[str]:
+    """The names of the first line, split and unquoted as the readers split and unquote the data (quotes only in
+    comma- and semicolon-separated files)."""
     line = raw[:raw.find(b"\n") if b"\n" in raw else len(raw)].decode("utf-8-sig", "replace").rstrip("\r")
     quoting = dict(quotechar='"') if sep in (",", ";") else dict(quoting=csv.QUOTE_NONE)
-    names = next(csv.reader([line], delimiter=sep, **quoting), [])
-    twice = next((n for k, n in enumerate(names) if n in names[:k]), None)
+    return next(csv.reader([line], delimiter=sep, **quoting), [])
+
+
+def no_repeated_column(names: list[str], wanted, path: Path) -> None:
+    """A column the reader uses, named twice in the header, is ambiguous (the reader would rename the second copy and
+    read the first): refused, naming it. Repeated names of columns it does not read stay harmless."""
+    twice = next((name for name in wanted if names.count(name) > 1), None)
     if twice is not None:
         raise GenpasError(f"{path}: the header names column {twice!r} twice; rename one of them")
 
 
-def check_header(path: Path, sep: str) -> None:
+def check_header(path: Path, sep: str, wanted) -> None:
     """`no_repeated_column` on a file's first line, without reading the whole file (the engines stream it)."""
-    no_repeated_column(_head(path, 1 << 16), path, sep)
+    no_repeated_column(header_names(_head(path, 1 << 16), sep), wanted, path)
 
 
-def _select(df: pl.DataFrame, path: Path, cols: Columns) -> pl.DataFrame:
+def _select(df: pl.DataFrame, path: Path, cols: Columns, header: list[str] | None = None) -> pl.DataFrame:
+    if header is not None:
+        no_repeated_column(header, (cols.user, cols.item, cols.time), path)
     missing = [c for c in (cols.user, cols.item, cols.time) if c not in df.columns]
     if missing:
         raise GenpasError(
@@ -255,7 +260,7 @@ def read_table(path: Path, fmt: str, cols: Columns) -> pl.DataFrame:
         return _finish(df, path, first_line=1)
     raw = read_bytes(path)
     sep = "\t" if fmt == "tsv" else _sniff_separator(raw)
-    df = _select(_read_delimited(raw, path, sep, has_header=True), path, cols)
+    df = _select(_read_delimited(raw, path, sep, has_header=True), path, cols, header_names(raw, sep))
     return _finish(df, path, first_line=2)
 
 
@@ -266,7 +271,8 @@ def read_movielens(path: Path) -> pl.DataFrame:
     name = _stem(path)
     if first.lower().startswith("userid"):  # ratings.csv of ml-20m and later
         df = _read_delimited(raw, path, ",", has_header=True)
-        return _finish(_select(df, path, Columns("userId", "movieId", "timestamp")), path, first_line=2)
+        return _finish(_select(df, path, Columns("userId", "movieId", "timestamp"), header_names(raw, ",")), path,
+                       first_line=2)
     if name != "u.data" and (name.endswith(".dat") or "::" in first):
         if "::" not in first:
             raise GenpasError(f"{path}: line 1: expected '::' separators (MovieLens ratings.dat), found {first!r}")
@@ -285,8 +291,13 @@ def read_movielens(path: Path) -> pl.DataFrame:
 def read_recbole(path: Path, cols: Columns) -> pl.DataFrame:
     """RecBole atomic `.inter`: tab-separated, typed header such as `user_id:token`."""
     raw = read_bytes(path)
+    no_repeated_column([name.split(":", 1)[0] for name in header_names(raw, "\t")], (cols.user, cols.item, cols.time),
+                       path)
     df = _read_delimited(raw, path, "\t", has_header=True)
-    df = df.rename({c: c.split(":", 1)[0] for c in df.columns})
+    untyped: dict[str, str] = {}  # name without its type -> the column; a repeated name the reader does not use
+    for column in df.columns:      # keeps its first copy
+        untyped.setdefault(column.split(":", 1)[0], column)
+    df = df.select(pl.col(column).alias(name) for name, column in untyped.items())
     return _finish(_select(df, path, cols), path, first_line=2)
 
 

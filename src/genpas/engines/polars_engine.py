@@ -38,9 +38,10 @@ def scan(files: list[Path], fmt: str, options: PrepareOptions) -> pl.LazyFrame:
         if fmt == "parquet":
             lf = pl.scan_parquet(f)
         else:
-            check_header(f, separator(f, fmt))
-            lf = pl.scan_csv(f, separator=separator(f, fmt), infer_schema=False,
-                             quote_char='"')
+            sep = separator(f, fmt)
+            check_header(f, sep, cols)
+            # quotes as the in-process reader reads them: in comma- and semicolon-separated files only
+            lf = pl.scan_csv(f, separator=sep, infer_schema=False, quote_char='"' if sep in (",", ";") else None)
         names = lf.collect_schema().names()
         missing = [c for c in cols if c not in names]
         if missing:

@@ -63,8 +63,11 @@ def scan(spark, files: list[Path], fmt: str, options: PrepareOptions):
             df = spark.read.parquet(str(path))
         else:
             sep = separator(path, fmt)
-            check_header(path, sep)
-            df = spark.read.option("header", True).option("sep", sep).option("inferSchema", False).csv(str(path))
+            check_header(path, sep, (options.user_col, options.item_col, options.time_col))
+            # quotes as the in-process reader reads them: in comma- and semicolon-separated files only ("" turns
+            # Spark's quoting off)
+            df = (spark.read.option("header", True).option("sep", sep).option("inferSchema", False)
+                  .option("quote", '"' if sep in (",", ";") else "").csv(str(path)))
         missing = [c for c in (options.user_col, options.item_col, options.time_col) if c not in df.columns]
         if missing:
             raise GenpasError(f"{path}: no column {missing[0]!r}; columns are {', '.join(df.columns)} "

@@ -28,6 +28,7 @@ from genpas.analysis.generalization import generalization
 from genpas.analysis.screening import KLScreen
 from genpas.augment.distribution import PairDistribution
 from genpas.augment.strategy import genpas
+from genpas.errors import GenpasError
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.train.trainer import load_split
 
@@ -122,6 +123,9 @@ def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 
     """Train a KL-stratified sample of the grid (see the module docstring); returns the experiment's JSON object."""
     from genpas.search.experiments import METRICS, spread
 
+    if not 3 <= size <= len(default_grid()):
+        raise GenpasError(f"--settings must lie in [3, {len(default_grid())}] (a rank correlation needs 3 points; the "
+                          f"grid holds {len(default_grid())}), got {size}")
     started = time.perf_counter()
     if store.split is None:
         store.split = load_split(settings.base)

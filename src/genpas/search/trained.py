@@ -79,12 +79,24 @@ def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples
     if cached is not None or not save:
         return cached or _screen(split, base, keep_fraction, samples, seed)
     # Processes that start a search together screen once: the others wait for the first one's cache.
-    with exclusive(path.with_suffix(".lock"), "", wait=True):
-        cached = screening_cache.read(path, facts, grid)
-        if cached is not None:
-            return cached
-        rows, seconds = _screen(split, base, keep_fraction, samples, seed)
-        screening_cache.write(path, facts, rows, seconds)
+    lock = path.with_name(f".{path.stem}.lock")
+    try:
+        with exclusive(lock, "busy"):
+            return _screen_into(path, facts, grid, split, base, keep_fraction, samples, seed)
+    except RunBusy:
+        log.warning("waiting for another process's screening of this data (%s)", path)
+    with exclusive(lock, "busy", wait=True):
+        return _screen_into(path, facts, grid, split, base, keep_fraction, samples, seed)
+
+
+def _screen_into(path: Path, facts: dict, grid, split, base: TrainConfig, keep_fraction: float, samples: int,
+                 seed: int) -> tuple[list[dict], float]:
+    """The cache's screening if another process wrote it meanwhile, else a new one, written there."""
+    cached = screening_cache.read(path, facts, grid)
+    if cached is not None:
+        return cached
+    rows, seconds = _screen(split, base, keep_fraction, samples, seed)
+    screening_cache.write(path, facts, rows, seconds)
     return rows, seconds
 
 
@@ -101,7 +113,7 @@ def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_min
     screened, screen_seconds = _screened(split, base, out, keep_fraction, samples, seed, save)
     survivors = [r for r in screened if r["survivor"]]
     candidates = survivors[:top_k]
-    if len(candidates) < top_k and save:  # said once, by the search itself (not again by --plan)
+    if len(candidates) < top_k:
         log.warning("--top-k %d: only %d settings survive the screening (--keep-fraction %g); training those %d",
                     top_k, len(survivors), keep_fraction, len(survivors))
     jobs = [(b, dict(strategy=b)) for b in BASELINES]

@@ -98,7 +98,7 @@ class TrainConfig:
                 try:
                     setattr(self, name, parse_bias(value))
                 except GenpasError as exc:
-                    raise OptionError(name, "--" + name, str(exc).removeprefix(name + " ")) from None
+                    raise OptionError(name, "--" + name, str(exc)) from None
         self.validate()
 
     # field -> the command-line flag that sets it, where the two are spelled differently

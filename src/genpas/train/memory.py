@@ -2,28 +2,32 @@
 
 A size typed one digit too long (`--dim 100000`, `--max-len 10000000`) would otherwise end in an allocator
 traceback after minutes of data loading, or in the operating system killing the process (and, on a shared machine,
-its neighbours). Before the model is built, `check_fits` counts its parameters on the meta device (no memory) and
-adds what one step cannot do without:
+its neighbours). Before training starts, `memory_problem` counts the model's parameters on the meta device (no
+memory) and adds what training cannot do without:
 
     parameters x 16 bytes   weights, gradients and AdamW's two moments, float32
-    logits of one batch     batch x max_len x catalogue x 4 bytes (full softmax; N + 1 columns with --negatives),
-                            twice: the scores and their gradient
-    one evaluation batch    eval_batch_size x catalogue x 4 bytes
+    the larger of           one batch's logits: batch x catalogue x 4 bytes, twice (scores and their gradient; at
+                            least one target per row, N + 1 columns with --negatives), and
+                            one evaluation batch's scores: eval_batch_size x catalogue x 4 bytes
 
-Every term is a lower bound (activations of the layers are left out), so a run it refuses cannot fit; a run it
-lets through may still need more, and the CLI turns the allocator's out-of-memory error into one line as well.
-Threads and data-loader workers are bounded by the machine's cores. TIGER (semantic ids built before its model, codes
-scored instead of items) is bounded by the allocator alone.
+Every term is a lower bound (activations are left out, and a packed window counts one target), so a run it refuses
+cannot fit; a run it lets through may still need more, and the CLI turns the allocator's out-of-memory error into
+one line as well. Evaluating a saved run is not checked (it needs less than its training did). TIGER (semantic ids
+built before its model, codes scored instead of items) is bounded by the allocator alone.
+
+Threads and data-loader workers beyond the machine's cores: a flag asking for them is refused by the CLI; a value
+read from a saved or shared config is lowered to the cores with a warning (`within_cores`), so a run trained on a
+larger machine still resumes on a smaller one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
 
-from genpas.errors import GenpasError
-
+log = logging.getLogger(__name__)
 GIB = 1 << 30
 
 
@@ -65,28 +69,37 @@ def parameter_count(cfg, split) -> int:
 
 
 def lower_bound_bytes(cfg, num_items: int, parameters: int) -> dict:
-    """The three lower-bound terms of the module docstring, in bytes."""
+    """The lower-bound terms of the module docstring, in bytes (training logits and evaluation scores never coexist:
+    the total counts the larger)."""
     columns = cfg.negatives + 1 if cfg.negatives else num_items
-    rows = cfg.batch_size * (cfg.max_len if cfg.mode == "packed" else 1)
-    return {"parameters": 16 * parameters, "logits": 2 * 4 * rows * columns,
+    return {"parameters": 16 * parameters, "logits": 2 * 4 * cfg.batch_size * columns,
             "evaluation": 4 * cfg.eval_batch_size * num_items}
 
 
-def check_fits(cfg, split, device: torch.device) -> None:
-    """GenpasError when the run cannot fit on `device`, or asks for more threads or workers than there are cores."""
-    limit = cores()
-    for name, flag in (("threads", "--threads"), ("num_workers", "--workers")):
-        value = getattr(cfg, name)
-        if value and value > limit:
-            raise GenpasError(f"{flag} {value} exceeds this machine's {limit} cores; give at most {limit}")
+def total(need: dict) -> int:
+    return need["parameters"] + max(need["logits"], need["evaluation"])
+
+
+def memory_problem(cfg, split, device: torch.device) -> str | None:
+    """Why training `cfg` cannot fit on `device`, or None (also when the free memory cannot be told)."""
     if cfg.model not in ("sasrec", "hstu"):
-        return
+        return None
     free = available_bytes(device)
     if free is None:
-        return
+        return None
     need = lower_bound_bytes(cfg, split.full.num_items, parameter_count(cfg, split))
-    if sum(need.values()) > free:
-        parts = ", ".join(f"{name} {size / GIB:.1f}" for name, size in need.items())
-        raise GenpasError(f"this run needs at least {sum(need.values()) / GIB:.1f} GiB ({parts}) and {device} has "
-                          f"{free / GIB:.1f} GiB free: lower --dim, --layers, --max-len or --batch-size (--negatives N "
-                          "shrinks the logits of a large catalogue)")
+    if total(need) <= free:
+        return None
+    parts = ", ".join(f"{name} {size / GIB:.1f}" for name, size in need.items())
+    return (f"this run needs at least {total(need) / GIB:.1f} GiB ({parts}) and {device} has {free / GIB:.1f} GiB "
+            "free: lower --dim, --layers, --max-len or --batch-size (--negatives N shrinks the logits of a large "
+            "catalogue)")
+
+
+def within_cores(value: int | None, key: str) -> int | None:
+    """A config's thread or worker count, lowered to the machine's cores (with a warning) where it asks for more."""
+    limit = cores()
+    if value is None or value <= limit:
+        return value
+    log.warning("%s: %d in the run's config exceeds this machine's %d cores; using %d", key, value, limit, limit)
+    return limit

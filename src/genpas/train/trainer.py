@@ -39,7 +39,7 @@ from genpas.train.checkpoint import load_state, load_weights, save_state, save_w
 from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
-from genpas.train.memory import check_fits
+from genpas.train.memory import memory_problem, within_cores
 from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def lr_lambda(warmup: int, total: int, cosine: bool):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, out_dir: Path, split=None, on_batch=None):
+    def __init__(self, cfg: TrainConfig, out_dir: Path, split=None, on_batch=None, check_memory: bool = True):
         self.cfg = cfg
         self.out = Path(out_dir)
         self.on_batch = on_batch  # test hook: called with every training batch
@@ -69,14 +69,27 @@ class Trainer:
         if self.world > 1 and not torch.distributed.is_initialized():
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.split = split if split is not None else load_split(cfg)
-        check_fits(cfg, self.split, self.device)  # sizes, threads and workers this machine cannot take: one line
         if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+            torch.set_num_threads(within_cores(cfg.threads, "threads"))
+        if check_memory:  # before the model exists: a size that cannot fit is one line, not an allocator failure
+            self._check_memory()
         torch.manual_seed(cfg.seed)
         model, self.model_info = build_model(cfg, self.split)
         self.model = model.to(self.device)
         self.sampled = sampled_softmax(cfg, self.split, self.model, self.device)
         self.strategy = make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma)
+
+    def _check_memory(self) -> None:
+        """A run that cannot fit is one error line before training starts; with several ranks, every rank refuses
+        when one cannot fit (a lone refusal would leave the others waiting at their first collective)."""
+        problem = memory_problem(self.cfg, self.split, self.device)
+        if self.world > 1:
+            flag = torch.tensor([1.0 if problem else 0.0], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            if flag.item() and not problem:
+                problem = "another rank of this run has too little free memory for it (see its error)"
+        if problem:
+            raise GenpasError(problem)
 
     @property
     def is_main(self) -> bool:
@@ -122,7 +135,8 @@ class Trainer:
                          cfg.budget_pairs, cfg.classic, cfg.transforms, getattr(self.model, "needs_times", False)),
             rank=self.rank, world_size=self.world,
         )
-        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.num_workers,
+        workers = within_cores(cfg.num_workers, "num_workers")
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
                                              pin_memory=self.device.type == "cuda")
         model = self.model
         if self.world > 1:
