@@ -157,6 +157,10 @@ def test_negative_k_cores_and_non_finite_synth_options(tmp_path, capsys, args, m
     (["train", "--model", "pop", "--negative-sampling", "popularity"], "--negative-sampling applies to --model"),
     (["experiment", "strategies", "--seeds", "0,1,0"], "--seeds: 0 is given twice in '0,1,0'"),
     (["experiment", "strategies", "--genpas", "0,0,0", "--search", "s.json"], "give --genpas or --search, not both"),
+    (["experiment", "strategies", "--strategies", "mt,lt,mt"], "--strategies: 'mt' is given twice in 'mt,lt,mt'"),
+    (["run", "--strategies", "mt,mt"], "--strategies: 'mt' is given twice in 'mt,mt'"),
+    (["train", "--model", "pop", "--strategy", "lt"], "--strategy applies to --model sasrec or hstu or tiger only"),
+    (["train", "--model", "pop", "--epochs", "3"], "--epochs applies to --model sasrec or hstu or tiger only"),
 ])
 def test_flags_that_would_be_ignored_or_counted_twice_are_refused(tmp_path, capsys, args, message):
     (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
@@ -177,19 +181,6 @@ def test_only_flags_are_checked_against_the_model_not_a_config_files_keys(tmp_pa
                         "--out", str(tmp_path / "run"))
     assert code == 0, err
     assert (tmp_path / "run" / "metrics.json").exists()
-
-
-@pytest.mark.parametrize("args,message", [
-    (["experiment", "strategies", "--strategies", "mt,lt,mt"], "--strategies: 'mt' is given twice in 'mt,lt,mt'"),
-    (["run", "--strategies", "mt,mt"], "--strategies: 'mt' is given twice in 'mt,mt'"),
-    (["train", "--model", "pop", "--strategy", "lt"], "--strategy applies to --model sasrec or hstu or tiger only"),
-    (["train", "--model", "pop", "--epochs", "3"], "--epochs applies to --model sasrec or hstu or tiger only"),
-])
-def test_strategies_listed_twice_and_flags_popularity_ignores(tmp_path, capsys, args, message):
-    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
-    code, err = run_cli(capsys, *args, "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"))
-    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
-    assert not (tmp_path / "run").exists()
 
 
 def test_an_experiment_flag_overrides_a_bad_value_of_its_config(tmp_path, capsys):
