@@ -271,6 +271,13 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     assert "Not comparable: HSTU" in "\n".join(_published_section([result("sasrec", True, 0.1),
                                                                    result("hstu", False, 0.1)]))
     assert _published_section([{**result("sasrec", True, 0.1), "data": "ml-100k"}]) == []
+    run = {"config": {"data": "ml-1m", "model": "hstu", "seed": 0}, "strategy": {"label": "MT"},
+           "test": {"recall@10": 0.31, "ndcg@10": 0.18, "exclude_history": True},
+           "test_history_kept": {"recall@10": 0.25, "ndcg@10": 0.13}}
+    text = "\n".join(_published_section([sasrec], [run, {**run, "test": {**run["test"], "exclude_history": False}}]))
+    assert text.count("| HSTU, MT | genpas, 1 run (seed 0; see Single runs) | 0.3100 | 0.1800 | 0.2500 | 0.1300 |") == 1
+    assert "| HSTU, MT | genpas, 1 run (seed 0; see Single runs) | 0.3100 | 0.1800 |" in "\n".join(
+        _published_section([], [run]))  # a report of single runs alone
 
 
 def test_flags_left_out_keep_the_config_and_flags_given_override_it(tmp_path):

@@ -314,7 +314,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                    + screening_summary(results["screening"], results.get("strategies")) + [""])
     lines += summary
     compared = [r for r in results.values() if r["experiment"] == "strategies"]
-    lines += published_section(compared)
+    singles = [json_object(Path(run) / "metrics.json", "give a finished run") for run in runs]  # checked above
+    lines += published_section(compared, singles)
     lines += models_section(compared)
     lines += search_lines
     for kind, result in results.items():

@@ -12,9 +12,11 @@ PUBLISHED = {"ml-1m": [("SASRec (sampled softmax, 128 negatives)", 0.2853, 0.160
                        ("HSTU-large", 0.3294, 0.1893)]}
 
 
-def published_section(results: list[dict]) -> list[str]:
-    """The published rows of the data set (if any) beside every model's strategies, test metrics over seeds."""
-    rows = PUBLISHED.get(results[0]["data"]) if results else None
+def published_section(results: list[dict], singles: list[dict] = ()) -> list[str]:
+    """The published rows of the data set (if any) beside every model's strategies, test metrics over seeds, and
+    beside the single runs of the report (`singles`: their metrics.json objects) ranked in the published protocol."""
+    data = results[0]["data"] if results else singles[0]["config"]["data"] if singles else None
+    rows = PUBLISHED.get(data)
     if not rows:
         return []
     lengths = ", ".join(str(n) for n in sorted({r["config"]["max_len"] for r in results}))
@@ -39,4 +41,11 @@ def published_section(results: list[dict]) -> list[str]:
                 beside = f"{_ms(both['recall@10'])} | {_ms(both['ndcg@10'])}" if both else " | "
                 lines.append(f"| {model}, {row['label']} | genpas, {len(result['seeds'])} seeds | "
                              f"{_ms(row['test']['recall@10'])} | {_ms(row['test']['ndcg@10'])} | {beside} |")
+    for m in singles:
+        if m["config"]["data"] == data and m["test"].get("exclude_history"):
+            model = MODEL_NAMES.get(m["config"]["model"], m["config"]["model"])
+            both = m.get("test_history_kept")
+            beside = f"{both['recall@10']:.4f} | {both['ndcg@10']:.4f}" if both else " | "
+            lines.append(f"| {model}, {m['strategy']['label']} | genpas, 1 run (seed {m['config']['seed']}; see "
+                         f"Single runs) | {m['test']['recall@10']:.4f} | {m['test']['ndcg@10']:.4f} | {beside} |")
     return lines + [""]
