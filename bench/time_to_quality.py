@@ -96,9 +96,10 @@ def measure(cfg: TrainConfig, label: str) -> dict:
 
 
 def from_runs(dirs: list[str], quality: float | None = None) -> dict:
-    """Time to quality of finished run directories, per run (keyed by path) and per group of runs that measure the
-    same thing (strategy, data, device, precision, threads: mean over the group's seeds). Unfinished and untrained
-    (popularity) directories are skipped with a note; none usable is an error (exit 2)."""
+    """Time to quality of finished run directories, per run (keyed by its path, relative to the repository when inside
+    it) and per group of runs that measure the same thing (model, strategy, data, device, precision, threads, recipe:
+    mean over the group's seeds). Unfinished and untrained (popularity) directories are skipped with a note; none
+    usable is an error (exit 2)."""
     import json
     import statistics
 
@@ -119,13 +120,16 @@ def from_runs(dirs: list[str], quality: float | None = None) -> dict:
         result.update(test_ndcg10=metrics["test"]["ndcg@10"], device=metrics["device"],
                       precision=metrics.get("precision", "auto"), threads=cfg.get("threads"),
                       stopped_by=ended_by(metrics), max_len=cfg["max_len"], data=cfg["data"],
-                      strategy=metrics["strategy"]["label"], seed=cfg["seed"], lr=cfg.get("lr"),
+                      model=cfg.get("model", "sasrec"), strategy=metrics["strategy"]["label"], seed=cfg["seed"],
+                      lr=cfg.get("lr"),
                       cosine=cfg.get("cosine", False), epochs_max=cfg.get("epochs"))
-        runs[str(d)] = result
+        name = str(d.relative_to(ROOT)) if d.is_relative_to(ROOT) else str(d)  # portable keys for the repo's runs
+        runs[name] = result
         result["recipe"] = f"lr {result['lr']}" + (f" cosine over {result['epochs_max']} epochs" if result["cosine"] else "")
-        group = " / ".join(str(result[k]) for k in ("strategy", "data", "device", "precision", "threads", "recipe"))
+        group = " / ".join(str(result[k]) for k in ("model", "strategy", "data", "device", "precision", "threads",
+                                                      "recipe"))
         groups.setdefault(group, []).append(result["seconds"])
-        print(f"{str(d):40s} seed {cfg['seed']}: {result['seconds']:8.1f} s of training to {SHARE:.0%} of the best "
+        print(f"{name:40s} seed {cfg['seed']}: {result['seconds']:8.1f} s of training to {SHARE:.0%} of the best "
               f"valid ndcg@10 {result['best_valid_ndcg@10']:.4f} (epoch {result['epochs']} of {result['epochs_run']}, "
               f"ended by {result['stopped_by']}); {group}", flush=True)
         if quality is not None:
