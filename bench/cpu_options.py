@@ -2,13 +2,16 @@
 batch) under each option the speed issue names, measured in one process on the same batches.
 
     python bench/cpu_options.py [--threads N] [--steps 40] [--rounds 3] [--no-compile]
+    python bench/cpu_options.py --config configs/sasrec-ml1m.yaml --variants fp32,bf16 --steps 5   # ML-1M, length 200
 
 Variants: exact float32 (the reference), float32 with dropout masks from an integer hash (a candidate), bf16 autocast with the fused attention kernel, bf16 autocast with the explicit
 attention the model uses under CPU autocast (what `--precision bf16` runs), both again under
 `torch.compile`, fused AdamW instead of the default implementation, and bf16 matrix-product throughput alone. Every step
 is a full training step (forward, loss, backward, gradient clipping, AdamW). The variants are timed in interleaved
 rounds and each reports its best round, so a drift of the machine's speed does not favour one. Compile times are
-reported apart (they are paid once per run). Writes bench/results/cpu_options.json.
+reported apart (they are paid once per run). Writes bench/results/cpu_options.json; with `--config FILE` (another
+data set, length or model: e.g. ML-1M at length 200, or HSTU) bench/results/cpu_options_<FILE's stem>.json.
+`--variants` picks some of: {ids}.
 """
 
 from __future__ import annotations
@@ -71,16 +74,17 @@ class Setup:
     fused_adamw: bool = False
 
 
-VARIANTS = {
-    "fp32": Setup(),
-    "bf16, fused attention kernel": Setup("bf16", fused_kernel=True),
-    "bf16, explicit attention (--precision bf16)": Setup("bf16"),
-    "fp32, fused AdamW": Setup(fused_adamw=True),
-    "bf16, fused AdamW": Setup("bf16", fused_adamw=True),
-    "fp32, hashed dropout masks": Setup(hashed_dropout=True),
-    "fp32, torch.compile": Setup(compiled=True),
-    "bf16, torch.compile": Setup("bf16", compiled=True),
+VARIANTS = {  # id -> (name in the results, setup)
+    "fp32": ("fp32", Setup()),
+    "bf16-fused": ("bf16, fused attention kernel", Setup("bf16", fused_kernel=True)),
+    "bf16": ("bf16, explicit attention (--precision bf16)", Setup("bf16")),
+    "fp32-fused-adamw": ("fp32, fused AdamW", Setup(fused_adamw=True)),
+    "bf16-fused-adamw": ("bf16, fused AdamW", Setup("bf16", fused_adamw=True)),
+    "fp32-hashed-dropout": ("fp32, hashed dropout masks", Setup(hashed_dropout=True)),
+    "fp32-compile": ("fp32, torch.compile", Setup(compiled=True)),
+    "bf16-compile": ("bf16, torch.compile", Setup("bf16", compiled=True)),
 }
+__doc__ = __doc__.format(ids=", ".join(VARIANTS))
 
 
 class Variant:
@@ -137,16 +141,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each variant's figure is its best round")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    parser.add_argument("--config", type=Path, default=None, help="training options (YAML) instead of the ml-100k "
+                        "defaults, e.g. configs/sasrec-ml1m.yaml")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated ids (default: all)")
     args = parser.parse_args()
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown or "fp32" not in chosen:
+        parser.error(f"--variants: unknown {unknown[0]!r}" if unknown else "--variants must include fp32 (the "
+                     "reference)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = TrainConfig(progress=False)
+    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
     split = load_split(cfg)
-    stream = TrainingStream(split.train, make_strategy("mt"), StreamConfig("packed", cfg.max_len, cfg.batch_size, 0))
+    model_times = cfg.model == "hstu"  # HSTU reads the event times
+    stream = TrainingStream(split.train, make_strategy("mt"),
+                            StreamConfig("packed", cfg.max_len, cfg.batch_size, 0, times=model_times))
     batches = [b for _, b in zip(range(WARMUP + args.steps), iter(stream))]
-    results: dict = {"threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds, "variants": {}}
+    results: dict = {"threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds,
+                     "data": cfg.data, "model": cfg.model, "max_len": cfg.max_len, "batch_size": cfg.batch_size,
+                     "config": str(args.config) if args.config else None, "variants": {}}
     variants = {}
-    for name, setup in VARIANTS.items():
+    for key in chosen:
+        name, setup = VARIANTS[key]
         if setup.compiled and args.no_compile:
             continue
         variants[name] = Variant(cfg, split, setup)
@@ -165,7 +182,7 @@ def main() -> None:
     results["matmul_gflops"] = matmul_gflops()
     for shape, gflops in results["matmul_gflops"].items():
         print(f"matmul {shape:24s} {gflops:7.1f} GFLOP/s")
-    path = write_results("cpu_options", results)
+    path = write_results("cpu_options" + (f"_{args.config.stem}" if args.config else ""), results)
     print(f"wrote {path}")
 
 
