@@ -152,7 +152,7 @@ def main() -> None:
                      "reference)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config)) if args.config else TrainConfig()
     split = load_split(cfg)
     model_times = cfg.model == "hstu"  # HSTU reads the event times
     stream = TrainingStream(split.train, make_strategy("mt"),

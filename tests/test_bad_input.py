@@ -214,3 +214,19 @@ def test_the_screening_study_api_bounds_its_sample_like_the_cli():
     for size in (2, len(default_grid()) + 1):
         with pytest.raises(GenpasError, match=rf"--settings must lie in \[3, {len(default_grid())}\]"):
             run_screening_study(None, None, size)
+
+
+def test_the_main_job_keeps_its_configs_seed_and_a_flag_overrides_a_bad_config_value(tmp_path, capsys):
+    import json
+
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u{u},i{k},{k}\n" for u in range(4)
+                                                                          for k in range(6)))
+    (tmp_path / "c.yaml").write_text("seed: 7\nepochs: 0\n")
+    common = ["run", "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"), "--strategies", "pop",
+              "--out", str(tmp_path / "o"), "--no-progress"]
+    code, err = run_cli(capsys, *common)
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'c.yaml'}: epochs: must be >= 1, got 0"
+    code, err = run_cli(capsys, *common, "--epochs", "1")
+    assert code == 0, err
+    config = json.loads((tmp_path / "o" / "results.json").read_text())["config"]
+    assert (config["seed"], config["epochs"]) == (7, 1)  # the config's seed was replaced by 0 before

@@ -271,13 +271,22 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     assert "Not comparable: HSTU" in "\n".join(_published_section([result("sasrec", True, 0.1),
                                                                    result("hstu", False, 0.1)]))
     assert _published_section([{**result("sasrec", True, 0.1), "data": "ml-100k"}]) == []
-    run = {"config": {"data": "ml-1m", "model": "hstu", "seed": 0}, "strategy": {"label": "MT"},
+    from genpas.search.published import single_run
+
+    run = {"config": {"data": "ml-1m", "model": "hstu", "seed": 0, "max_len": 200}, "strategy": {"label": "MT"},
            "test": {"recall@10": 0.31, "ndcg@10": 0.18, "exclude_history": True},
            "test_history_kept": {"recall@10": 0.25, "ndcg@10": 0.13}}
-    text = "\n".join(_published_section([sasrec], [run, {**run, "test": {**run["test"], "exclude_history": False}}]))
-    assert text.count("| HSTU, MT | genpas, 1 run (seed 0; see Single runs) | 0.3100 | 0.1800 | 0.2500 | 0.1300 |") == 1
-    assert "| HSTU, MT | genpas, 1 run (seed 0; see Single runs) | 0.3100 | 0.1800 |" in "\n".join(
-        _published_section([], [run]))  # a report of single runs alone
+    kept_run = {**run, "test": {**run["test"], "exclude_history": False}}
+    pop = {**run, "config": {**run["config"], "model": "pop"}}
+    text = "\n".join(_published_section([sasrec], [single_run(m) for m in (run, kept_run, pop)]))
+    assert text.count("| HSTU, MT | genpas, 1 run (seed 0, length 200) | 0.3100 | 0.1800 | 0.2500 | 0.1300 |") == 1
+    assert "1 single run(s) of other data or ranked with the history kept are not listed here" in text
+    assert "pop" not in text.split("| genpas, 1 run")[0].split("\n")[-1]  # no popularity row
+    alone = "\n".join(_published_section([], [single_run({**run, "config": {**run["config"], "max_len": 50}})]))
+    assert "max length 50," in alone and "| HSTU, MT | genpas, 1 run (seed 0, length 50) | 0.3100 | 0.1800 |" in alone
+    for damaged in ({**run, "config": {"model": "hstu"}}, {**run, "test_history_kept": {"ndcg@10": 0.1}}):
+        with pytest.raises((KeyError, TypeError)):  # the report turns these into one line naming the file
+            single_run(damaged)
 
 
 def test_flags_left_out_keep_the_config_and_flags_given_override_it(tmp_path):

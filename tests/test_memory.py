@@ -35,12 +35,22 @@ def test_lower_bound_terms(log):
     assert memory.total(need) == 160 + 2 * 4 * 4 * 100  # logits and evaluation scores never coexist: the larger
     sampled = TrainConfig(data=str(log), batch_size=4, max_len=5, negatives=9)
     assert memory.lower_bound_bytes(sampled, 100, 10)["logits"] == 2 * 4 * 4 * 10
+    small = memory.lower_bound_bytes(cfg, 100, 10, rows=2, users=1)  # fewer rows and users than a batch holds
+    assert small["logits"] == 2 * 4 * 2 * 100 and small["evaluation"] == 4 * 1 * 100
+
+
+def test_the_fewest_rows_of_an_epoch(log):
+    cfg = TrainConfig(data=str(log))
+    split = load_split(cfg)
+    assert memory._least_rows(cfg, split) == int((split.train.lengths >= 2).sum()) > 3
+    assert memory._least_rows(TrainConfig(data=str(log), num_pairs=3), split) == 3
 
 
 def test_a_run_is_refused_exactly_when_its_lower_bound_exceeds_the_free_memory(log, monkeypatch):
     cfg = TrainConfig(data=str(log), dim=16, layers=1, heads=2, max_len=7)
     split = load_split(cfg)
-    need = memory.total(memory.lower_bound_bytes(cfg, split.full.num_items, memory.parameter_count(cfg, split)))
+    need = memory.total(memory.lower_bound_bytes(cfg, split.full.num_items, memory.parameter_count(cfg, split),
+                                                 memory._least_rows(cfg, split), len(split.eval_users)))
     monkeypatch.setattr(memory, "available_bytes", lambda device: need)
     assert memory.memory_problem(cfg, split, torch.device("cpu")) is None  # exactly enough: allowed
     monkeypatch.setattr(memory, "available_bytes", lambda device: need - 1)
@@ -115,3 +125,10 @@ def test_another_runtime_error_is_not_called_out_of_memory(tmp_path, log, capsys
     monkeypatch.setattr(trainer, "train", fail)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["train", "--data", str(log), "--out", str(tmp_path / "run")])
+
+
+def test_gpu_memory_this_process_holds_cached_counts_as_free(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (100, 1000))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 50)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 20)
+    assert memory.available_bytes(torch.device("cuda", 0)) == 100 + 50 - 20  # an earlier run's cache is reusable

@@ -315,7 +315,7 @@ original = trained.screen
 def slow_screen(*args, **kwargs):  # long enough for the other process, already waiting, to reach the lock
     with open({str(tmp_path / "screens.txt")!r}, "a") as fh:
         fh.write("screened\\n")
-    time.sleep(1.0)
+    time.sleep(3.0)
     return original(*args, **kwargs)
 trained.screen = slow_screen
 base = TrainConfig(data={str(tmp_path / "log.csv")!r}, max_len=6, progress=False)

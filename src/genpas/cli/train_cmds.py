@@ -221,7 +221,7 @@ def run_cmd(
     time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.5,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs at most (default: --config's, else "
                                                  "200).")] = None,
-    seed: Seed = 0,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: --config's, else 0).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML of training options for every strategy.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Retrain even where a finished run exists.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
@@ -233,17 +233,15 @@ def run_cmd(
     min_item_count: MinItem = 0,
 ):
     """The main job: SASRec on a dataset with LT, MT, SW and GenPAS (plus popularity); table, JSON, Markdown, PNG."""
-    from dataclasses import replace
-
     from genpas.search.compare import LINEUP, compare
 
     names = list(strategy_names(strategies, LINEUP))
-    base = TrainConfig.from_yaml(config) if config is not None else TrainConfig()
-    data = data or base.data  # a --data left out keeps the config's (the default: ml-100k)
-    base = replace(base, data=data, time_budget_minutes=time_budget, epochs=base.epochs if epochs is None else epochs,
-                   seed=seed, progress=progress,
-                   **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count))
-    base.validate()
+    values = TrainConfig.yaml_values(config) if config is not None else {}
+    data = data or values.get("data", "ml-100k")  # a flag left out keeps the config's value, else the default
+    given = {"data": data, "time_budget_minutes": time_budget, "progress": progress,
+             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count),
+             **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
+    base = TrainConfig.from_dict({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
 
     def announce(label, metrics):
         typer.echo(f"{label:28s} valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}  test ndcg@10 "

@@ -206,16 +206,15 @@ def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: l
 
 
 def header_names(raw: bytes, sep: str) -> list[str]:
-    """The names of the first line, split and unquoted as the readers split and unquote the data (quotes only in
-    comma- and semicolon-separated files)."""
+    """The first line's names, unquoted as the readers unquote data (only in comma- and semicolon-separated files)."""
     line = raw[:raw.find(b"\n") if b"\n" in raw else len(raw)].decode("utf-8-sig", "replace").rstrip("\r")
     quoting = dict(quotechar='"') if sep in (",", ";") else dict(quoting=csv.QUOTE_NONE)
     return next(csv.reader([line], delimiter=sep, **quoting), [])
 
 
 def no_repeated_column(names: list[str], wanted, path: Path) -> None:
-    """A column the reader uses, named twice in the header, is ambiguous (the reader would rename the second copy and
-    read the first): refused, naming it. Repeated names of columns it does not read stay harmless."""
+    """A column the reader uses, named twice in the header, is ambiguous (one copy would be read silently): refused.
+    Repeated names of columns it does not read stay harmless."""
     twice = next((name for name in wanted if names.count(name) > 1), None)
     if twice is not None:
         raise GenpasError(f"{path}: the header names column {twice!r} twice; rename one of them")
@@ -294,10 +293,8 @@ def read_recbole(path: Path, cols: Columns) -> pl.DataFrame:
     no_repeated_column([name.split(":", 1)[0] for name in header_names(raw, "\t")], (cols.user, cols.item, cols.time),
                        path)
     df = _read_delimited(raw, path, "\t", has_header=True)
-    untyped: dict[str, str] = {}  # name without its type -> the column; a repeated name the reader does not use
-    for column in df.columns:      # keeps its first copy
-        untyped.setdefault(column.split(":", 1)[0], column)
-    df = df.select(pl.col(column).alias(name) for name, column in untyped.items())
+    untyped = {c.split(":", 1)[0]: c for c in reversed(df.columns)}  # name -> column: a repeated name (not read)
+    df = df.select(pl.col(column).alias(name) for name, column in untyped.items())  # keeps its first copy
     return _finish(_select(df, path, cols), path, first_line=2)
 
 

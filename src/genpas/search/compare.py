@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GENPAS = (0.5, 0.0, 0.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
 
 LINEUP = {
-    "pop": dict(model="pop", strategy="mt"),
+    "pop": dict(model="pop", strategy="mt", negatives=0),  # popularity has no softmax to sample
     "lt": dict(strategy="lt"),
     "mt": dict(strategy="mt"),
     "sw": dict(strategy="sw"),

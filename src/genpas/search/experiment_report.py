@@ -12,7 +12,7 @@ from genpas.atomic import write_text
 from genpas.errors import GenpasError
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
-from genpas.search.published import published_section
+from genpas.search.published import published_section, single_run
 from genpas.search.report import save_figure
 from genpas.search.result_files import json_object, load_results, load_search
 from genpas.search.screening_study import screening_plot, screening_summary, screening_table
@@ -299,6 +299,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         for stem, result in results.items()}
     search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
     run_lines = _runs_section(runs) if runs else []
+    singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above
+               for path in (Path(run) / "metrics.json" for run in runs)]
     data = next(iter(results.values()))["data"] if results else "?"
     figures.mkdir(parents=True, exist_ok=True)
     lines = [f"# Results on {data}", "",
@@ -314,7 +316,6 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                    + screening_summary(results["screening"], results.get("strategies")) + [""])
     lines += summary
     compared = [r for r in results.values() if r["experiment"] == "strategies"]
-    singles = [json_object(Path(run) / "metrics.json", "give a finished run") for run in runs]  # checked above
     lines += published_section(compared, singles)
     lines += models_section(compared)
     lines += search_lines

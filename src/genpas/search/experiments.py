@@ -67,7 +67,7 @@ def per_seed(record: dict) -> dict:
 
 def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:
     if name == "pop":
-        return dict(model="pop", strategy="mt")
+        return dict(model="pop", strategy="mt", negatives=0)  # popularity has no softmax to sample
     if name == "genpas":
         return dict(strategy="genpas", alpha=genpas[0], beta=genpas[1], gamma=genpas[2])
     return dict(strategy=name)

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,12 +81,12 @@ def _screened(split, base: TrainConfig, out: Path, keep_fraction: float, samples
         return cached or _screen(split, base, keep_fraction, samples, seed)
     # Processes that start a search together screen once: the others wait for the first one's cache.
     lock = path.with_name(f".{path.stem}.lock")
-    try:
-        with exclusive(lock, "busy"):
-            return _screen_into(path, facts, grid, split, base, keep_fraction, samples, seed)
-    except RunBusy:
-        log.warning("waiting for another process's screening of this data (%s)", path)
-    with exclusive(lock, "busy", wait=True):
+    with ExitStack() as held:
+        try:
+            held.enter_context(exclusive(lock, "busy"))
+        except RunBusy:
+            log.warning("waiting for another process's screening of this data (%s)", path)
+            held.enter_context(exclusive(lock, "busy", wait=True))
         return _screen_into(path, facts, grid, split, base, keep_fraction, samples, seed)
 
 

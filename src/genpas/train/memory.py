@@ -41,9 +41,9 @@ def cores() -> int:
 
 def available_bytes(device: torch.device) -> int | None:
     """Free memory of `device` (None when it cannot be told)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
+    if device.type == "cuda":  # free on the device, plus what this process's allocator holds for reuse (an earlier
+        free, _ = torch.cuda.mem_get_info(device)  # run's memory, kept cached: not free to others, free to us)
+        return int(free) + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     if device.type != "cpu":
         return None
     try:
@@ -68,12 +68,24 @@ def parameter_count(cfg, split) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def lower_bound_bytes(cfg, num_items: int, parameters: int) -> dict:
+def lower_bound_bytes(cfg, num_items: int, parameters: int, rows: int | None = None,
+                      users: int | None = None) -> dict:
     """The lower-bound terms of the module docstring, in bytes (training logits and evaluation scores never coexist:
-    the total counts the larger)."""
+    the total counts the larger). `rows` and `users` (when known) cap a batch on small data: the training rows of
+    an epoch and the users evaluated."""
     columns = cfg.negatives + 1 if cfg.negatives else num_items
-    return {"parameters": 16 * parameters, "logits": 2 * 4 * cfg.batch_size * columns,
-            "evaluation": 4 * cfg.eval_batch_size * num_items}
+    batch = min(cfg.batch_size, rows) if rows is not None else cfg.batch_size
+    evaluated = min(cfg.eval_batch_size, users) if users is not None else cfg.eval_batch_size
+    return {"parameters": 16 * parameters, "logits": 2 * 4 * batch * columns, "evaluation": 4 * evaluated * num_items}
+
+
+def _least_rows(cfg, split) -> int:
+    """Fewest training rows an epoch can have: one per user with a target, or the pair budget when smaller."""
+    rows = int((split.train.lengths >= 2).sum())
+    for budget in (cfg.num_pairs, cfg.budget_pairs):
+        if budget:
+            rows = min(rows, budget)
+    return max(rows, 1)
 
 
 def total(need: dict) -> int:
@@ -87,7 +99,8 @@ def memory_problem(cfg, split, device: torch.device) -> str | None:
     free = available_bytes(device)
     if free is None:
         return None
-    need = lower_bound_bytes(cfg, split.full.num_items, parameter_count(cfg, split))
+    need = lower_bound_bytes(cfg, split.full.num_items, parameter_count(cfg, split), _least_rows(cfg, split),
+                             len(split.eval_users))
     if total(need) <= free:
         return None
     parts = ", ".join(f"{name} {size / GIB:.1f}" for name, size in need.items())
