@@ -301,6 +301,20 @@ def test_flags_left_out_keep_the_config_and_flags_given_override_it(tmp_path):
     assert (default.data, default.model) == ("ml-100k", "sasrec")
 
 
+def test_a_data_flag_given_at_its_default_value_overrides_the_config(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp,uid\n" + "".join(
+        f"u{u},i{k},{k},v{u % 2}\n" for u in range(4) for k in range(6)))
+    (tmp_path / "c.yaml").write_text("user_col: uid\n")
+    plan = ["--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"), "--seeds", "0", "--out",
+            str(tmp_path / "e"), "--plan"]
+    keys = []
+    for extra in ([], ["--user-col", "uid"], ["--user-col", "user_id"]):
+        code, out = _run(["experiment", "strategies", "--strategies", "mt", *plan, *extra], capsys)
+        assert code == 0, out.err
+        keys.append(out.out.split()[1])  # the run's key: its config's hash
+    assert keys[0] == keys[1] != keys[2]  # `--user-col user_id` reads user_id, not the config's uid
+
+
 def test_the_report_names_the_devices_of_its_runs():
     from genpas.search.experiment_report import _devices
 

@@ -35,11 +35,16 @@ SparkMaster = Annotated[str, typer.Option("--spark-master", help="Spark master w
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists (never an input file).")]
 
 
-def data_fields(fmt, user_col, item_col, time_col, min_user, min_item) -> dict:
+def data_fields(fmt, user_col, item_col, time_col, min_user, min_item, ctx=None) -> dict:
     """The data flags given on the command line, as TrainConfig fields (for the commands that train: run, search,
-    experiment); a flag left at its default keeps what --config says."""
+    experiment); a flag left out keeps what --config says. With the command's context, a flag given at its default
+    value counts as given (`--user-col user_id` overrides a config's other column); without, only other values do."""
     given = {"format": fmt, "user_col": user_col, "item_col": item_col, "time_col": time_col,
              "min_user_count": min_user, "min_item_count": min_item}
+    if ctx is not None:
+        on_line = {field for (name, _, _), field in zip(DATA_FLAGS, given)
+                   if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")}
+        return {k: v for k, v in given.items() if k in on_line}
     defaults = {"format": None, "user_col": "user_id", "item_col": "item_id", "time_col": "timestamp",
                 "min_user_count": 0, "min_item_count": 0}
     return {k: v for k, v in given.items() if v != defaults[k]}
@@ -57,12 +62,14 @@ def with_data_flags(command):
              for name, kind, default in DATA_FLAGS]
     kept = [p for p in signature.parameters.values() if p.name != "data_flags"]
 
+    context = inspect.Parameter("_data_flags_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         flags = [kwargs.pop(name) for name, _, _ in DATA_FLAGS]
-        return command(*args, data_flags=data_fields(*flags), **kwargs)
+        return command(*args, data_flags=data_fields(*flags, ctx=kwargs.pop("_data_flags_ctx", None)), **kwargs)
 
-    wrapper.__signature__ = signature.replace(parameters=kept + extra)
+    wrapper.__signature__ = signature.replace(parameters=kept + extra + [context])
     return wrapper
 
 

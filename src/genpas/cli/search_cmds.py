@@ -15,6 +15,7 @@ from genpas.errors import GenpasError
 
 @app.command("search")
 def search_cmd(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Search directory (search.json, ledger, runs).")],
     data: ConfigData = None,
     model: Annotated[Optional[str], typer.Option("--model", help="sasrec, hstu or tiger (unset options take the model's "
@@ -53,7 +54,7 @@ def search_cmd(
     if samples < 1:
         raise GenpasError(f"--samples must be >= 1, got {samples}")
     given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
-             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count)}
+             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx)}
     base = TrainConfig.for_model({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")

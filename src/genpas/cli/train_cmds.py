@@ -214,6 +214,7 @@ def format_metrics_table(results: dict) -> str:
 
 @app.command("run")
 def run_cmd(
+    ctx: typer.Context,
     data: ConfigData = None,
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
     strategies: Annotated[str, typer.Option("--strategies", "--strategy",
@@ -239,7 +240,7 @@ def run_cmd(
     values = TrainConfig.yaml_values(config) if config is not None else {}
     data = data or values.get("data", "ml-100k")  # a flag left out keeps the config's value, else the default
     given = {"data": data, "time_budget_minutes": time_budget, "progress": progress,
-             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count),
+             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
              **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
     base = TrainConfig.from_dict({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
 
