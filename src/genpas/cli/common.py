@@ -35,6 +35,11 @@ SparkMaster = Annotated[str, typer.Option("--spark-master", help="Spark master w
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists (never an input file).")]
 
 
+def on_command_line(ctx, name: str) -> bool:
+    """Whether the user gave parameter `name` (on the command line or in the environment), not its default."""
+    return getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
+
+
 def data_fields(fmt, user_col, item_col, time_col, min_user, min_item, ctx=None) -> dict:
     """The data flags given on the command line, as TrainConfig fields (for the commands that train: run, search,
     experiment); a flag left out keeps what --config says. With the command's context, a flag given at its default
@@ -42,8 +47,7 @@ def data_fields(fmt, user_col, item_col, time_col, min_user, min_item, ctx=None)
     given = {"format": fmt, "user_col": user_col, "item_col": item_col, "time_col": time_col,
              "min_user_count": min_user, "min_item_count": min_item}
     if ctx is not None:
-        on_line = {field for (name, _, _), field in zip(DATA_FLAGS, given)
-                   if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")}
+        on_line = {field for (name, _, _), field in zip(DATA_FLAGS, given) if on_command_line(ctx, name)}
         return {k: v for k, v in given.items() if k in on_line}
     defaults = {"format": None, "user_col": "user_id", "item_col": "item_id", "time_col": "timestamp",
                 "min_user_count": 0, "min_item_count": 0}

@@ -11,7 +11,8 @@ import typer
 
 from genpas.cli.app import app
 from genpas.cli.common import (Alpha, Beta, ConfigData, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
-                               TimeCol, UserCol, data_fields, strategy_names, write_json_atomic)
+                               TimeCol, UserCol, data_fields, on_command_line, strategy_names,
+                               write_json_atomic)
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig
 
@@ -58,8 +59,7 @@ def check_applies(given: dict, model: str) -> None:
 
     for field, models in MODEL_ONLY.items():
         if field in given and model not in models:
-            flag = TrainConfig.FLAGS.get(field, "--" + field.replace("_", "-"))
-            raise GenpasError(f"{flag} applies to --model {' or '.join(models)} only; this run's model is {model}")
+            raise GenpasError(f"{TrainConfig.flag(field)} applies to --model {' or '.join(models)} only; this run's model is {model}")
     for field, flag in (("threads", "--threads"), ("num_workers", "--workers")):
         if (given.get(field) or 0) > cores():
             raise GenpasError(f"{flag} {given[field]} exceeds this machine's {cores()} cores; give at most {cores()}")
@@ -67,12 +67,7 @@ def check_applies(given: dict, model: str) -> None:
 
 def explicit_options(ctx: typer.Context, values: dict) -> dict:
     """The options the user actually gave (command line or environment), mapped to config fields."""
-    out = {}
-    for param, field in FORWARDED.items():
-        source = ctx.get_parameter_source(param)
-        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
-            out[field] = values[param]
-    return out
+    return {field: values[param] for param, field in FORWARDED.items() if on_command_line(ctx, param)}
 
 
 @app.command("train")

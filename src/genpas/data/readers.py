@@ -197,7 +197,7 @@ def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: l
             has_header=has_header,
             new_columns=names,
             infer_schema=False,
-            quote_char='"' if sep in (",", ";") else None,
+            quote_char=quote_char(sep),
             truncate_ragged_lines=False,
         )
     except pl.exceptions.PolarsError as exc:
@@ -205,10 +205,16 @@ def _read_delimited(raw: bytes, path: Path, sep: str, has_header: bool, names: l
         raise GenpasError(f"{path}: cannot parse as '{sep}'-separated text: {message}") from None
 
 
+def quote_char(sep: str) -> str | None:
+    """The quote every reader and engine honours: in comma- and semicolon-separated files only (a tab-separated
+    file's quotes are plain characters)."""
+    return '"' if sep in (",", ";") else None
+
+
 def header_names(raw: bytes, sep: str) -> list[str]:
     """The first line's names, unquoted as the readers unquote data (only in comma- and semicolon-separated files)."""
     line = raw[:raw.find(b"\n") if b"\n" in raw else len(raw)].decode("utf-8-sig", "replace").rstrip("\r")
-    quoting = dict(quotechar='"') if sep in (",", ";") else dict(quoting=csv.QUOTE_NONE)
+    quoting = dict(quotechar=quote_char(sep)) if quote_char(sep) else dict(quoting=csv.QUOTE_NONE)
     return next(csv.reader([line], delimiter=sep, **quoting), [])
 
 

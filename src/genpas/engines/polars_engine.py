@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from genpas.data.readers import check_header
+from genpas.data.readers import check_header, quote_char
 from genpas.data.store import write_manifest
 from genpas.engines.prepare import PrepareOptions, _write_ids, separator, source_label
 from genpas.errors import GenpasError
@@ -40,8 +40,7 @@ def scan(files: list[Path], fmt: str, options: PrepareOptions) -> pl.LazyFrame:
         else:
             sep = separator(f, fmt)
             check_header(f, sep, cols)
-            # quotes as the in-process reader reads them: in comma- and semicolon-separated files only
-            lf = pl.scan_csv(f, separator=sep, infer_schema=False, quote_char='"' if sep in (",", ";") else None)
+            lf = pl.scan_csv(f, separator=sep, infer_schema=False, quote_char=quote_char(sep))  # as in process
         names = lf.collect_schema().names()
         missing = [c for c in cols if c not in names]
         if missing:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from genpas.data.readers import check_header
+from genpas.data.readers import check_header, quote_char
 from genpas.engines.prepare import Encoded, PrepareOptions, separator, source_label
 from genpas.errors import GenpasError
 
@@ -64,10 +64,8 @@ def scan(spark, files: list[Path], fmt: str, options: PrepareOptions):
         else:
             sep = separator(path, fmt)
             check_header(path, sep, (options.user_col, options.item_col, options.time_col))
-            # quotes as the in-process reader reads them: in comma- and semicolon-separated files only ("" turns
-            # Spark's quoting off)
-            df = (spark.read.option("header", True).option("sep", sep).option("inferSchema", False)
-                  .option("quote", '"' if sep in (",", ";") else "").csv(str(path)))
+            df = (spark.read.option("header", True).option("sep", sep).option("inferSchema", False)  # quotes as in
+                  .option("quote", quote_char(sep) or "").csv(str(path)))  # process; "" turns Spark's quoting off
         missing = [c for c in (options.user_col, options.item_col, options.time_col) if c not in df.columns]
         if missing:
             raise GenpasError(f"{path}: no column {missing[0]!r}; columns are {', '.join(df.columns)} "

@@ -88,7 +88,7 @@ class TrainConfig:
         try:
             self.ks = tuple(int(k) for k in self.ks)
         except (TypeError, ValueError):
-            raise OptionError("ks", "ks", f"must be a list of integers, got {self.ks!r}") from None
+            raise self._bad("ks", f"must be a list of integers, got {self.ks!r}") from None
         self.transforms = tuple(str(t) for t in self.transforms)
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
@@ -98,18 +98,19 @@ class TrainConfig:
                 try:
                     setattr(self, name, parse_bias(value))
                 except GenpasError as exc:
-                    raise OptionError(name, "--" + name, str(exc)) from None
+                    raise self._bad(name, str(exc)) from None
         self.validate()
 
     # field -> the command-line flag that sets it, where the two are spelled differently
     FLAGS = {"time_budget_minutes": "--time-budget", "num_workers": "--workers", "format": "--format",
-             "transforms": "--transform"}
+             "transforms": "--transform", "ks": "ks"}  # ks has no flag: named by its key
 
-    def flag(self, name: str) -> str:
-        return self.FLAGS.get(name, "--" + name.replace("_", "-"))
+    @classmethod
+    def flag(cls, name: str) -> str:
+        return cls.FLAGS.get(name, "--" + name.replace("_", "-"))
 
     def _bad(self, name: str, reason: str) -> OptionError:
-        return OptionError(name, self.flag(name) if name != "ks" else "ks", reason)
+        return OptionError(name, self.flag(name), reason)
 
     def validate(self) -> None:
         """Every option in its range before any work starts: one GenpasError naming the flag, the value and the
