@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import write_all_formats
+
 from genpas.cli import main
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_partitioned import store_dir  # noqa: F401  (fixture)
 
 from genpas.analysis import analyze
 from genpas.augment import genpas, make_strategy
 from genpas.cli import main
 from genpas.data import load_dataset
 from genpas.engines.analysis import AnalysisJob, analyze_at_scale
-from test_partitioned import store_dir  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize("strategy", [make_strategy("lt"), make_strategy("mt"), make_strategy("sw"),

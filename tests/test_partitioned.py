@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
+from test_sampler_sampling import LENGTHS, STRATEGIES, chi_square_pvalue
 
 from genpas.augment import PairDistribution, genpas
 from genpas.augment.partitioned import LEAF, PartitionedEpoch, user_ranges
@@ -16,7 +17,6 @@ from genpas.cli import main
 from genpas.data.split import training_lengths
 from genpas.data.store import SequenceStore
 from genpas.engines import prepare
-from test_sampler_sampling import LENGTHS, STRATEGIES, chi_square_pvalue
 
 
 def by_ranges(epoch: PartitionedEpoch, edges: list[int]):

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-
 from conftest import EVENTS, write_all_formats
+
 from genpas.cli import main
 from genpas.data import load_dataset
 from genpas.data.load import LoadOptions

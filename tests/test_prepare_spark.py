@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from test_prepare import busy_log, same_store
 
 from genpas.cli import main
 from genpas.data.store import SequenceStore
 from genpas.engines import PrepareOptions, prepare
-from test_prepare import busy_log, same_store
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed (make test installs it)")
 pytestmark = pytest.mark.slow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import EXPECTED
+
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import detect_format, read_events
 from genpas.errors import GenpasError

@@ -7,8 +7,17 @@ import math
 import numpy as np
 
 from genpas.analysis.generalization import generalization
-from genpas.analysis.target import (SMOOTHING, TargetAnalyzer, eval_distribution, expected_input_length,
-                                    input_length_histogram, kl_divergence, pair_entropy, position_mass, top_mass)
+from genpas.analysis.target import (
+    SMOOTHING,
+    TargetAnalyzer,
+    eval_distribution,
+    expected_input_length,
+    input_length_histogram,
+    kl_divergence,
+    pair_entropy,
+    position_mass,
+    top_mass,
+)
 from genpas.augment.distribution import PairDistribution
 from genpas.augment.strategy import Strategy
 from genpas.data.split import leave_one_out, training_part

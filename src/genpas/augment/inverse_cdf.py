@@ -13,7 +13,6 @@ Both return exactly what `np.searchsorted(cdf, x, side="right")` would; the test
 
 from __future__ import annotations
 
-
 import numpy as np
 
 

@@ -9,9 +9,29 @@ import numpy as np
 import typer
 
 from genpas.cli.app import app
+from genpas.cli.common import (
+    Alpha,
+    Beta,
+    DataSpec,
+    Format,
+    Gamma,
+    ItemCol,
+    MinItem,
+    MinUser,
+    NoCache,
+    Overwrite,
+    Partitions,
+    Seed,
+    SparkMaster,
+    Split,
+    StrategyName,
+    TimeCol,
+    UserCol,
+    load,
+    strategy_from,
+    write_json_atomic,
+)
 from genpas.errors import GenpasError
-from genpas.cli.common import (Partitions, SparkMaster, Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Overwrite, Seed,
-                               Split, StrategyName, TimeCol, UserCol, load, strategy_from, write_json_atomic)
 
 
 @app.command("analyze")
@@ -53,10 +73,9 @@ def analyze_cmd(
         plots = output_dir(plots, data_inputs(data), option="--plots")
     strat = strategy_from(strategy, alpha, beta, gamma)
     if engine is not None:
+        from genpas.augment.partitioned import partition_count
         from genpas.data.load import LoadOptions, store_directory
         from genpas.engines.analysis import AnalysisJob, analyze_at_scale
-
-        from genpas.augment.partitioned import partition_count
 
         if plots is not None:
             raise GenpasError("--plots draws in process; drop --engine to get them")

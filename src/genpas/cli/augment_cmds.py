@@ -11,8 +11,27 @@ import typer
 
 from genpas.atomic import atomic_path
 from genpas.cli.app import app
-from genpas.cli.common import (Partitions, SparkMaster, Alpha, Beta, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, NoCache, Seed,
-                               Overwrite, Split, StrategyName, TimeCol, UserCol, load, strategy_from)
+from genpas.cli.common import (
+    Alpha,
+    Beta,
+    DataSpec,
+    Format,
+    Gamma,
+    ItemCol,
+    MinItem,
+    MinUser,
+    NoCache,
+    Overwrite,
+    Partitions,
+    Seed,
+    SparkMaster,
+    Split,
+    StrategyName,
+    TimeCol,
+    UserCol,
+    load,
+    strategy_from,
+)
 from genpas.data.split import training_part
 from genpas.errors import GenpasError
 
@@ -94,11 +113,10 @@ def write_pairs(path: Path, store, u, k, j, prob, max_len: int | None) -> None:
 
 def _pairs_at_scale(out, data, engine, partitions, master, overwrite, exact, num_pairs, seed, split, max_len, strat,
                     load_args):
+    from genpas.augment.partitioned import partition_count
     from genpas.cli.engine_cmds import store_output
     from genpas.data.load import LoadOptions, store_directory
     from genpas.engines.pairs import PairJob, write_pairs
-
-    from genpas.augment.partitioned import partition_count
 
     if exact:
         raise GenpasError("--exact writes JSON lines in process; drop --engine, or draw with --num-pairs")

@@ -94,7 +94,7 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
              "time_budget_minutes": None, **(data_flags or {}),
              **({} if epochs is None else {"epochs": epochs}), **({} if patience is None else {"patience": patience})}
-    base = TrainConfig.for_model({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
+    base = TrainConfig.overridden(values, given, str(config or "options"))
     return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
                               command=invocation())
 
@@ -216,14 +216,9 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds 
                   sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of the stratified draw and "
                                                            "of the ratio estimates.")] = 0, data_flags=None):
     """Train a KL-stratified sample of the grid: Spearman of KL and of the ratio with validation NDCG@10."""
-    from genpas.search.screening_study import run_screening_study
+    from genpas.search.screening_study import check_size, run_screening_study
 
-    from genpas.search.screening import default_grid
-
-    if settings_count < 3:
-        raise GenpasError("--settings must be at least 3 (a rank correlation needs 3 points)")
-    if settings_count > len(default_grid()):
-        raise GenpasError(f"--settings must be at most {len(default_grid())} (the grid's size), got {settings_count}")
+    check_size(settings_count)  # before any data is read
     if not 0 < keep_fraction <= 1:
         raise GenpasError("--keep-fraction must be in (0, 1]")
     if sample_seed < 0:

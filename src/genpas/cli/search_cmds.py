@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import (ConfigData, Format, ItemCol, MinItem, MinUser, Seed, TimeCol, UserCol,
-                               data_fields)
+from genpas.cli.common import ConfigData, Format, ItemCol, MinItem, MinUser, Seed, TimeCol, UserCol, data_fields
 from genpas.errors import GenpasError
 
 
@@ -55,7 +54,7 @@ def search_cmd(
         raise GenpasError(f"--samples must be >= 1, got {samples}")
     given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
              **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx)}
-    base = TrainConfig.for_model({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
+    base = TrainConfig.overridden(values, given, str(config or "options"))
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes

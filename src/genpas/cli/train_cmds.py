@@ -10,9 +10,25 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import (Alpha, Beta, ConfigData, DataSpec, Format, Gamma, ItemCol, MinItem, MinUser, Seed, StrategyName,
-                               TimeCol, UserCol, data_fields, on_command_line, strategy_names,
-                               write_json_atomic)
+from genpas.cli.common import (
+    Alpha,
+    Beta,
+    ConfigData,
+    DataSpec,
+    Format,
+    Gamma,
+    ItemCol,
+    MinItem,
+    MinUser,
+    Seed,
+    StrategyName,
+    TimeCol,
+    UserCol,
+    data_fields,
+    on_command_line,
+    strategy_names,
+    write_json_atomic,
+)
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig
 
@@ -156,7 +172,7 @@ def train_cmd(
     if resume and config is None and (out / "config.yaml").exists():
         base = TrainConfig.from_run(out / "config.yaml").to_dict()
     given = explicit_options(ctx, values)
-    cfg = TrainConfig.for_model({**base, **given}, str(config or "options"), from_file=set(base) - set(given))
+    cfg = TrainConfig.overridden(base, given, str(config or "options"))
     check_applies(given, cfg.model)
     from genpas.outputs import data_inputs, output_dir
 
@@ -237,7 +253,7 @@ def run_cmd(
     given = {"data": data, "time_budget_minutes": time_budget, "progress": progress,
              **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
              **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
-    base = TrainConfig.from_dict({**values, **given}, str(config or "options"), from_file=set(values) - set(given))
+    base = TrainConfig.overridden(values, given, str(config or "options"), model_defaults=False)
 
     def announce(label, metrics):
         typer.echo(f"{label:28s} valid ndcg@10 {metrics['valid']['ndcg@10']:.4f}  test ndcg@10 "

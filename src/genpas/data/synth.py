@@ -12,7 +12,6 @@ whole seconds, so ties occur as in real logs. 20M interactions take well under a
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -31,9 +31,19 @@ import numpy as np
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.search.compare import DEFAULT_GENPAS
-from genpas.search.run_store import (HSTU_ONLY, METRICS, NOT_IN_KEY, TIGER_ONLY, Ledger,  # noqa: F401 (re-exported)
-                                     RunStore, ended_by, run_key, seconds_with_evaluation, stand_in,
-                                     validation_curve)
+from genpas.search.run_store import (  # noqa: F401 (re-exported)
+    HSTU_ONLY,
+    METRICS,
+    NOT_IN_KEY,
+    TIGER_ONLY,
+    Ledger,
+    RunStore,
+    ended_by,
+    run_key,
+    seconds_with_evaluation,
+    stand_in,
+    validation_curve,
+)
 from genpas.train.config import TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES

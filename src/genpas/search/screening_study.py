@@ -118,14 +118,19 @@ def screening_rank(settings: list[dict]) -> list[dict]:
     return kept + rest
 
 
+def check_size(size: int) -> None:
+    """Refuse a study of fewer settings than a rank correlation needs, or of more than the grid holds."""
+    if not 3 <= size <= len(default_grid()):
+        raise GenpasError(f"--settings must lie in [3, {len(default_grid())}] (a rank correlation needs 3 points; the "
+                          f"grid holds {len(default_grid())}), got {size}")
+
+
 def run_screening_study(settings, store, size: int = 24, keep_fraction: float = 0.2, samples: int = 8,
                         sample_seed: int = 0) -> dict:
     """Train a KL-stratified sample of the grid (see the module docstring); returns the experiment's JSON object."""
     from genpas.search.experiments import METRICS, spread
 
-    if not 3 <= size <= len(default_grid()):
-        raise GenpasError(f"--settings must lie in [3, {len(default_grid())}] (a rank correlation needs 3 points; the "
-                          f"grid holds {len(default_grid())}), got {size}")
+    check_size(size)
     started = time.perf_counter()
     if store.split is None:
         store.split = load_split(settings.base)

@@ -27,8 +27,8 @@ import numpy as np
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
-from genpas.search.run_store import RunStore, ended_by, run_key, validation_curve
 from genpas.search import screening_cache
+from genpas.search.run_store import RunStore, ended_by, run_key, validation_curve
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config

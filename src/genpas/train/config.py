@@ -200,6 +200,14 @@ class TrainConfig:
         return cls.from_dict({**MODEL_DEFAULTS.get(model, {}), **values}, source, from_file)
 
     @classmethod
+    def overridden(cls, file_values: dict, flags: dict, source: str, model_defaults: bool = True) -> "TrainConfig":
+        """A config from a file's values with the flags given on the command line replacing them before validation, so
+        a bad value the file set is named by file and key and one a flag set by its flag. `model_defaults`: options
+        neither sets take their model's defaults (for_model), else the plain defaults."""
+        build = cls.for_model if model_defaults else cls.from_dict
+        return build({**file_values, **flags}, source, from_file=set(file_values) - set(flags))
+
+    @classmethod
     def from_yaml(cls, path: Path) -> "TrainConfig":
         values = cls.yaml_values(path)
         return cls.from_dict(values, str(path), from_file=set(values))

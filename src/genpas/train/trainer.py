@@ -34,7 +34,14 @@ from genpas.augment import make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream
 from genpas.errors import GenpasError
 from genpas.train.build import (  # noqa: F401 (the API names them here)
-    MODELS, autocast, build_model, load_split, pick_device, resolve_precision, sampled_softmax)
+    MODELS,
+    autocast,
+    build_model,
+    load_split,
+    pick_device,
+    resolve_precision,
+    sampled_softmax,
+)
 from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
 from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
