@@ -88,7 +88,7 @@ def _register_optional_commands() -> None:
     import importlib
 
     for module in ("genpas.cli.engine_cmds", "genpas.cli.augment_cmds", "genpas.cli.analysis_cmds", "genpas.cli.train_cmds",
-                   "genpas.cli.search_cmds", "genpas.cli.experiment_cmds"):
+                   "genpas.cli.recommend_cmds", "genpas.cli.search_cmds", "genpas.cli.experiment_cmds"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,198 @@
+"""Top-K recommendations: the model's own ranking of the whole history, history excluded, ties by item code, the data's
+ids in every format, and one error line for each bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from genpas.data.store import SequenceStore
+from genpas.data.synth import SynthConfig, synthesize, write_table
+from genpas.errors import GenpasError
+from genpas.models import Popularity, SASRec, SASRecConfig
+from genpas.train.recommend import recommend, user_codes, write_recommendations
+
+
+def _store(lengths=(5, 9, 3, 1), items=11, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = np.array(lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    codes = rng.integers(0, items, lengths.sum())
+    times = np.cumsum(rng.integers(1, 1000, lengths.sum())).astype(np.int64)
+    return SequenceStore(offsets, codes, times, np.array([f"u{i}" for i in range(len(lengths))], dtype=object),
+                         np.array([f"item{i}" for i in range(items)], dtype=object))
+
+
+def _one_user_scores(model, store, u, max_len, times=False):
+    seq = store.sequence(u)[-max_len:]
+    x = torch.from_numpy(seq.astype(np.int64) + 1)[None]
+    if not times:
+        return model.rank_scores(x)[0].float()
+    t = store.times[store.offsets[u]:store.offsets[u + 1]][-max_len:]
+    t = np.append(t, t[-1]) - t[0]  # the request at the last event's time
+    return model.rank_scores(x, torch.from_numpy(t.astype(np.float32))[None])[0].float()
+
+
+@pytest.mark.parametrize("exclude", [True, False])
+def test_lists_are_the_models_ranking_of_the_whole_history(exclude):
+    store = _store()
+    torch.manual_seed(0)
+    model = SASRec(SASRecConfig(store.num_items, dim=16, layers=1, heads=2, dropout=0.0, max_len=4)).eval()
+    recs = recommend(model, store, np.arange(store.num_users), max_len=4, k=5, exclude_history=exclude,
+                     batch_size=2)  # batches mix users of other lengths
+    with torch.no_grad():
+        for row, u in enumerate(recs.users):
+            scores = _one_user_scores(model, store, u, 4)
+            if exclude:
+                scores[torch.from_numpy(store.sequence(u).astype(np.int64))] = -torch.inf
+            order = torch.sort(scores, descending=True, stable=True).indices[:5].numpy()
+            ranked = np.isfinite(scores[order].numpy())  # a user with 9 events may leave fewer than 5 items
+            np.testing.assert_array_equal(recs.items[row], np.where(ranked, order, -1))
+            np.testing.assert_allclose(recs.scores[row], scores[order].numpy(), rtol=1e-5, atol=1e-6)
+            if exclude:  # the whole history is excluded, not only the last max_len items the model reads
+                assert not set(recs.items[row]) & set(store.sequence(u).tolist())
+
+
+def test_hstu_is_asked_at_the_last_events_time():
+    from genpas.models.hstu import HSTU, HSTUConfig
+
+    store = _store()
+    torch.manual_seed(0)
+    model = HSTU(HSTUConfig(store.num_items, dim=16, layers=1, heads=2, attention_dim=8, linear_dim=8, dropout=0.0,
+                            max_len=6, time_buckets=16)).eval()
+    recs = recommend(model, store, np.array([1, 0, 2]), max_len=6, k=3, exclude_history=False)
+    with torch.no_grad():
+        for row, u in enumerate(recs.users):
+            scores = _one_user_scores(model, store, u, 6, times=True)
+            np.testing.assert_array_equal(recs.items[row], torch.sort(scores, descending=True, stable=True).indices[:3])
+
+
+def test_ties_go_by_item_code_and_exhausted_catalogues_leave_empty_slots():
+    store = _store(lengths=(3, 2), items=4)
+    model = Popularity(torch.tensor([2, 5, 5, 2]))  # items 1 and 2 tie, and items 0 and 3
+    recs = recommend(model, store, np.array([0, 1]), max_len=10, k=4, exclude_history=False)
+    np.testing.assert_array_equal(recs.items, [[1, 2, 0, 3], [1, 2, 0, 3]])
+    recs = recommend(model, store, np.array([0, 1]), max_len=10, k=4, exclude_history=True)
+    for row, u in enumerate(recs.users):
+        unseen = [i for i in (1, 2, 0, 3) if i not in set(store.sequence(u).tolist())]
+        assert recs.items[row].tolist() == unseen + [-1] * (4 - len(unseen))
+        assert np.isneginf(recs.scores[row][len(unseen):]).all()
+    rows = list(recs.rows(store))
+    assert len(rows) == (recs.items >= 0).sum() and all(r[2].startswith("item") for r in rows)
+
+
+def test_user_ids_are_matched_as_spelled_and_refused_when_unknown_or_repeated():
+    store = _store()
+    assert user_codes(store, ["u2", "u0"]).tolist() == [2, 0]
+    assert user_codes(store, None).tolist() == [0, 1, 2, 3]
+    with pytest.raises(GenpasError, match="1 of 2 ids are not users.*'u9'"):
+        user_codes(store, ["u0", "u9"])
+    with pytest.raises(GenpasError, match="'u1' is listed twice"):
+        user_codes(store, ["u1", "u0", "u1"])
+    with pytest.raises(GenpasError, match="no user ids"):
+        user_codes(store, [])
+    model = Popularity(torch.ones(store.num_items))
+    for k, message in ((0, "--k must be >= 1"), (store.num_items + 1, "exceeds the catalogue")):
+        with pytest.raises(GenpasError, match=message):
+            recommend(model, store, np.arange(2), max_len=5, k=k)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_every_format_holds_the_same_lists_in_the_datas_ids(tmp_path, suffix):
+    store = _store()
+    recs = recommend(Popularity(torch.arange(store.num_items, 0, -1)), store, np.arange(store.num_users), 5, 3)
+    path = tmp_path / f"recs{suffix}"
+    written = write_recommendations(path, recs, store)
+    expected = list(recs.rows(store))
+    assert written == len(expected) and not list(tmp_path.glob(".*tmp*"))
+    if suffix == ".jsonl":
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        got = [(o["user_id"], r, i, s) for o in lines for r, (i, s) in enumerate(zip(o["items"], o["scores"]), 1)]
+    else:
+        frame = pl.read_csv(path) if suffix == ".csv" else pl.read_parquet(path)
+        assert frame.columns == ["user_id", "rank", "item_id", "score"]
+        got = list(frame.iter_rows())
+    assert [g[:3] for g in got] == [e[:3] for e in expected]
+    np.testing.assert_allclose([g[3] for g in got], [e[3] for e in expected], rtol=1e-6)
+
+
+# ---- CLI ------------------------------------------------------------------------------------------------------
+def _cli(args, capsys):
+    from genpas.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code, capsys.readouterr()
+
+
+@pytest.fixture
+def trained(tmp_path, capsys):
+    write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=3)), tmp_path / "log.csv")
+    code, _ = _cli(["train", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"), "--epochs", "2",
+                    "--dim", "16", "--layers", "1", "--heads", "2", "--no-progress"], capsys)
+    assert code == 0
+    return tmp_path
+
+
+def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, capsys):
+    run, log = trained / "run", pl.read_csv(trained / "log.csv")
+    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "recs.csv"), "--k", "4"], capsys)
+    summary = json.loads(out.out)
+    frame = pl.read_csv(trained / "recs.csv", schema_overrides={"user_id": pl.String, "item_id": pl.String})
+    assert code == 0 and summary["users"] == log["user_id"].n_unique() == frame["user_id"].n_unique()
+    assert summary["recommendations"] == frame.height == 4 * summary["users"] - 0  # 20 items: nobody runs out
+    seen = set(zip(log["user_id"].cast(pl.String), log["item_id"].cast(pl.String)))
+    assert not any((u, i) in seen for u, i in zip(frame["user_id"], frame["item_id"]))  # history excluded
+    # The same run, asked for two users, lists what the full run listed for them.
+    pick = frame["user_id"].unique(maintain_order=True).to_list()[:2]
+    code, _ = _cli(["recommend", "--run", str(run), "--out", str(trained / "two.jsonl"), "--k", "4",
+                    "--users", ",".join(pick)], capsys)
+    lines = [json.loads(line) for line in (trained / "two.jsonl").read_text().splitlines()]
+    assert code == 0 and [o["user_id"] for o in lines] == pick
+    for o in lines:
+        assert o["items"] == frame.filter(pl.col("user_id") == o["user_id"])["item_id"].to_list()
+
+    (trained / "ids.txt").write_text("nobody\n")
+    bad = [
+        (["--out", str(trained / "recs.csv")], "already exists; pass --overwrite"),
+        (["--out", str(trained / "r.txt")], "unknown format '.txt'"),
+        (["--out", str(trained / "r.csv"), "--users", "nobody"], "not users of the run's data"),
+        (["--out", str(trained / "r.csv"), "--users-file", str(trained / "ids.txt")], "not users of the run's data"),
+        (["--out", str(trained / "r.csv"), "--users-file", str(trained / "none.txt")], "no such file"),
+        (["--out", str(trained / "r.csv"), "--users", "a", "--users-file", str(trained / "ids.txt")], "not both"),
+        (["--out", str(trained / "r.csv"), "--k", "0"], "--k must be >= 1"),
+        (["--out", str(trained / "r.csv"), "--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--out", str(run / "config.yaml"), "--overwrite"], "unknown format"),
+        (["--out", str(run / "best.safetensors") + ".csv", "--k", "99"], "exceeds the catalogue"),
+    ]
+    for extra, message in bad:
+        code, out = _cli(["recommend", "--run", str(run), *extra], capsys)
+        assert code == 2 and message in out.err and "Traceback" not in out.err, (extra, out.err)
+    assert not (trained / "r.csv").exists() and not (run / "best.safetensors.csv").exists()
+    code, out = _cli(["recommend", "--run", str(trained), "--out", str(trained / "r.csv")], capsys)
+    assert code == 2 and "no config.yaml" in out.err
+    (run / "best.safetensors").write_bytes(b"damaged")
+    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
+    assert code == 2 and "unreadable checkpoint" in out.err and not (trained / "r.csv").exists()
+
+
+def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, capsys):
+    write_table(synthesize(SynthConfig(users=30, items=25, mean_length=8, seed=4)), tmp_path / "log.csv")
+    code, _ = _cli(["train", "--model", "tiger", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"),
+                    "--epochs", "1", "--levels", "2", "--codebook-size", "4", "--beam", "12", "--dim", "16",
+                    "--heads", "2", "--layers", "1", "--no-progress", "--item-embeddings", "cooccurrence"], capsys)
+    assert code == 0
+    code, out = _cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.csv"), "--k", "13"],
+                     capsys)
+    assert code == 2 and "beam of this TIGER run (12)" in out.err
+    code, out = _cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.parquet"), "--k", "12"],
+                     capsys)
+    summary, frame = json.loads(out.out), pl.read_parquet(tmp_path / "r.parquet")
+    # The beam holds 12 items; those the user has are left out, so lists may be shorter, never padded with -inf.
+    assert code == 0 and frame.height == summary["recommendations"] <= 12 * summary["users"]
+    assert frame["score"].is_finite().all() and frame.group_by("user_id").len()["len"].max() <= 12
