@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Keep a long campaign resumable on another machine through git.
+#
+#   scripts/park_runs.sh [DIR ...]     (default: docs/results/ml-1m)
+#
+# Checkpoints are ignored by git (.gitignore), so a campaign that spans sessions on fresh machines would restart every
+# unfinished run from scratch. This adds the checkpoints (last.pt, best.safetensors) of each run directory under
+# DIR/runs that has no metrics.json yet to the index, beside its config.yaml and log.csv, and takes those of finished
+# runs out of the index again (the files stay on disk). Stop the training processes first, so that a checkpoint and
+# its log.csv are of the same epoch, then commit. A search or experiment run again resumes each run from its last.pt.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+for dir in "${@:-docs/results/ml-1m}"; do
+    [ -d "$dir/runs" ] || { echo "$dir/runs: no such directory" >&2; exit 2; }
+    for run in "$dir"/runs/*/; do
+        run=${run%/}
+        if [ -f "$run/metrics.json" ]; then
+            git rm -q --cached --ignore-unmatch "$run/last.pt" "$run/best.safetensors"
+        elif [ -f "$run/last.pt" ] && [ -f "$run/best.safetensors" ]; then
+            git add -f "$run/last.pt" "$run/best.safetensors" "$run/config.yaml" "$run/log.csv"
+            echo "parked $run at epoch $(tail -n 1 "$run/log.csv" | cut -d, -f1)"
+        fi
+    done
+done
