@@ -27,13 +27,13 @@ def _store(lengths=(5, 9, 3, 1), items=11, seed=0):
                          np.array([f"item{i}" for i in range(items)], dtype=object))
 
 
-def _one_user_scores(model, store, u, max_len, times=False):
+def _one_user_scores(model, store, u, max_len, times=False, at=None):
     seq = store.sequence(u)[-max_len:]
     x = torch.from_numpy(seq.astype(np.int64) + 1)[None]
     if not times:
         return model.rank_scores(x)[0].float()
     t = store.times[store.offsets[u]:store.offsets[u + 1]][-max_len:]
-    t = np.append(t, t[-1]) - t[0]  # the request at the last event's time
+    t = np.append(t, t[-1] if at is None else at) - t[0]  # the request: at the last event's time unless told
     return model.rank_scores(x, torch.from_numpy(t.astype(np.float32))[None])[0].float()
 
 
@@ -58,17 +58,34 @@ def test_lists_are_the_models_ranking_of_the_whole_history(exclude):
 
 
 def test_hstu_is_asked_at_the_last_events_time():
-    from genpas.models.hstu import HSTU, HSTUConfig
+    from genpas.models.hstu import HSTU, HSTUConfig, RelativeBias
 
     store = _store()
     torch.manual_seed(0)
     model = HSTU(HSTUConfig(store.num_items, dim=16, layers=1, heads=2, attention_dim=8, linear_dim=8, dropout=0.0,
                             max_len=6, time_buckets=16)).eval()
+    for module in model.modules():  # time biases start at zero: give them weight, so that times matter
+        if isinstance(module, RelativeBias):
+            torch.nn.init.normal_(module.time, std=1.0)
     recs = recommend(model, store, np.array([1, 0, 2]), max_len=6, k=3, exclude_history=False)
     with torch.no_grad():
         for row, u in enumerate(recs.users):
             scores = _one_user_scores(model, store, u, 6, times=True)
             np.testing.assert_array_equal(recs.items[row], torch.sort(scores, descending=True, stable=True).indices[:3])
+    # Asked at a later time: the same as a model given that time after the last input, and not what it was before.
+    at = float(store.times.max() + 10**6)
+    later = recommend(model, store, np.array([1, 0, 2]), max_len=6, k=3, exclude_history=False, request_time=at)
+    with torch.no_grad():
+        for row, u in enumerate(later.users):
+            scores = _one_user_scores(model, store, u, 6, times=True, at=at)
+            np.testing.assert_allclose(later.scores[row], torch.sort(scores, descending=True).values[:3], rtol=1e-5)
+    assert not np.allclose(later.scores, recs.scores)
+    with pytest.raises(GenpasError, match="before the last event of user 'u1'"):
+        recommend(model, store, np.array([0, 1]), max_len=6, k=3, request_time=float(store.times[0]))
+    with pytest.raises(GenpasError, match="--at must be a finite time"):
+        recommend(model, store, np.array([0, 1]), max_len=6, k=3, request_time=float("nan"))
+    with pytest.raises(GenpasError, match="reads no event times"):
+        recommend(Popularity(torch.ones(store.num_items)), store, np.array([0]), max_len=6, k=3, request_time=at)
 
 
 def test_ties_go_by_item_code_and_exhausted_catalogues_leave_empty_slots():

@@ -41,6 +41,8 @@ def recommend_cmd(
                                                                             "line.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history/--keep-history",
                                                   help="Never recommend an item the user already has.")] = True,
+    at: Annotated[Optional[float], typer.Option("--at", help="HSTU: the request time, in the data's time unit "
+                                                         "(default: each user's last event time).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Users scored at once.")] = 512,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
@@ -69,7 +71,7 @@ def recommend_cmd(
     if cfg.model != "pop":
         load_weights(run / "best.safetensors", model)
     target = pick_device(device)
-    recs = recommend(model.to(target), split.full, codes, cfg.max_len, k, exclude_history, target, batch_size)
+    recs = recommend(model.to(target), split.full, codes, cfg.max_len, k, exclude_history, target, batch_size, at)
     written = write_recommendations(out, recs, split.full)
     short = int((recs.items < 0).any(1).sum())
     typer.echo(json.dumps({"out": str(out), "users": int(len(codes)), "k": k, "recommendations": written,

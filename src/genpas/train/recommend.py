@@ -3,7 +3,8 @@
 The model reads the last `max_len` items of the user's whole sequence (training, validation and test events alike:
 what a served model would see) and scores every item, as in evaluation. By default the items the user already has
 are never recommended (the protocol of the published ML-1M numbers); `exclude_history=False` lets them through. HSTU
-is asked at the time of the user's last event. TIGER scores only the items of its beam, so K may not exceed its
+is asked at `request_time` (in the data's time unit), by default the time of the user's last event; the published HSTU
+evaluation asks at the target's own time, so pass the time of the request where it is known. TIGER scores only the items of its beam, so K may not exceed its
 beam. Ties are broken by item code, so a run, the same users and the same K give the same lists on the CPU.
 
 A user gets fewer than K items only when fewer than K can be ranked (the catalogue, or TIGER's beam, less the user's
@@ -62,7 +63,8 @@ def user_codes(store: SequenceStore, ids: list[str] | None) -> np.ndarray:
 
 @torch.no_grad()
 def recommend(model, store: SequenceStore, users: np.ndarray, max_len: int, k: int, exclude_history: bool = True,
-              device: torch.device | str = "cpu", batch_size: int = 512) -> Recommendations:
+              device: torch.device | str = "cpu", batch_size: int = 512,
+              request_time: float | None = None) -> Recommendations:
     """The top `k` items of every user in `users` (store codes); see the module docstring."""
     if k < 1:
         raise GenpasError(f"--k must be >= 1, got {k}")
@@ -72,8 +74,19 @@ def recommend(model, store: SequenceStore, users: np.ndarray, max_len: int, k: i
     if beam is not None and k > beam:
         raise GenpasError(f"--k {k} exceeds the beam of this TIGER run ({beam}): it ranks only its beam's items; "
                           f"retrain with --beam >= {k}")
-    model.eval()
     users = np.asarray(users, dtype=np.int64)
+    timed = getattr(model, "needs_times", False)
+    if request_time is not None:
+        if not timed:
+            raise GenpasError("--at: this run's model reads no event times (only HSTU does)")
+        if not np.isfinite(request_time):
+            raise GenpasError(f"--at must be a finite time, got {request_time}")
+        last = store.times[store.offsets[users + 1] - 1]
+        if len(users) and request_time < last.max():
+            late = int(np.argmax(last))
+            raise GenpasError(f"--at {request_time:g} is before the last event of user {store.user_ids[users[late]]!r} "
+                              f"({last[late]}); give a request time at or after every chosen user's last event")
+    model.eval()
     lengths = store.lengths[users].astype(np.int64)
     inputs = EvalInputs(users, store.offsets[users].astype(np.int64), lengths, np.zeros(len(users), dtype=np.int64))
     cut = inputs.truncated(max_len)
@@ -83,8 +96,10 @@ def recommend(model, store: SequenceStore, users: np.ndarray, max_len: int, k: i
     for lo in range(0, len(users), batch_size):
         rows = order[lo:lo + batch_size]
         batch = torch.from_numpy(padded_inputs(store.items, inputs, rows, max_len)).to(device)
-        if getattr(model, "needs_times", False):  # the request time: the last event's (the last column repeats it)
+        if timed:  # the request time goes after the last input (by default the last column repeats the last time)
             times = gather_times(store.times, cut.starts[rows], cut.lengths[rows], batch.shape[1] + 1)
+            if request_time is not None:
+                times[np.arange(len(rows)), cut.lengths[rows]] = request_time - store.times[cut.starts[rows]]
             scores = model.rank_scores(batch, torch.from_numpy(times).to(device)).float()
         else:
             scores = model.rank_scores(batch).float()
