@@ -98,8 +98,23 @@ def test_ties_go_by_item_code_and_exhausted_catalogues_leave_empty_slots():
         unseen = [i for i in (1, 2, 0, 3) if i not in set(store.sequence(u).tolist())]
         assert recs.items[row].tolist() == unseen + [-1] * (4 - len(unseen))
         assert np.isneginf(recs.scores[row][len(unseen):]).all()
-    rows = list(recs.rows(store))
-    assert len(rows) == (recs.items >= 0).sum() and all(r[2].startswith("item") for r in rows)
+    assert recs.count == (recs.items >= 0).sum() == 2 * 4 - sum(len(set(store.sequence(u).tolist())) for u in (0, 1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_k_is_a_stable_sort_cut_at_k(seed):
+    from genpas.train.recommend import top_k
+
+    rng = np.random.default_rng(seed)
+    scores = torch.from_numpy(rng.integers(0, 4, (7, 50)).astype(np.float32))  # many ties
+    scores[rng.random((7, 50)) < 0.3] = -torch.inf
+    scores[0, :] = -torch.inf  # a row with nothing to rank
+    scores[1, 3:] = -torch.inf  # fewer finite scores than k
+    for k in (1, 5, 17, 50):
+        index, values = top_k(scores, k)
+        expected = torch.sort(scores, dim=1, descending=True, stable=True)
+        np.testing.assert_array_equal(index, expected.indices[:, :k].numpy())
+        np.testing.assert_array_equal(values, expected.values[:, :k].numpy())
 
 
 def test_user_ids_are_matched_as_spelled_and_refused_when_unknown_or_repeated():
@@ -122,9 +137,11 @@ def test_user_ids_are_matched_as_spelled_and_refused_when_unknown_or_repeated():
 def test_every_format_holds_the_same_lists_in_the_datas_ids(tmp_path, suffix):
     store = _store()
     recs = recommend(Popularity(torch.arange(store.num_items, 0, -1)), store, np.arange(store.num_users), 5, 3)
+    recs.items[2, 1:], recs.scores[2, 1:] = -1, -np.inf  # a user with one item left: its empty slots stay out
     path = tmp_path / f"recs{suffix}"
     written = write_recommendations(path, recs, store)
-    expected = list(recs.rows(store))
+    expected = [(store.user_ids[u], rank, store.item_ids[i], s) for u, items, scores in zip(recs.users, recs.items, recs.scores)
+                for rank, (i, s) in enumerate(zip(items, scores), 1) if i >= 0]
     assert written == len(expected) and not list(tmp_path.glob(".*tmp*"))
     if suffix == ".jsonl":
         lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -162,7 +179,7 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, ca
     summary = json.loads(out.out)
     frame = pl.read_csv(trained / "recs.csv", schema_overrides={"user_id": pl.String, "item_id": pl.String})
     assert code == 0 and summary["users"] == log["user_id"].n_unique() == frame["user_id"].n_unique()
-    assert summary["recommendations"] == frame.height == 4 * summary["users"] - 0  # 20 items: nobody runs out
+    assert summary["recommendations"] == frame.height == 4 * summary["users"]  # nobody runs out of items
     seen = set(zip(log["user_id"].cast(pl.String), log["item_id"].cast(pl.String)))
     assert not any((u, i) in seen for u, i in zip(frame["user_id"], frame["item_id"]))  # history excluded
     # The same run, asked for two users, lists what the full run listed for them.
@@ -193,6 +210,39 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, ca
     assert not (trained / "r.csv").exists() and not (run / "best.safetensors.csv").exists()
     code, out = _cli(["recommend", "--run", str(trained), "--out", str(trained / "r.csv")], capsys)
     assert code == 2 and "no config.yaml" in out.err
+    (trained / "bom.txt").write_text("\ufeff" + pick[0] + "\n", encoding="utf-8")  # a spreadsheet's byte-order mark
+    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "bom.csv"), "--users-file",
+                      str(trained / "bom.txt"), "--keep-history", "--k", str(log["item_id"].n_unique())], capsys)
+    assert code == 0, out.err
+    kept = pl.read_csv(trained / "bom.csv", schema_overrides={"user_id": pl.String, "item_id": pl.String})
+    history = {i for u, i in seen if u == pick[0]}
+    assert kept.height == log["item_id"].n_unique() and history <= set(kept["item_id"])  # every item, history too
+    more_bad = [
+        (["--out", str(trained / "log.csv"), "--overwrite"], "is an input of this command"),  # the run's data
+        (["--out", str(trained / "ids.txt"), "--users-file", str(trained / "ids.txt")], "unknown format"),
+        (["--out", str(trained / "bom.csv"), "--overwrite", "--users-file", str(trained / "bom.csv")],
+         "is an input of this command"),
+        (["--out", str(run / "log.csv"), "--overwrite"], "one of the run's own files"),
+        (["--out", str(trained / "r.csv"), "--users", "a,,b"], "empty id at position 2"),
+        (["--out", str(trained / "r.csv"), "--device", "foo"], "--device must be auto, cpu, cuda, cuda:N or mps"),
+        (["--out", str(trained / "r.csv"), "--at", "5"], "reads no event times"),
+        (["--out", str(trained / "new" / "sub" / "r.csv"), "--users", "nobody"], "not users of the run's data"),
+        (["--out", str(trained / "r.csv"), "--users-file", str(trained / "ids.txt")], "--users-file"),
+    ]
+    for extra, message in more_bad:
+        code, out = _cli(["recommend", "--run", str(run), *extra], capsys)
+        assert code == 2 and message in out.err and "Traceback" not in out.err, (extra, out.err)
+    assert log.equals(pl.read_csv(trained / "log.csv")) and not (trained / "new").exists()  # nothing changed
+    # Weights trained on other data (here: the same events in another order, so other item codes) are refused.
+    log.reverse().write_csv(trained / "log.csv")
+    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
+    assert code == 2 and "the run's data has changed since it was trained" in out.err
+    code, out = _cli(["evaluate", "--run", str(run)], capsys)
+    assert code == 2 and "the run's data has changed since it was trained" in out.err
+    (trained / "log.csv").unlink()
+    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
+    assert code == 2 and "the run's data" in out.err and "cannot be loaded" in out.err
+    log.write_csv(trained / "log.csv")
     (run / "best.safetensors").write_bytes(b"damaged")
     code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
     assert code == 2 and "unreadable checkpoint" in out.err and not (trained / "r.csv").exists()
@@ -210,6 +260,41 @@ def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, capsys):
     code, out = _cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.parquet"), "--k", "12"],
                      capsys)
     summary, frame = json.loads(out.out), pl.read_parquet(tmp_path / "r.parquet")
-    # The beam holds 12 items; those the user has are left out, so lists may be shorter, never padded with -inf.
-    assert code == 0 and frame.height == summary["recommendations"] <= 12 * summary["users"]
+    assert code == 0 and 0 < frame.height == summary["recommendations"] <= 12 * summary["users"]
     assert frame["score"].is_finite().all() and frame.group_by("user_id").len()["len"].max() <= 12
+
+    # The beam passes over the history: each list is the beam search with the user's items banned, and holds at
+    # least as many items as a beam that spends places on the history and drops them afterwards.
+    from genpas.train.build import build_model, load_split
+    from genpas.train.checkpoint import load_weights
+    from genpas.train.config import TrainConfig
+    from genpas.train.recommend import recommend_run
+
+    cfg = TrainConfig.from_run(tmp_path / "run" / "config.yaml")
+    split = load_split(cfg)
+    model, _ = build_model(cfg, split)
+    load_weights(tmp_path / "run" / "best.safetensors", model)
+    model.eval()
+    recs, store = recommend_run(tmp_path / "run", k=12, batch_size=1)  # the shapes of the direct calls below
+    longer = 0
+    for row, u in enumerate(recs.users):
+        seq = store.sequence(u).astype(np.int64)
+        x = torch.from_numpy(seq[-cfg.max_len:] + 1)[None]
+        banned = torch.zeros(1, store.num_items, dtype=torch.bool)
+        banned[0, torch.from_numpy(seq)] = True
+        items, _ = model.beam_search(x, banned=banned)
+        items = items[0][items[0] >= 0].numpy()
+        assert not set(items) & set(seq.tolist())
+        listed = recs.items[row] >= 0
+        assert sorted(recs.items[row][listed]) == sorted(items)  # the beam's items (ties in any order there) ...
+        assert (np.diff(recs.scores[row][listed]) <= 0).all()  # ... best first
+        plain, _ = model.beam_search(x)
+        dropped = [i for i in plain[0].tolist() if i >= 0 and i not in set(seq.tolist())]
+        assert len(items) >= len(dropped)
+        longer += len(items) > len(dropped)
+    assert longer > 0  # the banned search is not a no-op on this data
+    # Evaluation with the history excluded bans it in the beam too: a target can only rank higher than with it kept.
+    from genpas.train.evaluate import evaluate
+
+    kept, excluded = (evaluate(model, split, "test", cfg.max_len, exclude_history=e) for e in (False, True))
+    assert all(excluded[m] >= kept[m] for m in ("recall@10", "ndcg@10", "recall@5")) and excluded["recall@10"] > 0

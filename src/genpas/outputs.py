@@ -23,7 +23,7 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def _writable_parent(path: Path, option: str) -> None:
+def _writable_parent(path: Path, option: str, create: bool = True) -> None:
     parent = path.parent
     existing = parent
     while not existing.exists():  # the nearest existing ancestor decides whether the parents can be created
@@ -32,7 +32,8 @@ def _writable_parent(path: Path, option: str) -> None:
         raise GenpasError(f"{option} {path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise GenpasError(f"{option} {path}: {existing} is not writable")
-    _create(parent, path, option)
+    if create:
+        _create(parent, path, option)
 
 
 def _create(directory: Path, path: Path, option: str) -> None:
@@ -44,8 +45,9 @@ def _create(directory: Path, path: Path, option: str) -> None:
 
 
 def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), overwrite: bool = False,
-                option: str = "--out") -> Path:
-    """Check a file output (see the module docstring); returns it as a Path."""
+                option: str = "--out", create: bool = True) -> Path:
+    """Check a file output (see the module docstring); returns it as a Path. create=False checks without creating
+    the parent directories (for a check before work that may still fail; check again with create=True to write)."""
     path = Path(path).expanduser()
     for source in inputs:
         if source is not None and _same(path, Path(source).expanduser()):
@@ -57,7 +59,7 @@ def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), over
             raise GenpasError(f"{option} {path} exists and is not a regular file; give a file path")
         if not overwrite:
             raise GenpasError(f"{option} {path} already exists; pass --overwrite to replace it")
-    _writable_parent(path, option)
+    _writable_parent(path, option, create)
     return path
 
 

@@ -11,21 +11,28 @@ import typer
 from genpas.cli.app import app
 from genpas.errors import GenpasError
 
+# What a run directory holds: never an output of `recommend`, even with --overwrite.
+RUN_FILES = ("config.yaml", "best.safetensors", "last.pt", "log.csv", "metrics.json", "evaluation.json")
 
-def _read_ids(users: Optional[str], users_file: Optional[Path]) -> list[str] | None:
+
+def _read_ids(users: Optional[str], users_file: Optional[Path]) -> tuple[list[str] | None, str]:
+    """The user ids asked for (None: all) and the option that named them."""
     if users is not None and users_file is not None:
         raise GenpasError("give --users or --users-file, not both")
     if users is not None:
-        return [u.strip() for u in users.split(",") if u.strip()]
+        ids = [u.strip() for u in users.split(",")]
+        if "" in ids and users.strip():
+            raise GenpasError(f"--users: empty id at position {ids.index('') + 1} of {users!r}")
+        return [u for u in ids if u], "--users"
     if users_file is None:
-        return None
+        return None, "--users"
     if not users_file.is_file():
         raise GenpasError(f"--users-file {users_file}: no such file")
     try:
-        text = users_file.read_text()
+        text = users_file.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
     except (OSError, UnicodeDecodeError) as exc:
-        raise GenpasError(f"--users-file {users_file}: cannot read it as text ({exc})") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+        raise GenpasError(f"--users-file {users_file}: cannot read it as UTF-8 text ({exc})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()], f"--users-file {users_file}"
 
 
 @app.command("recommend")
@@ -41,38 +48,31 @@ def recommend_cmd(
                                                                             "line.")] = None,
     exclude_history: Annotated[bool, typer.Option("--exclude-history/--keep-history",
                                                   help="Never recommend an item the user already has.")] = True,
-    at: Annotated[Optional[float], typer.Option("--at", help="HSTU: the request time, in the data's time unit "
-                                                         "(default: each user's last event time).")] = None,
+    at: Annotated[Optional[float], typer.Option("--at", help="HSTU: the request time, in the data's time unit (epoch "
+                                                         "seconds for date columns; default: each user's last "
+                                                         "event time).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Users scored at once.")] = 512,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
 ):
     """Recommend each user's next K items with a saved run's best checkpoint, after the user's whole history."""
-    from genpas.outputs import output_file
-    from genpas.train.build import build_model, load_split, pick_device
-    from genpas.train.checkpoint import load_weights
+    from genpas.outputs import data_inputs, output_file
     from genpas.train.config import TrainConfig
-    from genpas.train.recommend import FORMATS, recommend, user_codes, write_recommendations
+    from genpas.train.recommend import FORMATS, recommend_run, write_recommendations
 
-    if not (run / "config.yaml").is_file():
-        raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
     if out.suffix.lower() not in FORMATS:
         raise GenpasError(f"--out {out}: unknown format {out.suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
-    if k < 1:
-        raise GenpasError(f"--k must be >= 1, got {k}")
-    if batch_size < 1:
-        raise GenpasError(f"--batch-size must be >= 1, got {batch_size}")
-    out = output_file(out, (run / "config.yaml", run / "best.safetensors"), overwrite)
-    ids = _read_ids(users, users_file)
+    if not (run / "config.yaml").is_file():
+        raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
+    if out.expanduser().resolve().parent == run.resolve() and out.name in RUN_FILES:
+        raise GenpasError(f"--out {out} is one of the run's own files; write the recommendations elsewhere")
+    ids, option = _read_ids(users, users_file)
     cfg = TrainConfig.from_run(run / "config.yaml")
-    split = load_split(cfg)
-    codes = user_codes(split.full, ids)
-    model, _ = build_model(cfg, split)
-    if cfg.model != "pop":
-        load_weights(run / "best.safetensors", model)
-    target = pick_device(device)
-    recs = recommend(model.to(target), split.full, codes, cfg.max_len, k, exclude_history, target, batch_size, at)
-    written = write_recommendations(out, recs, split.full)
+    paths = [p for p in (cfg.item_text, cfg.item_embeddings) if p and Path(p).suffix]
+    inputs = [run / "config.yaml", run / "best.safetensors", *data_inputs(cfg.data), users_file, *paths]
+    output_file(out, inputs, overwrite, create=False)  # before the work; its directories only once it succeeded
+    recs, store = recommend_run(run, ids, k, exclude_history, device, batch_size, at, option)
+    written = write_recommendations(output_file(out, inputs, overwrite), recs, store)
     short = int((recs.items < 0).any(1).sum())
-    typer.echo(json.dumps({"out": str(out), "users": int(len(codes)), "k": k, "recommendations": written,
+    typer.echo(json.dumps({"out": str(out), "users": int(len(recs.users)), "k": k, "recommendations": written,
                            "users_with_fewer_than_k": short, "exclude_history": exclude_history}))

@@ -199,7 +199,7 @@ def evaluate_cmd(
         cfg.exclude_history = exclude_history
     trainer = Trainer(cfg, run, check_memory=False)  # evaluation needs less than the training the check bounds
     if cfg.model != "pop":
-        load_weights(run / "best.safetensors", trainer.model)
+        load_weights(run / "best.safetensors", trainer.model, trainer.split.full.item_fingerprint())
     result = {"valid": trainer.evaluate("valid"), "test": trainer.evaluate("test")}
     try:
         write_json_atomic(run / "evaluation.json", result)

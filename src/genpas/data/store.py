@@ -93,6 +93,13 @@ class SequenceStore:
     def sequence(self, user: int) -> np.ndarray:
         return self.items[self.offsets[user] : self.offsets[user + 1]]
 
+    def item_fingerprint(self) -> str:
+        """SHA-256 of the item ids in code order: what a model's item codes stand for (checked when weights load)."""
+        digest = hashlib.sha256()
+        for lo in range(0, self.num_items, 1 << 20):
+            digest.update("\x1f".join(map(str, self.item_ids[lo:lo + (1 << 20)].tolist())).encode() + b"\x1e")
+        return digest.hexdigest()
+
     def user_index(self) -> np.ndarray:
         """The user code of every event (int64 [N])."""
         return np.repeat(np.arange(self.num_users, dtype=np.int64), self.lengths)

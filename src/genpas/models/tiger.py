@@ -192,9 +192,11 @@ class TIGER(nn.Module):
 
     # ------------------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def beam_search(self, inputs: torch.Tensor, beam: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def beam_search(self, inputs: torch.Tensor, beam: int | None = None, banned: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top `beam` items per row by log-probability, trie-constrained: (items [B, beam], log-probs [B, beam]).
-        Rows with fewer valid continuations than `beam` are padded with item -1 and -inf."""
+        Rows with fewer valid continuations than `beam` are padded with item -1 and -inf. `banned` ([B, num_items]
+        bool): items never generated (their last code is masked), so the beam fills with other items."""
         beam = beam or self.cfg.beam
         C, V = self.cfg.code_len, self.cfg.vocab
         memory, mask = self.encode(inputs)
@@ -208,7 +210,11 @@ class TIGER(nn.Module):
                                  mask.repeat_interleave(width, 0))[:, -1]
             logp = F.log_softmax(logits.float(), dim=-1).view(B, width, V)
             nxt = self.trie_next[node]  # [B, width, V]
-            total = torch.where(nxt >= 0, score[..., None] + logp, -torch.inf).view(B, width * V)
+            allowed = nxt >= 0
+            if banned is not None and level == C - 1:  # the last code names the item
+                leaf_item = self.trie_item[nxt.clamp(min=0)].clamp(min=0)
+                allowed = allowed & ~banned.gather(1, leaf_item.view(B, -1)).view(B, width, V)
+            total = torch.where(allowed, score[..., None] + logp, -torch.inf).view(B, width * V)
             top = total.topk(min(beam, width * V), dim=1)
             parent = top.indices // V
             code = top.indices % V
@@ -219,11 +225,13 @@ class TIGER(nn.Module):
         items = torch.where(torch.isfinite(score), self.trie_item[node], -1)
         return items, score
 
-    def rank_scores(self, inputs: torch.Tensor, chunk: int = 128) -> torch.Tensor:
-        """[B, num_items]: the log-probability of each item left in the beam, -inf for every other item."""
+    def rank_scores(self, inputs: torch.Tensor, chunk: int = 128, banned: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, num_items]: the log-probability of each item left in the beam, -inf for every other item (and for the
+        `banned` ones, which the beam passes over)."""
         out = []
         for lo in range(0, len(inputs), chunk):
-            items, score = self.beam_search(inputs[lo: lo + chunk])
+            rows = slice(lo, lo + chunk)
+            items, score = self.beam_search(inputs[rows], banned=None if banned is None else banned[rows])
             dense = torch.full((len(items), self.cfg.num_items), -torch.inf, device=inputs.device)
             valid = items >= 0
             dense.scatter_reduce_(1, items.clamp(min=0), torch.where(valid, score, -torch.inf), reduce="amax")

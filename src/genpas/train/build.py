@@ -13,7 +13,7 @@ import torch
 from genpas.data import LoadOptions, leave_one_out, load_dataset
 from genpas.errors import GenpasError
 from genpas.models import Popularity, SASRec, SASRecConfig
-from genpas.train.config import TrainConfig
+from genpas.train.config import TrainConfig, valid_device
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,8 @@ MODELS = ("sasrec", "hstu", "tiger", "pop")
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    if not valid_device(name):
+        raise GenpasError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
     if name != "auto":
         device = torch.device(name)
         if device.type == "cuda" and not torch.cuda.is_available():

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from genpas.atomic import atomic_path
@@ -23,18 +24,32 @@ def _atomic(path: Path, write) -> None:
         write(tmp)
 
 
-def save_weights(path: Path, model: torch.nn.Module) -> None:
+ITEMS_KEY = "item_ids_sha256"  # metadata of best.safetensors: the catalogue the weights' item codes index
+
+
+def save_weights(path: Path, model: torch.nn.Module, items: str | None = None) -> None:
+    """The model's weights; `items`: the fingerprint of the item ids in code order (SequenceStore.item_fingerprint)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic(path, lambda tmp: save_file(state, str(tmp)))
+    metadata = {ITEMS_KEY: items} if items else None
+    _atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
-def load_weights(path: Path, model: torch.nn.Module) -> None:
+def load_weights(path: Path, model: torch.nn.Module, items: str | None = None) -> None:
+    """Load weights into `model`. With `items` (the fingerprint of the data at hand), weights trained on another
+    catalogue or item order are refused: their item codes would name other items. Files written before the
+    fingerprint existed are not checked."""
     if not Path(path).exists():
         raise GenpasError(f"{path}: no such checkpoint")
     try:
+        with safe_open(str(path), framework="pt") as fh:
+            saved = (fh.metadata() or {}).get(ITEMS_KEY)
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise GenpasError(f"{path}: unreadable checkpoint ({exc})") from None
+    if items and saved and saved != items:
+        raise GenpasError(f"{path}: the run's data has changed since it was trained (its items, or their order of "
+                          f"first appearance, differ), so the weights' item codes would name other items; retrain on "
+                          f"this data or restore the data the run was trained on")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # missing or extra tensors, other shapes: not this model's weights

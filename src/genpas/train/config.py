@@ -159,9 +159,8 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise self._bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        device = str(self.device)
-        if not (device in ("auto", "cpu", "mps", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+        if not valid_device(str(self.device)):
+            raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)!r}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -254,6 +253,11 @@ def same_config(saved: dict, cfg: TrainConfig) -> bool:
 
 # Defaults that differ by model, for the options a user leaves unset. TIGER's encoder reads code_len tokens per item,
 # so a shorter input and larger batches keep it CPU-sized; it trains on pairs (see docs/method.md "TIGER").
+def valid_device(name: str) -> bool:
+    """Whether `name` is a device genpas trains on: auto, cpu, cuda, cuda:N or mps."""
+    return name in ("auto", "cpu", "mps", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())
+
+
 MODEL_DEFAULTS = {
     "tiger": dict(mode="pairs", max_len=20, dim=64, heads=4, dropout=0.1, batch_size=256, lr=2e-3),
 }

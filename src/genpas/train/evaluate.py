@@ -55,10 +55,14 @@ def evaluate(
     for lo in range(0, len(ranks), batch_size):
         rows = order[lo:lo + batch_size]
         batch = torch.from_numpy(padded_inputs(items, inputs, rows, max_len)).to(device)
+        targets = torch.from_numpy(inputs.targets[rows]).to(device)
+        seen = history_mask(items, inputs, rows, split.full.num_items, device, keep=targets) if exclude_history else None
         if getattr(model, "needs_times", False):  # input times and the target's time (the request time)
             cut = inputs.truncated(max_len)
             times = gather_times(split.full.times, cut.starts[rows], cut.lengths[rows] + 1, batch.shape[1] + 1)
             scores = model.rank_scores(batch, torch.from_numpy(times).to(device)).float()
+        elif getattr(model, "generative", False) and seen is not None:  # the beam passes over the history
+            scores = model.rank_scores(batch, banned=seen).float()
         else:
             scores = model.rank_scores(batch).float()
         bad = scores.isnan() | scores.isposinf()  # -inf is legal: "ranked last" (TIGER, outside its beam)
@@ -66,9 +70,8 @@ def evaluate(
             users = int(bad.any(1).sum())
             raise GenpasError(f"the model gave {'NaN' if scores.isnan().any() else '+inf'} scores for {users} of "
                               f"{len(rows)} {which} users in a batch; a diverged model cannot be ranked")
-        targets = torch.from_numpy(inputs.targets[rows]).to(device)
-        if exclude_history:
-            scores = _mask_history(scores, items, inputs, rows, targets)
+        if seen is not None:
+            scores = scores.masked_fill(seen, -torch.inf)
         ranks[rows] = target_ranks(scores, targets).cpu().numpy()
     result = {**ranking_metrics(ranks, ks), "users": int(len(ranks)), "exclude_history": bool(exclude_history)}
     groups = popularity_groups(split.train.items, split.full.num_items)[inputs.targets]
@@ -79,14 +82,16 @@ def evaluate(
     return result
 
 
-def _mask_history(scores, items, inputs: EvalInputs, rows, targets):
+def history_mask(items: np.ndarray, inputs: EvalInputs, rows: np.ndarray, num_items: int, device,
+                 keep: torch.Tensor | None = None) -> torch.Tensor:
+    """[len(rows), num_items] bool: True at every item of each row's whole input (not only its last max_len items),
+    except the row's `keep` item (the target, when a history item is the target again)."""
     lengths = inputs.lengths[rows]
-    row_of = np.repeat(np.arange(len(rows)), lengths)
+    row_of = torch.from_numpy(np.repeat(np.arange(len(rows)), lengths)).to(device)
     pos = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    hist = items[np.repeat(inputs.starts[rows], lengths) + pos].astype(np.int64)
-    r = torch.from_numpy(row_of).to(scores.device)
-    h = torch.from_numpy(hist).to(scores.device)
-    keep = h != targets[r]
-    scores = scores.clone()
-    scores[r[keep], h[keep]] = -torch.inf
-    return scores
+    seen = torch.from_numpy(items[np.repeat(inputs.starts[rows], lengths) + pos].astype(np.int64)).to(device)
+    mask = torch.zeros(len(rows), num_items, dtype=torch.bool, device=device)
+    mask[row_of, seen] = True
+    if keep is not None:
+        mask[torch.arange(len(rows), device=device), keep] = False
+    return mask

@@ -204,7 +204,7 @@ class Trainer:
             if score > state["best"]:
                 state.update(best=score, best_epoch=epoch, bad_epochs=0, compute_at_best=compute.as_dict())
                 if self.is_main:
-                    save_weights(self.out / "best.safetensors", self.model)
+                    save_weights(self.out / "best.safetensors", self.model, self.split.full.item_fingerprint())
             else:
                 state["bad_epochs"] += 1
                 if cfg.lr_plateau and state["bad_epochs"] % cfg.lr_plateau == 0:
@@ -226,7 +226,7 @@ class Trainer:
         if state["best_epoch"] < 0:
             raise GenpasError("training ran no epoch (time budget too small?); nothing to evaluate")
         if self.is_main:
-            load_weights(self.out / "best.safetensors", self.model)
+            load_weights(self.out / "best.safetensors", self.model, self.split.full.item_fingerprint())
         if self.world > 1:
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
