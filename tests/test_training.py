@@ -227,6 +227,24 @@ def test_resume_refuses_a_different_configuration(tmp_path, split):
     assert more["epochs_run"] == 2  # more epochs is a legitimate continuation
 
 
+def test_resume_and_the_best_weights_refuse_other_data(tmp_path, split):
+    """Item codes mean what the data's item ids said at training time: another catalogue (here the same events with
+    the item ids in another order) is refused on resume and when the best weights are loaded."""
+    from genpas.data.store import SequenceStore
+    from genpas.train.checkpoint import load_weights
+
+    full = split.full
+    renamed = leave_one_out(SequenceStore(full.offsets, full.items, full.times, full.user_ids, full.item_ids[::-1]))
+    assert renamed.full.item_fingerprint() != full.item_fingerprint()
+    train(TrainConfig(strategy="mt", **{**TINY, "epochs": 1}), tmp_path / "r", split=split)
+    with pytest.raises(GenpasError, match="the data has changed since .*last.pt was written"):
+        Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=renamed).fit(resume=True)
+    trainer = Trainer(TrainConfig(strategy="mt", **TINY), tmp_path / "x", split=renamed)
+    with pytest.raises(GenpasError, match="the run's data has changed since it was trained"):
+        load_weights(tmp_path / "r" / "best.safetensors", trainer.model, renamed.full.item_fingerprint())
+    load_weights(tmp_path / "r" / "best.safetensors", trainer.model, full.item_fingerprint())  # the same data: fine
+
+
 def test_lr_plateau_halves_the_rate_after_epochs_without_gain(tmp_path, split):
     import csv
 

@@ -151,7 +151,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(stream)
         state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
-                 "valid_seconds": 0.0,
+                 "valid_seconds": 0.0, "items": self.split.full.item_fingerprint(),
                  "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
@@ -163,6 +163,9 @@ class Trainer:
                 raise GenpasError(f"--resume: {last} was written under an earlier training protocol (epochs of "
                                   f"unequal steps); train into a new --out")
             self._check_resumable(saved.get("config", {}))
+            if saved["trainer"].get("items", state["items"]) != state["items"]:  # older checkpoints: not recorded
+                raise GenpasError(f"--resume: the data has changed since {last} was written (its items, or their "
+                                  f"order of first appearance, differ); train into a new --out")
             self.model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
@@ -170,7 +173,7 @@ class Trainer:
             if self.device.type == "cuda" and "cuda_rng" in saved:
                 torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
             state["valid_seconds"] = None  # unknown for a checkpoint written before it was counted
-            state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]  # a checkpoint written before it was counted: unknown
+            state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
             if self.is_main:
                 self._repair_log(state.get("log_row"))
             log.info("resumed after epoch %d", state["epoch"])
@@ -204,7 +207,7 @@ class Trainer:
             if score > state["best"]:
                 state.update(best=score, best_epoch=epoch, bad_epochs=0, compute_at_best=compute.as_dict())
                 if self.is_main:
-                    save_weights(self.out / "best.safetensors", self.model, self.split.full.item_fingerprint())
+                    save_weights(self.out / "best.safetensors", self.model, state["items"])
             else:
                 state["bad_epochs"] += 1
                 if cfg.lr_plateau and state["bad_epochs"] % cfg.lr_plateau == 0:
