@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds; each variant's figure is its best round")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    parser.add_argument("--name", default=None, help="results file bench/results/NAME.json (default: cpu_options, "
+                                                     "with the config's stem when --config is given)")
     parser.add_argument("--config", type=Path, default=None, help="training options (YAML) instead of the ml-100k "
                         "defaults, e.g. configs/sasrec-ml1m.yaml")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated ids (default: all)")
@@ -182,7 +184,7 @@ def main() -> None:
     results["matmul_gflops"] = matmul_gflops()
     for shape, gflops in results["matmul_gflops"].items():
         print(f"matmul {shape:24s} {gflops:7.1f} GFLOP/s")
-    path = write_results("cpu_options" + (f"_{args.config.stem}" if args.config else ""), results)
+    path = write_results(args.name or "cpu_options" + (f"_{args.config.stem}" if args.config else ""), results)
     print(f"wrote {path}")
 
 
