@@ -225,6 +225,7 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, ca
         (["--out", str(run / "log.csv"), "--overwrite"], "one of the run's own files"),
         (["--out", str(trained / "r.csv"), "--users", "a,,b"], "empty id at position 2"),
         (["--out", str(trained / "r.csv"), "--device", "foo"], "--device must be auto, cpu, cuda, cuda:N or mps"),
+        (["--out", str(trained / "r.csv"), "--device", "cuda:01"], "--device must be auto, cpu, cuda, cuda:N or mps"),
         (["--out", str(trained / "r.csv"), "--at", "5"], "reads no event times"),
         (["--out", str(trained / "new" / "sub" / "r.csv"), "--users", "nobody"], "not users of the run's data"),
         (["--out", str(trained / "r.csv"), "--users-file", str(trained / "ids.txt")], "--users-file"),

@@ -46,6 +46,43 @@ def test_trie_follows_every_item_and_nothing_else():
     assert (item_of >= 0).sum() == len(CODES)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_beam_with_banned_items_is_the_exact_top_of_the_others(seed):
+    """Banned items are never generated and take no place in the beam, at any level: with one item per last prefix
+    (the usual shape of semantic ids) a beam that only dropped banned leaves would come back short. When the beam
+    keeps every surviving prefix, the result is the exact ranking of the allowed items."""
+    rng = np.random.default_rng(seed)
+    codes = np.unique(rng.integers(0, 4, (40, 3)), axis=0)  # at most one item per full id: single-leaf prefixes
+    n = len(codes)
+    torch.manual_seed(seed)
+    model = TIGER(TIGERConfig(num_items=n, code_len=3, vocab=4, dim=16, layers=1, heads=2, max_len=4, beam=6,
+                              dropout=0.0), codes).eval()
+    inputs = torch.from_numpy(rng.integers(1, n + 1, (5, 4)))
+    banned = torch.from_numpy(rng.random((5, n)) < 0.6)
+    banned[0] = True  # everything banned: an empty list
+    banned[1] = False
+    banned[2, 0] = True  # item 0 banned: no confusion with "no node"
+    banned[3, :-2] = True  # two items left
+    exact = exact_log_probs(model, inputs)
+    items, scores = model.beam_search(inputs, banned=banned)
+    for b in range(len(inputs)):
+        got = items[b][items[b] >= 0]
+        allowed = (~banned[b]).nonzero()[:, 0]
+        assert not banned[b][got].any() and len(got) == min(6, len(allowed)) and len(set(got.tolist())) == len(got)
+    wide, wide_scores = model.beam_search(inputs, beam=64, banned=banned)  # wider than any level: exact
+    for b in range(len(inputs)):
+        allowed = (~banned[b]).nonzero()[:, 0]
+        order = allowed[torch.argsort(exact[b][allowed], descending=True)]
+        got = wide[b][wide[b] >= 0]
+        assert sorted(got.tolist()) == sorted(order.tolist())
+        assert torch.allclose(wide_scores[b][: len(got)], exact[b][got], atol=1e-5)
+    # rank_scores in chunks smaller than the batch bans each chunk's own rows
+    np.testing.assert_array_equal(model.rank_scores(inputs, chunk=2, banned=banned).numpy(),
+                                  model.rank_scores(inputs, chunk=128, banned=banned).numpy())
+    with pytest.raises(ValueError, match="banned must be a bool"):
+        model.beam_search(inputs, banned=banned[:, 1:])
+
+
 @pytest.mark.parametrize("encoder_input", ["items", "codes"])
 def test_beam_search_is_exact_when_wide_enough(encoder_input):
     model = small_tiger(beam=10, encoder_input=encoder_input)

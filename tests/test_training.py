@@ -243,6 +243,16 @@ def test_resume_and_the_best_weights_refuse_other_data(tmp_path, split):
     with pytest.raises(GenpasError, match="the run's data has changed since it was trained"):
         load_weights(tmp_path / "r" / "best.safetensors", trainer.model, renamed.full.item_fingerprint())
     load_weights(tmp_path / "r" / "best.safetensors", trainer.model, full.item_fingerprint())  # the same data: fine
+    # Files written before the fingerprint existed are read as before (resumed with a warning).
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(tmp_path / "r" / "best.safetensors"), tmp_path / "r" / "best.safetensors")  # no metadata
+    load_weights(tmp_path / "r" / "best.safetensors", trainer.model, renamed.full.item_fingerprint())
+    state = torch.load(tmp_path / "r" / "last.pt", weights_only=True)
+    del state["trainer"]["items"]
+    torch.save(state, tmp_path / "r" / "last.pt")
+    more = Trainer(TrainConfig(strategy="mt", **{**TINY, "epochs": 2}), tmp_path / "r", split=split).fit(resume=True)
+    assert more["epochs_run"] == 2
 
 
 def test_lr_plateau_halves_the_rate_after_epochs_without_gain(tmp_path, split):

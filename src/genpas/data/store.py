@@ -96,8 +96,8 @@ class SequenceStore:
     def item_fingerprint(self) -> str:
         """SHA-256 of the item ids in code order: what a model's item codes stand for (checked when weights load)."""
         digest = hashlib.sha256()
-        for lo in range(0, self.num_items, 1 << 20):
-            digest.update("\x1f".join(map(str, self.item_ids[lo:lo + (1 << 20)].tolist())).encode() + b"\x1e")
+        for lo in range(0, self.num_items, 1 << 20):  # JSON quotes every id: no two lists of ids hash alike
+            digest.update(json.dumps([str(i) for i in self.item_ids[lo:lo + (1 << 20)].tolist()]).encode())
         return digest.hexdigest()
 
     def user_index(self) -> np.ndarray:

@@ -138,6 +138,17 @@ class TIGER(nn.Module):
         next_node, item_of = build_trie(codes, V)
         self.register_buffer("trie_next", torch.from_numpy(next_node))
         self.register_buffer("trie_item", torch.from_numpy(item_of))
+        # Each item's node at every depth and the number of items below each node, so that a beam can pass over
+        # prefixes whose items are all banned (derived from the codes, hence not saved: checkpoints stay as they were).
+        paths = np.empty_like(codes)
+        at = np.zeros(len(codes), dtype=np.int64)
+        for depth in range(C):
+            at = paths[:, depth] = next_node[at, codes[:, depth]]
+        self.register_buffer("item_path", torch.from_numpy(paths), persistent=False)
+        self.register_buffer("items_below", torch.from_numpy(np.bincount(paths.ravel(), minlength=len(item_of))),
+                             persistent=False)
+        self.depth_first = paths.min(0).tolist()  # nodes of one depth are numbered consecutively
+        self.depth_count = (paths.max(0) - paths.min(0) + 1).tolist()
         self.tok_emb = nn.Embedding(1 + C * V, cfg.dim, padding_idx=0)
         self.enc_pos = nn.Embedding(cfg.max_len * C, cfg.dim)
         self.dec_pos = nn.Embedding(C, cfg.dim)
@@ -196,11 +207,15 @@ class TIGER(nn.Module):
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top `beam` items per row by log-probability, trie-constrained: (items [B, beam], log-probs [B, beam]).
         Rows with fewer valid continuations than `beam` are padded with item -1 and -inf. `banned` ([B, num_items]
-        bool): items never generated (their last code is masked), so the beam fills with other items."""
+        bool): items never generated; at every level the beam passes over prefixes with no other item below them, so
+        its places go to items that can be generated."""
         beam = beam or self.cfg.beam
         C, V = self.cfg.code_len, self.cfg.vocab
-        memory, mask = self.encode(inputs)
         B = len(inputs)
+        if banned is not None and (banned.shape != (B, self.cfg.num_items) or banned.dtype != torch.bool):
+            raise ValueError(f"banned must be a bool [{B}, {self.cfg.num_items}] mask, got {banned.dtype} "
+                             f"{list(banned.shape)}")
+        memory, mask = self.encode(inputs)
         node = torch.zeros(B, 1, dtype=torch.long, device=inputs.device)
         score = torch.zeros(B, 1, device=inputs.device)
         prefix = torch.zeros(B, 1, 0, dtype=torch.long, device=inputs.device)
@@ -211,9 +226,8 @@ class TIGER(nn.Module):
             logp = F.log_softmax(logits.float(), dim=-1).view(B, width, V)
             nxt = self.trie_next[node]  # [B, width, V]
             allowed = nxt >= 0
-            if banned is not None and level == C - 1:  # the last code names the item
-                leaf_item = self.trie_item[nxt.clamp(min=0)].clamp(min=0)
-                allowed = allowed & ~banned.gather(1, leaf_item.view(B, -1)).view(B, width, V)
+            if banned is not None:
+                allowed = allowed & self._unbanned_below(banned, level, nxt)
             total = torch.where(allowed, score[..., None] + logp, -torch.inf).view(B, width * V)
             top = total.topk(min(beam, width * V), dim=1)
             parent = top.indices // V
@@ -224,6 +238,16 @@ class TIGER(nn.Module):
             prefix = torch.cat([prefix.gather(1, parent[..., None].expand(-1, -1, level)), token[..., None]], dim=2)
         items = torch.where(torch.isfinite(score), self.trie_item[node], -1)
         return items, score
+
+    def _unbanned_below(self, banned: torch.Tensor, level: int, nodes: torch.Tensor) -> torch.Tensor:
+        """Whether each node of depth level + 1 in `nodes` ([B, ...], -1 for none) has an item below it that its
+        row does not ban: fewer banned items below it than items."""
+        first, count = self.depth_first[level], self.depth_count[level]
+        B = len(banned)
+        hits = torch.zeros(B, count, dtype=torch.int32, device=banned.device)
+        hits.scatter_add_(1, (self.item_path[:, level] - first).expand(B, -1), banned.int())
+        local = (nodes - first).clamp(0, count - 1).view(B, -1)
+        return (hits.gather(1, local) < self.items_below[first:first + count][local]).view(nodes.shape)
 
     def rank_scores(self, inputs: torch.Tensor, chunk: int = 128, banned: torch.Tensor | None = None) -> torch.Tensor:
         """[B, num_items]: the log-probability of each item left in the beam, -inf for every other item (and for the

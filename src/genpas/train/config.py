@@ -7,6 +7,7 @@ always read with `safe_load`, and unknown keys are an error (a typo must not be 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -251,13 +252,14 @@ def same_config(saved: dict, cfg: TrainConfig) -> bool:
     it predates)."""
     return {**LEGACY, **saved} == cfg.to_dict()
 
+
+def valid_device(name: str) -> bool:
+    """Whether `name` is a device genpas trains on: auto, cpu, cuda, cuda:N (N written plainly) or mps."""
+    return name in ("auto", "cpu", "mps", "cuda") or re.fullmatch(r"cuda:(0|[1-9][0-9]*)", name, re.ASCII) is not None
+
+
 # Defaults that differ by model, for the options a user leaves unset. TIGER's encoder reads code_len tokens per item,
 # so a shorter input and larger batches keep it CPU-sized; it trains on pairs (see docs/method.md "TIGER").
-def valid_device(name: str) -> bool:
-    """Whether `name` is a device genpas trains on: auto, cpu, cuda, cuda:N or mps."""
-    return name in ("auto", "cpu", "mps", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())
-
-
 MODEL_DEFAULTS = {
     "tiger": dict(mode="pairs", max_len=20, dim=64, heads=4, dropout=0.1, batch_size=256, lr=2e-3),
 }

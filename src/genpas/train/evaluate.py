@@ -39,7 +39,8 @@ def evaluate(
     NaN and +inf scores are refused (GenpasError): a diverged model is an error, never a perfect hit.
 
     exclude_history: give every item of the user's input (its whole history, not only the last max_len) the lowest
-    score before ranking, except the target itself. Off by default; the choice is written into the result.
+    score before ranking, except the target itself; TIGER's beam passes over those items instead of spending places
+    on them. Off by default; the choice is written into the result.
 
     by_length: batch users in order of input length (the default; see below), or in user order.
     """

@@ -163,7 +163,9 @@ class Trainer:
                 raise GenpasError(f"--resume: {last} was written under an earlier training protocol (epochs of "
                                   f"unequal steps); train into a new --out")
             self._check_resumable(saved.get("config", {}))
-            if saved["trainer"].get("items", state["items"]) != state["items"]:  # older checkpoints: not recorded
+            if "items" not in saved["trainer"]:
+                log.warning("%s predates the check of the data's items; resuming on the data at hand", last)
+            elif saved["trainer"]["items"] != state["items"]:
                 raise GenpasError(f"--resume: the data has changed since {last} was written (its items, or their "
                                   f"order of first appearance, differ); train into a new --out")
             self.model.load_state_dict(saved["model"])
