@@ -140,7 +140,8 @@ def test_every_format_holds_the_same_lists_in_the_datas_ids(tmp_path, suffix):
     recs.items[2, 1:], recs.scores[2, 1:] = -1, -np.inf  # a user with one item left: its empty slots stay out
     path = tmp_path / f"recs{suffix}"
     written = write_recommendations(path, recs, store)
-    expected = [(store.user_ids[u], rank, store.item_ids[i], s) for u, items, scores in zip(recs.users, recs.items, recs.scores)
+    expected = [(store.user_ids[u], rank, store.item_ids[i], s)
+                for u, items, scores in zip(recs.users, recs.items, recs.scores)
                 for rank, (i, s) in enumerate(zip(items, scores), 1) if i >= 0]
     assert written == len(expected) and not list(tmp_path.glob(".*tmp*"))
     if suffix == ".jsonl":

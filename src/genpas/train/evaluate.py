@@ -57,7 +57,9 @@ def evaluate(
         rows = order[lo:lo + batch_size]
         batch = torch.from_numpy(padded_inputs(items, inputs, rows, max_len)).to(device)
         targets = torch.from_numpy(inputs.targets[rows]).to(device)
-        seen = history_mask(items, inputs, rows, split.full.num_items, device, keep=targets) if exclude_history else None
+        seen = None
+        if exclude_history:
+            seen = history_mask(items, inputs, rows, split.full.num_items, device, keep=targets)
         if getattr(model, "needs_times", False):  # input times and the target's time (the request time)
             cut = inputs.truncated(max_len)
             times = gather_times(split.full.times, cut.starts[rows], cut.lengths[rows] + 1, batch.shape[1] + 1)
