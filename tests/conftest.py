@@ -32,6 +32,20 @@ def isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENPAS_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture
+def cli(capsys):
+    """Run `genpas ARGS` in-process: cli(args) -> (exit code, captured stdout and stderr)."""
+    from genpas.cli import main
+
+    def run(args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        return exc.value.code, capsys.readouterr()
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def ml100k_cache(tmp_path_factory):
     return Path(os.environ.get("GENPAS_TEST_SHARED_CACHE") or tmp_path_factory.mktemp("shared-cache"))

@@ -156,27 +156,19 @@ def test_every_format_holds_the_same_lists_in_the_datas_ids(tmp_path, suffix):
 
 
 # ---- CLI ------------------------------------------------------------------------------------------------------
-def _cli(args, capsys):
-    from genpas.cli import main
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code, capsys.readouterr()
-
 
 @pytest.fixture
-def trained(tmp_path, capsys):
+def trained(tmp_path, cli):
     write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=3)), tmp_path / "log.csv")
-    code, _ = _cli(["train", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"), "--epochs", "2",
-                    "--dim", "16", "--layers", "1", "--heads", "2", "--no-progress"], capsys)
+    code, _ = cli(["train", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"), "--epochs", "2",
+                   "--dim", "16", "--layers", "1", "--heads", "2", "--no-progress"])
     assert code == 0
     return tmp_path
 
 
-def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, capsys):
+def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, cli):
     run, log = trained / "run", pl.read_csv(trained / "log.csv")
-    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "recs.csv"), "--k", "4"], capsys)
+    code, out = cli(["recommend", "--run", str(run), "--out", str(trained / "recs.csv"), "--k", "4"])
     summary = json.loads(out.out)
     frame = pl.read_csv(trained / "recs.csv", schema_overrides={"user_id": pl.String, "item_id": pl.String})
     assert code == 0 and summary["users"] == log["user_id"].n_unique() == frame["user_id"].n_unique()
@@ -185,8 +177,8 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, ca
     assert not any((u, i) in seen for u, i in zip(frame["user_id"], frame["item_id"]))  # history excluded
     # The same run, asked for two users, lists what the full run listed for them.
     pick = frame["user_id"].unique(maintain_order=True).to_list()[:2]
-    code, _ = _cli(["recommend", "--run", str(run), "--out", str(trained / "two.jsonl"), "--k", "4",
-                    "--users", ",".join(pick)], capsys)
+    code, _ = cli(["recommend", "--run", str(run), "--out", str(trained / "two.jsonl"), "--k", "4",
+                   "--users", ",".join(pick)])
     lines = [json.loads(line) for line in (trained / "two.jsonl").read_text().splitlines()]
     assert code == 0 and [o["user_id"] for o in lines] == pick
     for o in lines:
@@ -206,14 +198,14 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, ca
         (["--out", str(run / "best.safetensors") + ".csv", "--k", "99"], "exceeds the catalogue"),
     ]
     for extra, message in bad:
-        code, out = _cli(["recommend", "--run", str(run), *extra], capsys)
+        code, out = cli(["recommend", "--run", str(run), *extra])
         assert code == 2 and message in out.err and "Traceback" not in out.err, (extra, out.err)
     assert not (trained / "r.csv").exists() and not (run / "best.safetensors.csv").exists()
-    code, out = _cli(["recommend", "--run", str(trained), "--out", str(trained / "r.csv")], capsys)
+    code, out = cli(["recommend", "--run", str(trained), "--out", str(trained / "r.csv")])
     assert code == 2 and "no config.yaml" in out.err
     (trained / "bom.txt").write_text("\ufeff" + pick[0] + "\n", encoding="utf-8")  # a spreadsheet's byte-order mark
-    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "bom.csv"), "--users-file",
-                      str(trained / "bom.txt"), "--keep-history", "--k", str(log["item_id"].n_unique())], capsys)
+    code, out = cli(["recommend", "--run", str(run), "--out", str(trained / "bom.csv"), "--users-file",
+                     str(trained / "bom.txt"), "--keep-history", "--k", str(log["item_id"].n_unique())])
     assert code == 0, out.err
     kept = pl.read_csv(trained / "bom.csv", schema_overrides={"user_id": pl.String, "item_id": pl.String})
     history = {i for u, i in seen if u == pick[0]}
@@ -232,35 +224,33 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, ca
         (["--out", str(trained / "r.csv"), "--users-file", str(trained / "ids.txt")], "--users-file"),
     ]
     for extra, message in more_bad:
-        code, out = _cli(["recommend", "--run", str(run), *extra], capsys)
+        code, out = cli(["recommend", "--run", str(run), *extra])
         assert code == 2 and message in out.err and "Traceback" not in out.err, (extra, out.err)
     assert log.equals(pl.read_csv(trained / "log.csv")) and not (trained / "new").exists()  # nothing changed
     # Weights trained on other data (here: the same events in another order, so other item codes) are refused.
     log.reverse().write_csv(trained / "log.csv")
-    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
+    code, out = cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")])
     assert code == 2 and "the run's data has changed since it was trained" in out.err
-    code, out = _cli(["evaluate", "--run", str(run)], capsys)
+    code, out = cli(["evaluate", "--run", str(run)])
     assert code == 2 and "the run's data has changed since it was trained" in out.err
     (trained / "log.csv").unlink()
-    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
+    code, out = cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")])
     assert code == 2 and "the run's data" in out.err and "cannot be loaded" in out.err
     log.write_csv(trained / "log.csv")
     (run / "best.safetensors").write_bytes(b"damaged")
-    code, out = _cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")], capsys)
+    code, out = cli(["recommend", "--run", str(run), "--out", str(trained / "r.csv")])
     assert code == 2 and "unreadable checkpoint" in out.err and not (trained / "r.csv").exists()
 
 
-def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, capsys):
+def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, cli):
     write_table(synthesize(SynthConfig(users=30, items=25, mean_length=8, seed=4)), tmp_path / "log.csv")
-    code, _ = _cli(["train", "--model", "tiger", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"),
-                    "--epochs", "1", "--levels", "2", "--codebook-size", "4", "--beam", "12", "--dim", "16",
-                    "--heads", "2", "--layers", "1", "--no-progress", "--item-embeddings", "cooccurrence"], capsys)
+    code, _ = cli(["train", "--model", "tiger", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"),
+                   "--epochs", "1", "--levels", "2", "--codebook-size", "4", "--beam", "12", "--dim", "16",
+                   "--heads", "2", "--layers", "1", "--no-progress", "--item-embeddings", "cooccurrence"])
     assert code == 0
-    code, out = _cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.csv"), "--k", "13"],
-                     capsys)
+    code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.csv"), "--k", "13"])
     assert code == 2 and "beam of this TIGER run (12)" in out.err
-    code, out = _cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.parquet"), "--k", "12"],
-                     capsys)
+    code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.parquet"), "--k", "12"])
     summary, frame = json.loads(out.out), pl.read_parquet(tmp_path / "r.parquet")
     assert code == 0 and 0 < frame.height == summary["recommendations"] <= 12 * summary["users"]
     assert frame["score"].is_finite().all() and frame.group_by("user_id").len()["len"].max() <= 12
