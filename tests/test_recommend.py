@@ -242,7 +242,7 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, cl
     assert code == 2 and "unreadable checkpoint" in out.err and not (trained / "r.csv").exists()
 
 
-def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, cli):
+def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, cli, monkeypatch):
     write_table(synthesize(SynthConfig(users=30, items=25, mean_length=8, seed=4)), tmp_path / "log.csv")
     code, _ = cli(["train", "--model", "tiger", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"),
                    "--epochs", "1", "--levels", "2", "--codebook-size", "4", "--beam", "12", "--dim", "16",
@@ -290,3 +290,24 @@ def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, cli):
 
     kept, excluded = (evaluate(model, split, "test", cfg.max_len, exclude_history=e) for e in (False, True))
     assert all(excluded[m] >= kept[m] for m in ("recall@10", "ndcg@10", "recall@5")) and excluded["recall@10"] > 0
+
+    # Serving reads the semantic ids from the checkpoint: it needs neither the item embeddings nor the id cache.
+    import genpas.train.item_codes
+
+    def no_ids(*args, **kwargs):
+        raise AssertionError("semantic ids recomputed")
+
+    monkeypatch.setattr(genpas.train.item_codes, "semantic_ids", no_ids)
+    served, _ = recommend_run(tmp_path / "run", k=12, batch_size=1)
+    np.testing.assert_array_equal(served.items, recs.items)
+    from_weights, _ = build_model(cfg, split, tmp_path / "run" / "best.safetensors")
+    assert torch.equal(from_weights.item_tokens, model.item_tokens) and torch.equal(from_weights.trie_next, model.trie_next)
+    from safetensors.torch import save_file
+
+    from genpas.train.checkpoint import tiger_codes
+
+    with pytest.raises(GenpasError, match="12 items in the checkpoint|items in the checkpoint, 99 in the data"):
+        tiger_codes(tmp_path / "run" / "best.safetensors", 99)
+    save_file({"x": torch.zeros(1)}, tmp_path / "other.safetensors")
+    with pytest.raises(GenpasError, match="unreadable TIGER checkpoint"):
+        tiger_codes(tmp_path / "other.safetensors", store.num_items)

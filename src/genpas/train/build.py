@@ -80,8 +80,9 @@ def load_split(cfg: TrainConfig):
     return leave_one_out(load_dataset(cfg.data, options))
 
 
-def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
-    """The model and what it was built from (TIGER: its semantic-id statistics)."""
+def build_model(cfg: TrainConfig, split, weights=None) -> tuple[torch.nn.Module, dict]:
+    """The model and what it was built from (TIGER: its semantic-id statistics). `weights`: a checkpoint the model
+    will load; TIGER then takes its semantic ids from it instead of computing them."""
     if cfg.model == "pop":
         counts = np.bincount(split.train.items, minlength=split.full.num_items)
         return Popularity(torch.from_numpy(counts)), {}
@@ -101,12 +102,18 @@ def build_model(cfg: TrainConfig, split) -> tuple[torch.nn.Module, dict]:
             raise GenpasError("TIGER trains on pairs: use --mode pairs (an encoder-decoder cannot share a packed window)")
         if cfg.beam < max(cfg.ks):
             raise GenpasError(f"--beam {cfg.beam} must be at least the largest K of the metrics ({max(cfg.ks)})")
-        ids, stats = semantic_ids(cfg, split)
-        vocab = max(cfg.codebook_size, int(ids.codes[:, -1].max()) + 1)
-        tiger = TIGERConfig(split.full.num_items, ids.codes.shape[1], vocab, dim=cfg.dim, layers=cfg.layers,
+        if weights is not None:
+            from genpas.train.checkpoint import tiger_codes
+
+            (codes, vocab), info = tiger_codes(weights, split.full.num_items), {"semantic_ids": str(weights)}
+        else:
+            ids, stats = semantic_ids(cfg, split)
+            codes, info = ids.codes, {"semantic_ids": stats}
+            vocab = max(cfg.codebook_size, int(codes[:, -1].max()) + 1)
+        tiger = TIGERConfig(split.full.num_items, codes.shape[1], vocab, dim=cfg.dim, layers=cfg.layers,
                             heads=cfg.heads, dropout=cfg.dropout, max_len=cfg.max_len, beam=cfg.beam,
                             encoder_input=cfg.encoder_input)
-        return TIGER(tiger, ids.codes), {"semantic_ids": stats}
+        return TIGER(tiger, codes), info
     raise GenpasError(f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
 
 

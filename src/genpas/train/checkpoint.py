@@ -58,6 +58,24 @@ def load_weights(path: Path, model: torch.nn.Module, items: str | None = None) -
                           f"{first}") from None
 
 
+def tiger_codes(path: Path, num_items: int):
+    """The semantic ids a TIGER checkpoint was trained with ([num_items, C] codes, and V codes per level), read from
+    its own tensors, so that serving needs neither the item embeddings nor the id cache it was built from."""
+    if not Path(path).exists():
+        raise GenpasError(f"{path}: no such checkpoint")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            tokens, embeddings = fh.get_tensor("item_tokens"), fh.get_slice("tok_emb.weight").get_shape()
+    except Exception as exc:  # a damaged file, or not a TIGER checkpoint
+        raise GenpasError(f"{path}: unreadable TIGER checkpoint ({exc})") from None
+    length = tokens.shape[1]
+    if tokens.shape[0] != num_items + 1 or (embeddings[0] - 1) % length:
+        raise GenpasError(f"{path}: the weights do not fit the run's data ({tokens.shape[0] - 1} items in the "
+                          f"checkpoint, {num_items} in the data): has the data changed since training?")
+    vocab = (embeddings[0] - 1) // length
+    return (tokens[1:] - 1 - torch.arange(length) * vocab).numpy(), vocab
+
+
 def save_state(path: Path, state: dict) -> None:
     _atomic(path, lambda tmp: torch.save(state, tmp))
 

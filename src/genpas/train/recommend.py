@@ -191,9 +191,10 @@ def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_
         raise GenpasError(f"the run's data ({run / 'config.yaml'}: data: {cfg.data}) cannot be loaded: {exc}") from None
     store = split.full
     codes = user_codes(store, ids, ids_option)
-    model, _ = build_model(cfg, split)
+    weights = run / "best.safetensors"
+    model, _ = build_model(cfg, split, weights if cfg.model == "tiger" else None)  # TIGER: the ids it trained with
     if cfg.model != "pop":
-        load_weights(run / "best.safetensors", model, store.item_fingerprint())
+        load_weights(weights, model, store.item_fingerprint())
     recs = recommend(model.to(target), store, codes, cfg.max_len, k, exclude_history, target, batch_size,
                      request_time)
     return recs, store
