@@ -197,7 +197,8 @@ def evaluate_cmd(
     cfg = TrainConfig.from_run(run / "config.yaml")
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
-    trainer = Trainer(cfg, run, check_memory=False)  # evaluation needs less than the training the check bounds
+    # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.
+    trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors" if cfg.model == "tiger" else None)
     if cfg.model != "pop":
         load_weights(run / "best.safetensors", trainer.model, trainer.split.full.item_fingerprint())
     result = {"valid": trainer.evaluate("valid"), "test": trainer.evaluate("test")}

@@ -65,7 +65,8 @@ def lr_lambda(warmup: int, total: int, cosine: bool):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, out_dir: Path, split=None, on_batch=None, check_memory: bool = True):
+    def __init__(self, cfg: TrainConfig, out_dir: Path, split=None, on_batch=None, check_memory: bool = True,
+                 weights: Path | None = None):
         self.cfg = cfg
         self.out = Path(out_dir)
         self.on_batch = on_batch  # test hook: called with every training batch
@@ -81,7 +82,7 @@ class Trainer:
         if check_memory:  # before the model exists: a size that cannot fit is one line, not an allocator failure
             self._check_memory()
         torch.manual_seed(cfg.seed)
-        model, self.model_info = build_model(cfg, self.split)
+        model, self.model_info = build_model(cfg, self.split, weights)  # weights: a saved run's, to evaluate
         self.model = model.to(self.device)
         self.sampled = sampled_softmax(cfg, self.split, self.model, self.device)
         self.strategy = make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma)
