@@ -169,6 +169,39 @@ def test_the_gpu_campaign_script_parses_and_says_how_to_use_it(tmp_path):
     assert off_device.returncode != 0 and "run this on the GPU machine" in off_device.stderr
 
 
+def test_park_runs_stages_unfinished_checkpoints_and_unstages_finished_ones(tmp_path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(Path(__file__).parents[1] / "scripts" / "park_runs.sh", tmp_path / "scripts")
+    (tmp_path / ".gitignore").write_text("/exp/runs/*/*\n!/exp/runs/*/config.yaml\n!/exp/runs/*/log.csv\n"
+                                         "!/exp/runs/*/metrics.json\n")
+    runs = tmp_path / "exp" / "runs"
+    for name in ("going", "done", "fresh"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.yaml").write_text("seed: 0\n")
+        (runs / name / "log.csv").write_text("epoch,loss\n0,1.0\n4,0.5\n")
+    for name in ("going", "done"):
+        (runs / name / "last.pt").write_bytes(b"state")
+        (runs / name / "best.safetensors").write_bytes(b"weights")
+    (runs / "done" / "metrics.json").write_text("{}")
+    git("add", "-f", "exp/runs/done/last.pt")  # parked in an earlier session, finished since
+    done = subprocess.run(["bash", "scripts/park_runs.sh", "exp"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and "parked exp/runs/going at epoch 4" in done.stdout
+    assert sorted(git("diff", "--cached", "--name-only").split()) == [
+        "exp/runs/going/best.safetensors", "exp/runs/going/config.yaml", "exp/runs/going/last.pt",
+        "exp/runs/going/log.csv"]  # the finished run's checkpoint left the index; the one with none is not parked
+    assert (runs / "done" / "last.pt").exists()  # the files themselves stay
+    missing = subprocess.run(["bash", "scripts/park_runs.sh", "nowhere"], cwd=tmp_path, capture_output=True, text=True)
+    assert missing.returncode == 2 and "nowhere/runs: no such directory" in missing.stderr
+
+
 def test_a_cut_ledger_line_reruns_and_a_damaged_one_is_an_error(tmp_path, caplog):
     import pytest
 
