@@ -220,6 +220,7 @@ def test_recommend_cli_writes_every_users_list_and_refuses_bad_input(trained, cl
         (["--out", str(trained / "r.csv"), "--device", "foo"], "--device must be auto, cpu, cuda, cuda:N or mps"),
         (["--out", str(trained / "r.csv"), "--device", "cuda:01"], "--device must be auto, cpu, cuda, cuda:N or mps"),
         (["--out", str(trained / "r.csv"), "--at", "5"], "reads no event times"),
+        (["--out", str(trained / "r.csv"), "--beam", "30"], "only TIGER decodes with a beam"),
         (["--out", str(trained / "new" / "sub" / "r.csv"), "--users", "nobody"], "not users of the run's data"),
         (["--out", str(trained / "r.csv"), "--users-file", str(trained / "ids.txt")], "--users-file"),
     ]
@@ -249,7 +250,10 @@ def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, cli, monkeyp
                    "--heads", "2", "--layers", "1", "--no-progress", "--item-embeddings", "cooccurrence"])
     assert code == 0
     code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.csv"), "--k", "13"])
-    assert code == 2 and "beam of this TIGER run (12)" in out.err
+    assert code == 2 and "beam of this TIGER run (12)" in out.err and "give --beam 13 or more" in out.err
+    code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "wide.csv"), "--k", "13",
+                     "--beam", "16"])  # a wider beam at serving time ranks more items
+    assert code == 0 and pl.read_csv(tmp_path / "wide.csv").group_by("user_id").len()["len"].max() == 13
     code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "r.parquet"), "--k", "12"])
     summary, frame = json.loads(out.out), pl.read_parquet(tmp_path / "r.parquet")
     assert code == 0 and 0 < frame.height == summary["recommendations"] <= 12 * summary["users"]

@@ -51,6 +51,8 @@ def recommend_cmd(
     at: Annotated[Optional[float], typer.Option("--at", help="HSTU: the request time, in the data's time unit (epoch "
                                                          "seconds for date columns; default: each user's last "
                                                          "event time).")] = None,
+    beam: Annotated[Optional[int], typer.Option("--beam", help="TIGER: the beam width (default: the run's; at least "
+                                                           "--k).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Users scored at once.")] = 512,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
@@ -71,7 +73,7 @@ def recommend_cmd(
     paths = [p for p in (cfg.item_text, cfg.item_embeddings) if p and Path(p).suffix]
     inputs = [run / "config.yaml", run / "best.safetensors", *data_inputs(cfg.data), users_file, *paths]
     output_file(out, inputs, overwrite, create=False)  # before the work; its directories only once it succeeded
-    recs, store = recommend_run(run, ids, k, exclude_history, device, batch_size, at, option)
+    recs, store = recommend_run(run, ids, k, exclude_history, device, batch_size, at, option, beam)
     written = write_recommendations(output_file(out, inputs, overwrite), recs, store)
     short = int((recs.items < 0).any(1).sum())
     typer.echo(json.dumps({"out": str(out), "users": int(len(recs.users)), "k": k, "recommendations": written,

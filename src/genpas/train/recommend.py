@@ -67,7 +67,7 @@ def check_k(model, k: int, num_items: int) -> None:
     beam = getattr(model, "cfg", None) and getattr(model.cfg, "beam", None)
     if beam is not None and k > beam:
         raise GenpasError(f"--k {k} exceeds the beam of this TIGER run ({beam}): it ranks only its beam's items; "
-                          f"retrain with --beam >= {k}")
+                          f"give --beam {k} or more")
 
 
 def _check_request_time(model, store: SequenceStore, users: np.ndarray, request_time: float | None) -> None:
@@ -169,9 +169,9 @@ def write_recommendations(path: Path, recs: Recommendations, store: SequenceStor
 
 def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_history: bool = True,
                   device: str = "auto", batch_size: int = 512, request_time: float | None = None,
-                  ids_option: str = "--users") -> tuple[Recommendations, SequenceStore]:
+                  ids_option: str = "--users", beam: int | None = None) -> tuple[Recommendations, SequenceStore]:
     """Recommendations of a finished run (its config.yaml and best checkpoint) for the users `ids` (None: all),
-    with the store they index."""
+    with the store they index. `beam`: TIGER's beam width here (default: the run's; a wider one ranks more items)."""
     from genpas.train.build import build_model, load_split, pick_device
     from genpas.train.checkpoint import load_weights
     from genpas.train.config import TrainConfig
@@ -185,6 +185,10 @@ def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_
         raise GenpasError(f"--k must be >= 1, got {k}")
     target = pick_device(device)
     cfg = TrainConfig.from_run(run / "config.yaml")
+    if beam is not None and cfg.model != "tiger":
+        raise GenpasError(f"--beam: only TIGER decodes with a beam; this run's model is {cfg.model}")
+    if beam is not None and beam < 1:
+        raise GenpasError(f"--beam must be >= 1, got {beam}")
     try:
         split = load_split(cfg)
     except GenpasError as exc:
@@ -195,6 +199,8 @@ def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_
     model, _ = build_model(cfg, split, weights if cfg.model == "tiger" else None)  # TIGER: the ids it trained with
     if cfg.model != "pop":
         load_weights(weights, model, store.item_fingerprint())
+    if beam is not None:
+        model.cfg.beam = beam
     recs = recommend(model.to(target), store, codes, cfg.max_len, k, exclude_history, target, batch_size,
                      request_time)
     return recs, store
