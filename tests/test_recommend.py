@@ -57,6 +57,23 @@ def test_lists_are_the_models_ranking_of_the_whole_history(exclude):
                 assert not set(recs.items[row]) & set(store.sequence(u).tolist())
 
 
+def test_batches_shrink_for_large_catalogues_without_changing_the_lists(monkeypatch):
+    import genpas.train.recommend as module
+
+    store = _store(lengths=(5, 9, 3, 1, 7, 2), items=11)
+    torch.manual_seed(0)
+    model = SASRec(SASRecConfig(store.num_items, dim=16, layers=1, heads=2, dropout=0.0, max_len=4)).eval()
+    whole = recommend(model, store, np.arange(store.num_users), max_len=4, k=5)
+    monkeypatch.setattr(module, "SCORE_BYTES", 16 * store.num_items * 2)  # room for two users a batch
+    calls = []
+    real = model.rank_scores
+    monkeypatch.setattr(model, "rank_scores", lambda x: calls.append(len(x)) or real(x))
+    cut = recommend(model, store, np.arange(store.num_users), max_len=4, k=5)
+    assert calls == [2, 2, 2]
+    np.testing.assert_array_equal(cut.items, whole.items)
+    np.testing.assert_allclose(cut.scores, whole.scores, rtol=1e-6)
+
+
 def test_hstu_is_asked_at_the_last_events_time():
     from genpas.models.hstu import HSTU, HSTUConfig, RelativeBias
 

@@ -28,6 +28,9 @@ from genpas.errors import GenpasError
 from genpas.train.evaluate import history_mask, padded_inputs
 
 FORMATS = (".csv", ".parquet", ".jsonl")
+# Scoring a batch holds about 16 bytes per (user, item): the scores, their masked copy, the history mask and top_k's
+# masks. Batches are cut so that this stays within SCORE_BYTES, whatever the catalogue's size.
+SCORE_BYTES = 1 << 30
 
 
 @dataclass
@@ -99,6 +102,7 @@ def recommend(model, store: SequenceStore, users: np.ndarray, max_len: int, k: i
     out_items = np.full((len(users), k), -1, dtype=np.int64)
     out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
     order = np.argsort(cut.lengths, kind="stable")  # batches padded only to their own longest input
+    batch_size = max(1, min(batch_size, SCORE_BYTES // (16 * store.num_items)))
     for lo in range(0, len(users), batch_size):
         rows = order[lo:lo + batch_size]
         batch = torch.from_numpy(padded_inputs(store.items, inputs, rows, max_len)).to(device)
