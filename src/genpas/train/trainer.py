@@ -48,20 +48,9 @@ from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
 from genpas.train.memory import memory_problem, within_cores
 from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
+from genpas.train.schedule import lr_lambda
 
 log = logging.getLogger(__name__)
-
-
-def lr_lambda(warmup: int, total: int, cosine: bool):
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if not cosine:
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
 
 
 class Trainer:
