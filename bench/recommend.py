@@ -1,6 +1,6 @@
 """Top-K selection and whole recommendation passes.
 
-    python bench/recommend.py [--threads N] [--items N,N] [--batch N] [--repeats N]
+    python bench/recommend.py [--threads N] [--items N,N] [--batch N] [--repeats N] [--quick]
 
 1. Selecting the top 10 of each row of a [batch, items] score matrix with ties broken by item code: a full stable
    sort of every row (the first version of `genpas recommend`) against `train.recommend.top_k` (the k-th best by
@@ -8,7 +8,7 @@
 2. `recommend` for every user of ml-100k (SASRec 64 x 2, length 50, freshly initialised: the speed does not depend
    on training) and of ML-1M at length 200 (configs/sasrec-ml1m.yaml) when it is cached or fetchable: users per second.
 
-Writes bench/results/recommend.json.
+Writes bench/results/recommend.json (`--quick`: ml-100k and 3,706 items only, one repeat, recommend_quick.json).
 """
 
 from __future__ import annotations
@@ -65,19 +65,23 @@ def main() -> None:
     parser.add_argument("--items", default="3706,100000")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    if args.quick:
+        args.items, args.repeats = "3706", 1
     torch.set_num_threads(args.threads)
     results: dict = {"threads": args.threads, "selection": [selection(int(n), args.batch, args.repeats)
                                                             for n in args.items.split(",")]}
     passes = [TrainConfig(data="ml-100k", progress=False)]
-    passes.append(TrainConfig.from_yaml(ROOT / "configs" / "sasrec-ml1m.yaml"))
+    if not args.quick:
+        passes.append(TrainConfig.from_yaml(ROOT / "configs" / "sasrec-ml1m.yaml"))
     results["passes"] = []
     for cfg in passes:
         try:
             results["passes"].append(whole_pass(cfg, args.repeats))
         except GenpasError as exc:  # ML-1M not fetchable here: said, not hidden
             results["passes"].append({"data": cfg.data, "skipped": str(exc)})
-    path = write_results("recommend", results)
+    path = write_results("recommend_quick" if args.quick else "recommend", results)
     flat = {"threads": args.threads}
     for row in results["selection"]:
         flat[f"top10 of {row['items']:,} items, sort / top_k ms"] = f"{row['stable_sort_ms']:.1f} / {row['top_k_ms']:.1f}"

@@ -103,6 +103,7 @@ def main() -> None:
         ml1m = ("--ml1m-minutes", args.ml1m_minutes)
         if not args.from_results or (RESULTS / "time_to_quality_cpu_ml1m.json").exists():
             quality |= run("time_to_quality.py", False, ml1m)
+    serving = run("recommend.py", args.quick)
     scale = None if args.skip_scale else run("scale.py", args.quick)
     versus = None if args.skip_recbole else run("vs_recbole.py", args.quick,
                                                 ("--budget-minutes", args.budget_minutes, "--seeds", args.seeds))
@@ -132,6 +133,7 @@ def main() -> None:
         "time_to_quality_s": quality["time_to_quality_s"],
         **({"time_to_quality_s_ml1m_bounded": quality["time_to_quality_s_ml1m_bounded"]}
            if "time_to_quality_s_ml1m_bounded" in quality else {}),
+        "recommend_users_per_s": {p["data"]: p["users_per_s"] for p in serving["passes"] if "users_per_s" in p},
         "quick": args.quick,
     }
     if scale is not None:
