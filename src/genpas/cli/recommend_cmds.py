@@ -54,7 +54,8 @@ def recommend_cmd(
     beam: Annotated[Optional[int], typer.Option("--beam", help="TIGER: the beam width (default: the run's; at least "
                                                            "--k).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Users scored at once.")] = 512,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Users scored at once, at most (fewer for large "
+                                                                    "catalogues, to bound memory).")] = 512,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
 ):
     """Recommend each user's next K items with a saved run's best checkpoint, after the user's whole history."""
