@@ -60,17 +60,14 @@ def recommend_cmd(
 ):
     """Recommend each user's next K items with a saved run's best checkpoint, after the user's whole history."""
     from genpas.outputs import data_inputs, output_file
-    from genpas.train.config import TrainConfig
-    from genpas.train.recommend import FORMATS, recommend_run, write_recommendations
+    from genpas.train.recommend import FORMATS, recommend_run, run_config, write_recommendations
 
     if out.suffix.lower() not in FORMATS:
         raise GenpasError(f"--out {out}: unknown format {out.suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
-    if not (run / "config.yaml").is_file():
-        raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
+    cfg = run_config(run)
     if out.expanduser().resolve().parent == run.resolve() and out.name in RUN_FILES:
         raise GenpasError(f"--out {out} is one of the run's own files; write the recommendations elsewhere")
     ids, option = _read_ids(users, users_file)
-    cfg = TrainConfig.from_run(run / "config.yaml")
     paths = [p for p in (cfg.item_text, cfg.item_embeddings) if p and Path(p).suffix]
     inputs = [run / "config.yaml", run / "best.safetensors", *data_inputs(cfg.data), users_file, *paths]
     output_file(out, inputs, overwrite, create=False)  # before the work; its directories only once it succeeded

@@ -60,21 +60,11 @@ def evaluate(
         seen = None
         if exclude_history:
             seen = history_mask(items, inputs, rows, split.full.num_items, device, keep=targets)
+        times = None
         if getattr(model, "needs_times", False):  # input times and the target's time (the request time)
             cut = inputs.truncated(max_len)
             times = gather_times(split.full.times, cut.starts[rows], cut.lengths[rows] + 1, batch.shape[1] + 1)
-            scores = model.rank_scores(batch, torch.from_numpy(times).to(device)).float()
-        elif getattr(model, "generative", False) and seen is not None:  # the beam passes over the history
-            scores = model.rank_scores(batch, banned=seen).float()
-        else:
-            scores = model.rank_scores(batch).float()
-        bad = scores.isnan() | scores.isposinf()  # -inf is legal: "ranked last" (TIGER, outside its beam)
-        if bad.any():
-            users = int(bad.any(1).sum())
-            raise GenpasError(f"the model gave {'NaN' if scores.isnan().any() else '+inf'} scores for {users} of "
-                              f"{len(rows)} {which} users in a batch; a diverged model cannot be ranked")
-        if seen is not None:
-            scores = scores.masked_fill(seen, -torch.inf)
+        scores = ranking_scores(model, batch, times, seen, f"{which} users")
         ranks[rows] = target_ranks(scores, targets).cpu().numpy()
     result = {**ranking_metrics(ranks, ks), "users": int(len(ranks)), "exclude_history": bool(exclude_history)}
     groups = popularity_groups(split.train.items, split.full.num_items)[inputs.targets]
@@ -83,6 +73,25 @@ def evaluate(
         for g, name in enumerate(GROUP_NAMES)
     }
     return result
+
+
+def ranking_scores(model, batch: torch.Tensor, times: np.ndarray | None, seen: torch.Tensor | None,
+                   who: str = "users") -> torch.Tensor:
+    """[B, num_items] float scores of a batch of inputs, ready to rank: HSTU reads `times` (its inputs' times, then
+    the request time), TIGER's beam passes over the `seen` items, and every model's `seen` items (the history to
+    exclude, or None) score -inf. NaN and +inf are refused (a diverged model); -inf is legal: "ranked last"."""
+    if times is not None:
+        scores = model.rank_scores(batch, torch.from_numpy(times).to(batch.device)).float()
+    elif getattr(model, "generative", False) and seen is not None:
+        scores = model.rank_scores(batch, banned=seen).float()
+    else:
+        scores = model.rank_scores(batch).float()
+    bad = scores.isnan() | scores.isposinf()
+    if bad.any():
+        raise GenpasError(f"the model gave {'NaN' if scores.isnan().any() else '+inf'} scores for "
+                          f"{int(bad.any(1).sum())} of {len(batch)} {who} in a batch; a diverged model cannot be "
+                          f"ranked")
+    return scores if seen is None else scores.masked_fill(seen, -torch.inf)
 
 
 def history_mask(items: np.ndarray, inputs: EvalInputs, rows: np.ndarray, num_items: int, device,

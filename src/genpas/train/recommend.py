@@ -25,7 +25,7 @@ from genpas.augment.batches import gather_times
 from genpas.data.split import EvalInputs
 from genpas.data.store import SequenceStore
 from genpas.errors import GenpasError
-from genpas.train.evaluate import history_mask, padded_inputs
+from genpas.train.evaluate import history_mask, padded_inputs, ranking_scores
 
 FORMATS = (".csv", ".parquet", ".jsonl")
 # Scoring a batch holds about 16 bytes per (user, item): the scores, their masked copy, the history mask and top_k's
@@ -107,20 +107,12 @@ def recommend(model, store: SequenceStore, users: np.ndarray, max_len: int, k: i
         rows = order[lo:lo + batch_size]
         batch = torch.from_numpy(padded_inputs(store.items, inputs, rows, max_len)).to(device)
         seen = history_mask(store.items, inputs, rows, store.num_items, device) if exclude_history else None
+        times = None
         if getattr(model, "needs_times", False):  # the request time follows the last input (default: its time)
             times = gather_times(store.times, cut.starts[rows], cut.lengths[rows], batch.shape[1] + 1)
             if request_time is not None:
                 times[np.arange(len(rows)), cut.lengths[rows]] = request_time - store.times[cut.starts[rows]]
-            scores = model.rank_scores(batch, torch.from_numpy(times).to(device)).float()
-        elif getattr(model, "generative", False) and seen is not None:  # the beam passes over the history
-            scores = model.rank_scores(batch, banned=seen).float()
-        else:
-            scores = model.rank_scores(batch).float()
-        if (scores.isnan() | scores.isposinf()).any():
-            raise GenpasError("the model gave NaN or +inf scores; a diverged model cannot recommend")
-        if seen is not None:
-            scores = scores.masked_fill(seen, -torch.inf)
-        index, values = top_k(scores, k)
+        index, values = top_k(ranking_scores(model, batch, times, seen), k)
         ranked = np.isfinite(values)
         out_items[rows] = np.where(ranked, index, -1)
         out_scores[rows] = np.where(ranked, values, -np.inf)
@@ -171,6 +163,15 @@ def write_recommendations(path: Path, recs: Recommendations, store: SequenceStor
     return recs.count
 
 
+def run_config(run: Path):
+    """The TrainConfig of a run directory, or one error line when `run` holds none."""
+    from genpas.train.config import TrainConfig
+
+    if not (Path(run) / "config.yaml").is_file():
+        raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
+    return TrainConfig.from_run(Path(run) / "config.yaml")
+
+
 def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_history: bool = True,
                   device: str = "auto", batch_size: int = 512, request_time: float | None = None,
                   ids_option: str = "--users", beam: int | None = None) -> tuple[Recommendations, SequenceStore]:
@@ -178,17 +179,14 @@ def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_
     with the store they index. `beam`: TIGER's beam width here (default: the run's; a wider one ranks more items)."""
     from genpas.train.build import build_model, load_split, pick_device
     from genpas.train.checkpoint import load_weights
-    from genpas.train.config import TrainConfig
 
     run = Path(run)
-    if not (run / "config.yaml").is_file():
-        raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
+    cfg = run_config(run)
     if batch_size < 1:
         raise GenpasError(f"--batch-size must be >= 1, got {batch_size}")
     if k < 1:
         raise GenpasError(f"--k must be >= 1, got {k}")
     target = pick_device(device)
-    cfg = TrainConfig.from_run(run / "config.yaml")
     if beam is not None and cfg.model != "tiger":
         raise GenpasError(f"--beam: only TIGER decodes with a beam; this run's model is {cfg.model}")
     if beam is not None and beam < 1:

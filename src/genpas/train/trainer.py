@@ -221,7 +221,7 @@ class Trainer:
         if state["best_epoch"] < 0:
             raise GenpasError("training ran no epoch (time budget too small?); nothing to evaluate")
         if self.is_main:
-            load_weights(self.out / "best.safetensors", self.model, self.split.full.item_fingerprint())
+            load_weights(self.out / "best.safetensors", self.model, state["items"])
         if self.world > 1:
             for p in self.model.state_dict().values():
                 torch.distributed.broadcast(p, 0)
