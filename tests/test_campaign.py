@@ -218,7 +218,9 @@ def test_a_cut_ledger_line_reruns_and_a_damaged_one_is_an_error(tmp_path, caplog
     assert Ledger(path).done == {"a": {"name": "a"}, "c": {"name": "c"}}
     assert path.read_text().endswith('{"name": "b", "cur\n{"name": "c"}\n')
     for damage in ("[1]", "{}", '{"name": 3}', '"text"', '{"name": "b", "valid": "x"}',
-                   '{"name": "b", "test": {"ndcg@10": "abc"}}'):
+                   '{"name": "b", "test": {"ndcg@10": "abc"}}', '{"name": "b", "valid": {}}',
+                   '{"name": "b", "valid": {"recall@5": 0.1, "ndcg@5": 0.1, "recall@10": 0.1, "ndcg@10": NaN}}',
+                   '{"name": "b", "train_seconds": "x"}'):
         path.write_text('{"name": "a"}\n' + damage + "\n")
         with pytest.raises(GenpasError, match="ledger.jsonl: line 2: not a run record"):
             Ledger(path)

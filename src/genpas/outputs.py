@@ -63,16 +63,18 @@ def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), over
     return path
 
 
-def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), option: str = "--out") -> Path:
-    """Check a directory output: never an existing file, never an input; parents created."""
+def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), option: str = "--out",
+               create: bool = True) -> Path:
+    """Check a directory output: never an existing file, never an input; parents created (create=False: checked
+    only, for a command that writes nothing, such as a --plan)."""
     path = Path(path).expanduser()
     for source in inputs:
         if source is not None and _same(path, Path(source).expanduser()):
             raise GenpasError(f"{option} {path} is an input of this command; give an output directory")
     if path.exists() and not path.is_dir():
         raise GenpasError(f"{option} {path} is a file, not a directory; give a directory path")
-    _writable_parent(path, option)
-    if not path.exists():  # can it be created? (probe, then leave the file system as it was)
+    _writable_parent(path, option, create)
+    if create and not path.exists():  # can it be created? (probe, then leave the file system as it was)
         _create(path, path, option)
         path.rmdir()
     return path

@@ -21,7 +21,6 @@ from genpas.cli.common import (
     NoCache,
     Overwrite,
     Partitions,
-    Seed,
     SparkMaster,
     Split,
     StrategyName,
@@ -45,10 +44,12 @@ def analyze_cmd(
     fmt: Format = None,
     split: Split = "loo",
     eval_on: Annotated[str, typer.Option("--eval", help="Held-out targets: valid (default) or test (reports only).")] = "valid",
-    max_len: Annotated[int, typer.Option("--max-len", help="Items of an input the model sees.")] = 50,
+    max_len: Annotated[Optional[int], typer.Option("--max-len", help="Items of an input the model sees (default "
+                       "50).")] = None,
     smoothing: Annotated[float, typer.Option("--smoothing", help="Uniform weight mixed into p_train for the KL.")] = 1e-6,
-    samples: Annotated[int, typer.Option("--samples", help="Draws per held-out pair for alignment/discrimination.")] = 8,
-    seed: Seed = 0,
+    samples: Annotated[Optional[int], typer.Option("--samples", help="Draws per held-out pair for "
+                       "alignment/discrimination (default 8).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed of those draws (default 0).")] = None,
     plots: Annotated[Optional[Path], typer.Option("--plots", help="Directory for PNG plots.")] = None,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
@@ -67,9 +68,12 @@ def analyze_cmd(
     from genpas.analysis import analyze
     from genpas.analysis.report import summary_lines
     from genpas.outputs import data_inputs, output_dir, output_file
+    from genpas.search.screening_cache import json_safe
 
     out = output_file(out, data_inputs(data), overwrite)
     if plots is not None:
+        if Path(plots).expanduser().absolute() == out.absolute():
+            raise GenpasError(f"--plots {plots} is the --out file; give the plots a directory of their own")
         plots = output_dir(plots, data_inputs(data), option="--plots")
     strat = strategy_from(strategy, alpha, beta, gamma)
     if engine is not None:
@@ -79,18 +83,25 @@ def analyze_cmd(
 
         if plots is not None:
             raise GenpasError("--plots draws in process; drop --engine to get them")
+        given = [flag for flag, value in (("--max-len", max_len), ("--samples", samples), ("--seed", seed))
+                 if value is not None]
+        if given:  # the engines compute the exact distributions and the KL only: no inputs cut, nothing sampled
+            raise GenpasError(f"{', '.join(given)} apply to the in-process analysis (alignment/discrimination); "
+                              "drop them or --engine")
         partition_count(partitions, 0)  # checked before any work; analyze_at_scale checks the smoothing
         directory = store_directory(data, LoadOptions(fmt, user_col, item_col, time_col, min_user_count,
                                                       min_item_count, use_cache=not no_cache))
         result = analyze_at_scale(AnalysisJob(str(directory), strat, split, eval_on), engine, partitions, smoothing,
                                   spark_master)
-        write_json_atomic(out, result)
+        write_json_atomic(out, json_safe(result))
         typer.echo(f"KL(eval || train) {result['kl']:.4f} nats ({strat.label}, {engine}, "
                    f"{result['partitions']} ranges, {result['seconds']:.1f} s); wrote {out}")
         return
     store = load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache)
+    max_len, samples, seed = (50 if max_len is None else max_len, 8 if samples is None else samples,
+                              0 if seed is None else seed)
     result = analyze(store, strat, split, eval_on, max_len, smoothing, samples, seed)
-    write_json_atomic(out, result)
+    write_json_atomic(out, json_safe(result))
     for line in summary_lines(result):
         typer.echo(line)
     if plots is not None:

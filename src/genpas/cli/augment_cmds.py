@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from genpas.atomic import atomic_path
+from genpas.atomic import atomic_path, write_text
 from genpas.cli.app import app
 from genpas.cli.common import (
     Alpha,
@@ -131,7 +131,7 @@ def _pairs_at_scale(out, data, engine, partitions, master, overwrite, exact, num
                                                   use_cache=not no_cache))
     job = PairJob(str(directory), strat, split, num_pairs, seed, 0, max_len)
     result = write_pairs(job, out, engine, partitions, master)
-    (out / "_pairs.json").write_text(json.dumps({**result, "strategy": strat.label, "seed": seed, "split": split,
-                                                 "max_len": max_len, "data": str(data)}, indent=1) + "\n")
+    write_text(out / "_pairs.json", json.dumps({**result, "strategy": strat.label, "seed": seed, "split": split,
+                                                "max_len": max_len, "data": str(data)}, indent=1) + "\n")
     typer.echo(f"wrote {result['pairs']:,} pairs ({strat.label}) in {result['partitions']} Parquet parts with "
                f"{engine} in {result['seconds']:.1f} s to {out}")

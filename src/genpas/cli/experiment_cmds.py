@@ -57,7 +57,12 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
     import json
 
     from genpas.augment import parse_bias
+    from genpas.augment.strategy import genpas as genpas_family
     from genpas.search.compare import DEFAULT_GENPAS
+
+    def checked(alpha, beta, gamma):  # in full, here, so that no run trains before a bad setting is refused
+        point = genpas_family(alpha, beta, gamma)
+        return point.alpha, point.beta, point.gamma
 
     if genpas is not None and search is not None:
         raise GenpasError("give --genpas or --search, not both (each names the GenPAS setting to train)")
@@ -66,16 +71,18 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
         if len(parts) != 3:
             raise GenpasError(f"--genpas: expected alpha,beta,gamma, got {genpas!r}")
         try:
-            return tuple(parse_bias(p.strip()) for p in parts)
+            return checked(*(parse_bias(p.strip()) for p in parts))
         except GenpasError as exc:
             raise GenpasError(f"--genpas {genpas!r}: {exc}") from None
     if search is not None:
         if not search.exists():
             raise GenpasError(f"{search}: no such search result")
+        if not search.is_file():
+            raise GenpasError(f"{search}: not a file; give the search's search.json")
         try:
             best = json.loads(search.read_text())["best"]
-            return tuple(parse_bias(str(best[k])) for k in ("alpha", "beta", "gamma"))
-        except (ValueError, KeyError, TypeError, GenpasError):  # GenpasError: a best.alpha that is no number
+            return checked(*(parse_bias(str(best[k])) for k in ("alpha", "beta", "gamma")))
+        except (OSError, ValueError, KeyError, TypeError, GenpasError):  # GenpasError: a best.alpha out of range
             raise GenpasError(f"{search}: not a search.json (needs best.alpha, best.beta, best.gamma)") from None
     return DEFAULT_GENPAS
 
@@ -95,15 +102,17 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
              "time_budget_minutes": None, **(data_flags or {}),
              **({} if epochs is None else {"epochs": epochs}), **({} if patience is None else {"patience": patience})}
     base = TrainConfig.overridden(values, given, str(config or "options"))
-    return ExperimentSettings(base, parse_list(seeds, int, "--seeds"), genpas_setting(genpas, search),
-                              command=invocation())
+    seed_list = parse_list(seeds, int, "--seeds")
+    if any(seed < 0 for seed in seed_list):
+        raise GenpasError(f"--seeds must be >= 0, got {seeds!r}")
+    return ExperimentSettings(base, seed_list, genpas_setting(genpas, search), command=invocation())
 
 
-def _store(out: Path):
-    from genpas.outputs import output_dir
+def _store(out: Path, data: str):
+    from genpas.outputs import data_inputs, output_dir
     from genpas.search.experiments import RunStore
 
-    out = output_dir(out)
+    out = output_dir(out, data_inputs(data))
     def announce(name, record):
         typer.echo(f"  {name:8s} seed {record['config']['seed']}: valid ndcg@10 {record['valid']['ndcg@10']:.4f}  "
                    f"test ndcg@10 {record['test']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")
@@ -111,8 +120,10 @@ def _store(out: Path):
     return RunStore(out, on_result=announce)
 
 
-def _run(job, out: Path, share: bool, plan: bool) -> None:
-    """Run an experiment (a function of the run store): plainly, as one of several sharing processes, or as a plan."""
+def _run(job, out: Path, share: bool, plan: bool, data: str) -> None:
+    """Run an experiment (a function of the run store) on `data`: plainly, as one of several sharing processes, or
+    as a plan."""
+    from genpas.outputs import data_inputs, output_dir
     from genpas.search import campaign
     from genpas.search.experiment_report import TABLES
     from genpas.search.experiments import RunStore, save
@@ -120,6 +131,7 @@ def _run(job, out: Path, share: bool, plan: bool) -> None:
     if share and plan:
         raise GenpasError("give only one of --plan and --share")
     if plan:  # reads the directory, writes nothing
+        output_dir(out, data_inputs(data), create=False)
         runs = campaign.plan(job, RunStore(out))
         for run in runs:
             done = (f"  {run['epochs']} epochs, best valid ndcg@10 {run['best_valid_ndcg@10']:.4f}"
@@ -128,7 +140,7 @@ def _run(job, out: Path, share: bool, plan: bool) -> None:
         counts = ", ".join(f"{sum(r['state'] == s for r in runs)} {s}" for s in campaign.STATES)
         typer.echo(f"{len(runs)} runs: {counts}")
         return
-    store = _store(out)
+    store = _store(out, data)
     result = campaign.share(job, store) if share else job(store)
     path = save(result, out)
     typer.echo("\n".join(TABLES[result["experiment"]](result)))
@@ -147,7 +159,7 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds
 
     names = _names(strategies)
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _run(lambda store: run_strategies(settings, store, names), out, share, plan)
+    _run(lambda store: run_strategies(settings, store, names), out, share, plan, settings.base.data)
 
 
 @experiment_app.command("long-tail")
@@ -160,7 +172,7 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds 
     from genpas.search.experiments import run_long_tail
 
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _run(lambda store: run_long_tail(settings, store), out, share, plan)
+    _run(lambda store: run_long_tail(settings, store), out, share, plan, settings.base.data)
 
 
 @experiment_app.command("data-efficiency")
@@ -178,7 +190,7 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: 
     if any(not 0 < f <= 1 for f in shares):
         raise GenpasError("--fractions: every share must be in (0, 1]")
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _run(lambda store: run_data_efficiency(settings, store, shares), out, share, plan)
+    _run(lambda store: run_data_efficiency(settings, store, shares), out, share, plan, settings.base.data)
 
 
 @experiment_app.command("model-size")
@@ -196,12 +208,15 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds
     from genpas.search.experiments import default_sizes, run_model_size
 
     widths, layers = parse_list(dims, int, "--dims"), parse_list(depths, int, "--depths")
-    if any(w < 2 or w % 2 for w in widths) or any(n < 1 for n in layers):
-        raise GenpasError("--dims must be even widths >= 2 (2 attention heads) and --depths >= 1")
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
     sizes = [(w, n) for w in widths for n in layers] if grid else default_sizes(
         widths, layers, (settings.base.dim, settings.base.layers))
-    _run(lambda store: run_model_size(settings, store, sizes), out, share, plan)
+    for dim, depth in sizes:  # every size before the first run trains
+        try:
+            settings.config("mt", settings.seeds[0], dim=dim, layers=depth)
+        except GenpasError as exc:
+            raise GenpasError(f"--dims {dims} / --depths {depths}: the size {dim} x {depth}: {exc}") from None
+    _run(lambda store: run_model_size(settings, store, sizes), out, share, plan, settings.base.data)
 
 
 @experiment_app.command("screening")
@@ -225,7 +240,7 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds 
         raise GenpasError("--sample-seed must be >= 0")
     settings = settings_from(data, seeds, None, None, epochs, patience, config, progress, model, data_flags)
     _run(lambda store: run_screening_study(settings, store, settings_count, keep_fraction,
-                                           sample_seed=sample_seed), out, share, plan)
+                                           sample_seed=sample_seed), out, share, plan, settings.base.data)
 
 
 @experiment_app.command("report")
@@ -239,13 +254,18 @@ def report_cmd(out: Out = DEFAULT_OUT,
                                                        "is not an earlier report.")] = False):
     """Assemble the results report from the experiments in --out (and a search.json); no hand-typed numbers."""
     from genpas.outputs import output_file
-    from genpas.search.experiment_report import is_report, write_results_report
+    from genpas.search.experiment_report import figure_files, is_report, write_results_report
 
     target = to if to is not None else out / "report.md"
     inputs = [*Path(out).glob("*.json"), Path(out) / "ledger.jsonl", search,
               *(Path(run) / name for run in runs or () for name in ("metrics.json", "config.yaml"))]
-    # an earlier report is replaced without asking (regenerating is the point); any other file needs --overwrite
-    target = output_file(target, inputs, overwrite=overwrite or is_report(target), option="--to")
+    # an earlier report, and the plots beside it, are replaced without asking (regenerating is the point); any other
+    # file needs --overwrite
+    replace = overwrite or is_report(target)
+    target = output_file(target, inputs, overwrite=replace, option="--to", create=False)  # made once written
+    if Path(out).is_dir():
+        for figure in figure_files(out, target):
+            output_file(figure, inputs, overwrite=replace, option="--to's plot", create=False)
     path = write_results_report(out, target, search, command=invocation(), runs=tuple(runs or ()))
     typer.echo(f"wrote {path}")
 

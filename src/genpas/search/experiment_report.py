@@ -284,6 +284,13 @@ def is_report(path: Path) -> bool:
     return head.startswith("# Results on ") and GENERATED in head
 
 
+def figure_files(experiment_dir: Path, target: Path) -> list[Path]:
+    """The plots a report written to `target` may draw: results/<its stem>/<experiment>[-curves].png beside it."""
+    figures = Path(target).parent / "results" / Path(target).stem
+    return [figures / f"{stem}{suffix}.png" for stem in load_results(Path(experiment_dir), TITLES, MODEL_NAMES)
+            for suffix in ("", "-curves")]
+
+
 def write_results_report(experiment_dir: Path, target: Path, search_json: Path | None = None,
                          command: str | None = None, runs: tuple[Path, ...] = ()) -> Path:
     """Assemble the report from DIR/<experiment>.json (those present), a search.json and single run directories

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -52,12 +53,19 @@ def run_key(cfg: TrainConfig) -> str:
 _REPORTED: set[tuple[str, int]] = set()  # ledger lines already reported as cut
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _is_record(record) -> bool:
-    """An object with a string "name" whose valid and test metrics (where present) are numbers."""
+    """An object with a string "name" whose valid and test metrics (where present) hold every metric of METRICS, and
+    only finite numbers, and whose training seconds (where present) are a finite number."""
     if not isinstance(record, dict) or not isinstance(record.get("name"), str):
         return False
+    if "train_seconds" in record and not _number(record["train_seconds"]):
+        return False
     metrics = [record[split] for split in ("valid", "test") if split in record]
-    return all(isinstance(m, dict) and all(isinstance(v, (int, float)) for k, v in m.items() if "@" in k)
+    return all(isinstance(m, dict) and set(METRICS) <= set(m) and all(_number(v) for k, v in m.items() if "@" in k)
                for m in metrics)
 
 

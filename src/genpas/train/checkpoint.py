@@ -80,8 +80,30 @@ def save_state(path: Path, state: dict) -> None:
     _atomic(path, lambda tmp: torch.save(state, tmp))
 
 
+STATE_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "rng": list, "trainer": dict}
+
+
 def load_state(path: Path) -> dict:
+    """The training state of last.pt: a mapping with at least STATE_KEYS, of those types (else one GenpasError)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise GenpasError(f"{path}: unreadable training state ({str(exc).splitlines()[0]})") from None
+    if not isinstance(state, dict) or any(not isinstance(state.get(k), t) for k, t in STATE_KEYS.items()):
+        raise GenpasError(f"{path}: not a training state (it needs {', '.join(STATE_KEYS)}); delete it to train "
+                          "from scratch")
+    return state
+
+
+def restore_state(path: Path, saved: dict, model, optimizer, scheduler, rank: int, device: torch.device) -> None:
+    """Put the model, optimizer, scheduler and random generators back as `saved` (load_state of `path`) holds them."""
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"][rank] if rank < len(saved["rng"]) else saved["rng"][0])
+        if device.type == "cuda" and "cuda_rng" in saved:
+            torch.cuda.set_rng_state(saved["cuda_rng"], device)
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise GenpasError(f"{path}: does not fit this run's model or optimizer ({str(exc).splitlines()[0]}); "
+                          "delete it to train from scratch") from None

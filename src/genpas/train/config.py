@@ -86,10 +86,10 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        try:
-            self.ks = tuple(int(k) for k in self.ks)
-        except (TypeError, ValueError):
-            raise self._bad("ks", f"must be a list of integers, got {self.ks!r}") from None
+        if isinstance(self.ks, (str, bytes)) or not hasattr(self.ks, "__iter__") or not all(
+                isinstance(k, int) and not isinstance(k, bool) for k in self.ks):
+            raise self._bad("ks", f"must be a list of integers, got {self.ks!r}")
+        self.ks = tuple(self.ks)
         self.transforms = tuple(str(t) for t in self.transforms)
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
@@ -130,6 +130,11 @@ class TrainConfig:
             if high is not None and value > high:
                 raise self._bad(name, f"must be <= {high}, got {value!r}")
 
+        for name in ("data", "user_col", "item_col", "time_col", "strategy", "mode", "model", "negative_sampling",
+                     "encoder_input", "precision", "item_embeddings", "format", "item_text", "text_model"):
+            value = getattr(self, name)  # a YAML list or number where a name belongs
+            if not isinstance(value, str) and not (value is None and name in ("format", "item_text", "text_model")):
+                raise self._bad(name, f"must be a string, got {value!r}")
         for name in ("dim", "layers", "heads", "max_len", "epochs", "patience", "batch_size", "eval_batch_size",
                      "levels", "beam", "attention_dim", "linear_dim", "time_buckets"):
             number(name, 1, integer=True)
@@ -137,8 +142,9 @@ class TrainConfig:
         for name in ("seed", "num_workers", "warmup_steps", "lr_plateau", "negatives", "min_user_count",
                      "min_item_count"):
             number(name, 0, integer=True)
-        for name in ("num_pairs", "budget_pairs", "threads"):
-            number(name, 1, integer=True, optional=True)
+        for name in ("num_pairs", "budget_pairs"):  # a trillion pairs an epoch is beyond any data set's need
+            number(name, 1, 10**12, integer=True, optional=True)
+        number("threads", 1, integer=True, optional=True)
         for name in ("alpha", "beta", "gamma"):  # None (the strategy's own), a number, or +-inf
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
@@ -152,14 +158,17 @@ class TrainConfig:
         for name in ("fixed_budget", "classic", "tied", "cosine", "exclude_history", "progress"):
             if not isinstance(getattr(self, name), bool):  # YAML's "false" (a string) would count as true
                 raise self._bad(name, f"must be true or false, got {getattr(self, name)!r}")
-        if 10 not in self.ks or any(k < 1 for k in self.ks):  # runs are compared, stopped and reported at K = 10
-            raise self._bad("ks", f"must be integers >= 1 including 10, got {list(self.ks)}")
+        if not {5, 10} <= set(self.ks) or any(k < 1 for k in self.ks):  # runs are stopped at K = 10, compared and
+            #                                                                   reported at K = 5 and 10
+            raise self._bad("ks", f"must be integers >= 1 including 5 and 10, got {list(self.ks)}")
         choices = {"mode": ("packed", "pairs"), "model": ("sasrec", "hstu", "tiger", "pop"),
                    "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes"),
                    "precision": ("auto", "fp32", "bf16")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise self._bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.model in ("sasrec", "tiger") and self.dim % self.heads:  # HSTU sizes its heads on their own
+            raise self._bad("heads", f"must divide --dim ({self.dim}), got {self.heads}")
         if not valid_device(str(self.device)):
             raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)!r}")
 
@@ -197,7 +206,8 @@ class TrainConfig:
     def for_model(cls, values: dict, source: str = "config", from_file=()) -> "TrainConfig":
         """A config from `values`, where options it does not set take the defaults of its model (MODEL_DEFAULTS)."""
         model = values.get("model", cls.model)
-        return cls.from_dict({**MODEL_DEFAULTS.get(model, {}), **values}, source, from_file)
+        defaults = MODEL_DEFAULTS.get(model, {}) if isinstance(model, str) else {}  # validate names a bad model
+        return cls.from_dict({**defaults, **values}, source, from_file)
 
     @classmethod
     def overridden(cls, file_values: dict, flags: dict, source: str, model_defaults: bool = True) -> "TrainConfig":
@@ -225,15 +235,40 @@ class TrainConfig:
         path = Path(path)
         if not path.exists():
             raise GenpasError(f"{path}: no such config file")
+        if not path.is_file():
+            raise GenpasError(f"{path}: not a file; give a YAML config file")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        except UnicodeDecodeError:
+            raise GenpasError(f"{path}: not UTF-8 text; a config is a YAML file") from None
+        except OSError as exc:
+            raise GenpasError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark is not None else ""
-            raise GenpasError(f"{path}: {where}invalid YAML") from None
+            problem = getattr(exc, "problem", None)
+            detail = f" ({problem})" if problem and problem.startswith("duplicate key") else ""
+            raise GenpasError(f"{path}: {where}invalid YAML{detail}") from None
         if not isinstance(values, dict):
             raise GenpasError(f"{path}: expected a mapping of option: value")
         return values
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 # Options added after runs were first written, with the value that reproduces every run written before them (before

@@ -42,7 +42,7 @@ from genpas.train.build import (  # noqa: F401 (the API names them here)
     resolve_precision,
     sampled_softmax,
 )
-from genpas.train.checkpoint import load_state, load_weights, save_state, save_weights
+from genpas.train.checkpoint import load_state, load_weights, restore_state, save_state, save_weights
 from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
@@ -158,12 +158,7 @@ class Trainer:
             elif saved["trainer"]["items"] != state["items"]:
                 raise GenpasError(f"--resume: the data has changed since {last} was written (its items, or their "
                                   f"order of first appearance, differ); train into a new --out")
-            self.model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            torch.set_rng_state(saved["rng"][self.rank] if self.rank < len(saved["rng"]) else saved["rng"][0])
-            if self.device.type == "cuda" and "cuda_rng" in saved:
-                torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
+            restore_state(last, saved, self.model, optimizer, scheduler, self.rank, self.device)
             state["valid_seconds"] = None  # unknown for a checkpoint written before it was counted
             state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
             if self.is_main:
@@ -357,8 +352,12 @@ class Trainer:
         path = self.out / "log.csv"
         if last_row is None:
             return
-        rows = list(csv.DictReader(open(path, newline=""))) if path.exists() else []
-        rows = [r for r in rows if int(r["epoch"]) < int(last_row["epoch"])]
+        try:
+            rows = list(csv.DictReader(open(path, newline=""))) if path.exists() else []
+            rows = [r for r in rows if int(r["epoch"]) < int(last_row["epoch"])]
+        except (KeyError, TypeError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
+            raise GenpasError(f"{path}: damaged (a row without a whole-number epoch); restore it, or delete the run "
+                              "directory to train from scratch") from None
         tmp = path.with_name(".log.csv.tmp")
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(last_row))
