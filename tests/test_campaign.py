@@ -224,3 +224,20 @@ def test_a_cut_ledger_line_reruns_and_a_damaged_one_is_an_error(tmp_path, caplog
         path.write_text('{"name": "a"}\n' + damage + "\n")
         with pytest.raises(GenpasError, match="ledger.jsonl: line 2: not a run record"):
             Ledger(path)
+
+
+def test_run_progress_counts_the_epochs_patience_and_the_cap_still_allow(tmp_path):
+    from genpas.search.run_store import run_progress
+    from genpas.train.config import TrainConfig
+
+    log = tmp_path / "log.csv"
+    scores = [0.1, 0.3, 0.2, 0.3, 0.25]  # best at epoch 1; the tie at epoch 3 is no gain
+    log.write_text("epoch,valid_ndcg@10,epoch_seconds,optimizer_steps\n"
+                   + "".join(f"{e},{s},{10 * (e + 1)},{5 * (e + 1)}\n" for e, s in enumerate(scores)))
+    got = run_progress(log, TrainConfig(epochs=100, patience=10))
+    assert (got["epochs"], got["best_epoch"], got["best_valid_ndcg@10"]) == (5, 1, 0.3)
+    assert got["epochs_left"] == 7  # epochs 5..11: the run stops after epoch 11 (10 without gain after epoch 1)
+    assert got["epoch_seconds"] == 30.0  # the mean of the last five epochs' seconds
+    assert run_progress(log, TrainConfig(epochs=8, patience=10))["epochs_left"] == 3  # the cap comes first
+    assert run_progress(log, TrainConfig(epochs=100, patience=3))["epochs_left"] == 0
+    assert run_progress(tmp_path / "none.csv", TrainConfig())["epochs_left"] is None

@@ -113,3 +113,18 @@ def strategy_names(text: str, known) -> tuple[str, ...]:
     if twice is not None:
         raise GenpasError(f"--strategies: {twice!r} is given twice in {text!r}")
     return names
+
+
+def progress_text(row: dict) -> str:
+    """A plan row's progress, e.g. '90 epochs, best valid ndcg@10 0.1798 (epoch 78); at most 13 more (about 26 min
+    at the recent pace)'; empty before the first epoch."""
+    if not row["epochs"]:
+        return ""
+    text = f"  {row['epochs']} epochs, best valid ndcg@10 {row['best_valid_ndcg@10']:.4f} (epoch {row['best_epoch']})"
+    if row["epochs_left"]:
+        text += f"; at most {row['epochs_left']} more"
+        if row["epoch_seconds"]:
+            minutes = row["epochs_left"] * row["epoch_seconds"] / 60
+            text += f" (about {minutes:.0f} min at the recent pace)" if minutes < 120 else \
+                f" (about {minutes / 60:.1f} h at the recent pace)"
+    return text

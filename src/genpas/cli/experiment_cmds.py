@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app, invocation
-from genpas.cli.common import ConfigData, strategy_names, with_data_flags
+from genpas.cli.common import ConfigData, progress_text, strategy_names, with_data_flags
 from genpas.errors import GenpasError
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
@@ -134,9 +134,7 @@ def _run(job, out: Path, share: bool, plan: bool, data: str) -> None:
         output_dir(out, data_inputs(data), create=False)
         runs = campaign.plan(job, RunStore(out))
         for run in runs:
-            done = (f"  {run['epochs']} epochs, best valid ndcg@10 {run['best_valid_ndcg@10']:.4f}"
-                    if run["epochs"] else "")
-            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}{done}")
+            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}{progress_text(run)}")
         counts = ", ".join(f"{sum(r['state'] == s for r in runs)} {s}" for s in campaign.STATES)
         typer.echo(f"{len(runs)} runs: {counts}")
         return

@@ -8,7 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app
-from genpas.cli.common import ConfigData, Format, ItemCol, MinItem, MinUser, Seed, TimeCol, UserCol, data_fields
+from genpas.cli.common import (
+    ConfigData,
+    Format,
+    ItemCol,
+    MinItem,
+    MinUser,
+    Seed,
+    TimeCol,
+    UserCol,
+    data_fields,
+    progress_text,
+)
 from genpas.errors import GenpasError
 
 
@@ -67,9 +78,7 @@ def search_cmd(
         output_dir(out, data_inputs(base.data), create=False)  # checked; a plan writes nothing
         rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples)
         for row in rows:
-            done = (f"  {row['epochs']} epochs, best valid ndcg@10 {row['best_valid_ndcg@10']:.4f}"
-                    if row["epochs"] else "")
-            typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{done}")
+            typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{progress_text(row)}")
         counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in STATES)
         typer.echo(f"{len(rows)} trainings: {counts}")
         return

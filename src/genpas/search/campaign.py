@@ -13,7 +13,8 @@ by it.
 from __future__ import annotations
 
 from genpas.errors import GenpasError
-from genpas.search.experiments import RunStore, validation_curve
+from genpas.search.experiments import RunStore
+from genpas.search.run_store import run_progress
 from genpas.train.run_dir import RunBusy, can_lock, held_elsewhere
 
 STATES = ("finished", "running", "started", "pending")
@@ -37,13 +38,15 @@ def state_of(store: RunStore, key: str) -> str:
 
 
 def plan(job, store: RunStore) -> list[dict]:
-    """Every run the experiment needs, in its order: key, strategy name, seed, state (one of STATES), and for a run
-    with epochs behind it, how many and its best validation NDCG@10 so far (from its log.csv)."""
+    """Every run the experiment needs, in its order: key, strategy name, seed, state (one of STATES), and its
+    progress (run_store.run_progress: epochs, best validation NDCG@10 and its epoch, epochs left at most, recent
+    seconds an epoch)."""
     runs = []
     for key, name, cfg in _planned(job, store):
-        curve = validation_curve(store.root / "runs" / key / "log.csv")
-        runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state_of(store, key), "epochs": len(curve),
-                     "best_valid_ndcg@10": max((v for _, v in curve), default=None)})
+        state = state_of(store, key)
+        progress = run_progress(store.root / "runs" / key / "log.csv", cfg)
+        runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state, **progress}
+                    | ({"epochs_left": 0} if state == "finished" else {}))
     return runs
 
 

@@ -28,7 +28,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
-from genpas.search.run_store import RunStore, ended_by, run_key, validation_curve
+from genpas.search.run_store import RunStore, ended_by, run_key, run_progress
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
@@ -127,8 +127,8 @@ def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_min
 
 def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
          keep_fraction: float = 0.2, samples: int = 8) -> list[dict]:
-    """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES) and, for
-    one with epochs behind it, how many and its best validation NDCG@10 so far. Reads DIR and writes nothing."""
+    """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES) and progress
+    (run_store.run_progress). Reads DIR and writes nothing."""
     from genpas.search.campaign import state_of
 
     out = Path(out)
@@ -139,9 +139,9 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
         key = f"{cfg.strategy}-{run_key(cfg)}"
         legacy = store.ledger.done.get(name)
         done = legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL
-        curve = validation_curve(out / "runs" / key / "log.csv")
-        rows.append({"name": name, "key": key, "state": "finished" if done else state_of(store, key),
-                     "epochs": len(curve), "best_valid_ndcg@10": max((v for _, v in curve), default=None)})
+        state = "finished" if done else state_of(store, key)
+        rows.append({"name": name, "key": key, "state": state, **run_progress(out / "runs" / key / "log.csv", cfg)}
+                    | ({"epochs_left": 0} if state == "finished" else {}))
     return rows
 
 
