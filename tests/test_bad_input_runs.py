@@ -149,3 +149,104 @@ def test_report_plots_follow_the_output_policy(tiny, cli):
     assert cli(["experiment", "report", "--out", str(e), "--to", str(tiny / "rep" / "r.md"), "--overwrite"])[0] == 0
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert cli(["experiment", "report", "--out", str(e), "--to", str(tiny / "rep" / "r.md")])[0] == 0  # regenerated
+
+
+def test_the_main_job_reuses_a_run_only_on_the_same_data_and_retrains_on_fresh(tiny, cli):
+    job = ["run", "--config", tiny / "tiny.yaml", "--strategies", "mt", "--out", tiny / "J", "--no-progress",
+           "--data", tiny / "log.csv"]
+    assert cli([str(a) for a in job])[0] == 0
+    first = json.loads((tiny / "J" / "results.json").read_text())["results"]["MT"]["test"]
+    write_table(synthesize(SynthConfig(users=40, items=20, mean_length=8, seed=9)), tiny / "log.csv")
+    assert cli([str(a) for a in job])[0] == 0  # other data behind the same name: trained again, not reused
+    metrics = json.loads((tiny / "J" / "mt" / "metrics.json").read_text())
+    assert json.loads((tiny / "J" / "results.json").read_text())["results"]["MT"]["test"] != first
+    best = (tiny / "J" / "mt" / "best.safetensors").stat().st_mtime_ns
+    assert cli([str(a) for a in job])[0] == 0  # the same data: reused
+    assert (tiny / "J" / "mt" / "best.safetensors").stat().st_mtime_ns == best
+    assert cli([str(a) for a in job] + ["--fresh"])[0] == 0  # --fresh: trained again from scratch
+    assert (tiny / "J" / "mt" / "best.safetensors").stat().st_mtime_ns != best
+    assert json.loads((tiny / "J" / "mt" / "metrics.json").read_text())["test"] == metrics["test"]  # same seed, data
+    (tiny / "J" / "mt" / "notes.txt").write_text("mine")
+    refused(cli, [*job, "--fresh"], "holds files that are no run's (notes.txt)")
+    assert (tiny / "J" / "mt" / "notes.txt").read_text() == "mine" and (tiny / "J" / "mt" / "last.pt").exists()
+
+
+def test_the_main_job_takes_the_budget_from_its_config_and_checks_every_strategy_first(tiny, cli):
+    (tiny / "budget.yaml").write_text(TINY.replace("epochs: 1", "epochs: 3") + "time_budget_minutes: 0.0001\n")
+    assert cli(["run", "--config", str(tiny / "budget.yaml"), "--strategies", "mt", "--data", str(tiny / "log.csv"),
+                "--out", str(tiny / "B")])[0] == 0
+    saved = (tiny / "B" / "mt" / "config.yaml").read_text()
+    assert "time_budget_minutes: 0.0001" in saved and "progress: false" in saved
+    (tiny / "classic.yaml").write_text(TINY + "mode: pairs\nclassic: true\n")
+    refused(cli, ["run", "--config", tiny / "classic.yaml", "--strategies", "pop,lt,genpas", "--data",
+                  tiny / "log.csv", "--out", tiny / "C"], "--strategies genpas: --classic needs --mode pairs and --strategy lt, mt or sw")
+    (tiny / "tiger.yaml").write_text(TINY.replace("heads: 1", "heads: 2") + "model: tiger\n")
+    refused(cli, ["run", "--config", tiny / "tiger.yaml", "--data", tiny / "log.csv", "--out", tiny / "C"],
+            "compares augmentations of SASRec or HSTU, not --model tiger")
+    assert not (tiny / "C").exists()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--negative-sampling", "popularity"], "--negative-sampling popularity needs --negatives N > 0"),
+    (["--mode", "pairs", "--classic", "--num-pairs", "20"], "--classic draws every pair once an epoch; drop --num-pairs"),
+    (["--mode", "pairs", "--classic", "--fixed-budget"], "drop --fixed-budget"),
+    (["--dim", "1000000000"], "--dim must be <= 1000000"),
+    (["--max-len", "1000000000000000000"], "--max-len must be <= 1000000"),
+])
+def test_options_that_would_be_ignored_or_cannot_be_built(tiny, cli, flags, message):
+    refused(cli, ["train", "--data", tiny / "log.csv", "--config", tiny / "tiny.yaml", *flags,
+                  "--out", tiny / "n1" / "n2" / "run"], message)
+    assert not (tiny / "n1").exists()
+
+
+def test_a_refused_command_leaves_no_directory_behind(tiny, cli):
+    for args in (["train", "--data", tiny / "nosuch.csv", "--out", tiny / "a1" / "a2" / "run"],
+                 ["run", "--data", tiny / "nosuch.csv", "--out", tiny / "b1" / "b2" / "J"],
+                 ["prepare", "--data", tiny / "nosuch.csv", "--out", tiny / "c1" / "c2" / "st"],
+                 ["pairs", "--data", tiny / "log.csv", "--num-pairs", "0", "--out", tiny / "d1" / "d2" / "p.jsonl"],
+                 ["synth", "--users", "0", "--out", tiny / "e1" / "e2" / "s.csv"]):
+        code, captured = cli([str(a) for a in args])
+        assert code == 2 and captured.err.startswith("error: "), captured.err
+    assert sorted(p.name for p in tiny.iterdir()) == ["log.csv", "tiny.yaml"]
+
+
+def test_flags_that_the_data_or_engine_would_ignore_are_refused(tiny, cli):
+    assert cli(["prepare", "--data", str(tiny / "log.csv"), "--out", str(tiny / "store")])[0] == 0
+    refused(cli, ["data", "--data", tiny / "store", "--user-col", "foo"], "is a prepared store, read already: "
+            "--user-col apply to reading a file")
+    refused(cli, ["train", "--data", tiny / "store", "--format", "csv", "--out", tiny / "r"], "--format apply")
+    refused(cli, ["data", "--data", "ml-100k", "--time-col", "ts"], "ml-100k is a built-in dataset, read already")
+    refused(cli, ["pairs", "--data", tiny / "log.csv", "--partitions", "3", "--out", tiny / "p.jsonl"],
+            "--partitions applies with --engine")
+    refused(cli, ["prepare", "--data", tiny / "log.csv", "--spark-master", "spark://x:7077", "--out", tiny / "s2"],
+            "--spark-master applies with --engine spark; this command runs on polars")
+    refused(cli, ["analyze", "--data", tiny / "log.csv", "--spark-master", "x", "--out", tiny / "a.json"],
+            "this command runs in process")
+    assert not any((tiny / n).exists() for n in ("r", "p.jsonl", "s2", "a.json"))
+
+
+def test_tiger_text_options_apply_to_text_embeddings_only(tiny, cli):
+    base = ["train", "--model", "tiger", "--data", tiny / "log.csv", "--levels", "2", "--codebook-size", "4",
+            "--dim", "8", "--heads", "2", "--epochs", "1", "--out", tiny / "t"]
+    refused(cli, [*base, "--item-embeddings", "cooccurrence", "--item-text", tiny / "log.csv"],
+            "--item-text apply to text embeddings; this run's come from cooccurrence")
+    import numpy as np
+
+    np.save(tiny / "empty.npy", np.zeros((20, 0), dtype=np.float32))
+    refused(cli, [*base, "--item-embeddings", tiny / "empty.npy"], "one row per item")
+    assert not (tiny / "t").exists()
+
+
+def test_an_experiment_trains_again_when_its_data_changed_under_the_same_name(tiny, cli):
+    command = ["experiment", "strategies", "--strategies", "mt", "--seeds", "0", "--data", str(tiny / "log.csv"),
+               "--config", str(tiny / "tiny.yaml"), "--out", str(tiny / "e")]
+    assert cli(command)[0] == 0
+    first = json.loads((tiny / "e" / "strategies.json").read_text())
+    assert cli(command)[0] == 0  # the same data: reused, the same result
+    assert json.loads((tiny / "e" / "strategies.json").read_text())["strategies"] == first["strategies"]
+    write_table(synthesize(SynthConfig(users=40, items=20, mean_length=8, seed=9)), tiny / "log.csv")
+    assert cli(command)[0] == 0
+    again = json.loads((tiny / "e" / "strategies.json").read_text())
+    assert again["strategies"] != first["strategies"]  # trained on the new data, not the stale record
+    records = [json.loads(line) for line in (tiny / "e" / "ledger.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and records[0]["data_sha256"] != records[1]["data_sha256"]

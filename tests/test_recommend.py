@@ -332,3 +332,18 @@ def test_recommend_cli_with_tiger_keeps_k_within_the_beam(tmp_path, cli, monkeyp
     save_file({"x": torch.zeros(1)}, tmp_path / "other.safetensors")
     with pytest.raises(GenpasError, match="unreadable TIGER checkpoint"):
         tiger_codes(tmp_path / "other.safetensors", store.num_items)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (("heads: 2", "heads: 1"), "trained as heads = 2, but the run's config.yaml builds heads = 1 (was it edited?)"),
+    (("model: sasrec", "model: hstu"), "trained as model = 'SASRec', but the run's config.yaml builds model = 'HSTU'"),
+    (("model: sasrec", "model: pop"), "its config.yaml says model pop, but the run holds trained weights"),
+])
+def test_a_config_edited_after_training_is_refused_even_where_the_shapes_still_fit(trained, cli, edit, message):
+    config = trained / "run" / "config.yaml"
+    config.write_text(config.read_text().replace(*edit))
+    for command in (["recommend", "--run", str(trained / "run"), "--out", str(trained / "recs.csv")],
+                    ["evaluate", "--run", str(trained / "run")]):
+        code, out = cli(command)
+        assert code == 2 and message in out.err and len(out.err.strip().splitlines()) == 1, out.err
+    assert not (trained / "recs.csv").exists()

@@ -90,6 +90,15 @@ def test_data_loader_workers_split_the_epoch_without_changing_it():
     double = collect(DataLoader(TrainingStream(store, genpas(1, 0.5, 0), config), batch_size=None, num_workers=2))
     assert strip(single) == strip(double)
     assert sum(single.values()) == 300
+    # ...and the batches themselves, in order: the same optimizer steps whatever the number of workers
+    for packed in (config, StreamConfig(mode="packed", max_len=5, batch_size=3, seed=9)):
+        one = list(DataLoader(TrainingStream(store, genpas(1, 0.5, 0), packed), batch_size=None))
+        for workers in (2, 3):
+            many = list(DataLoader(TrainingStream(store, genpas(1, 0.5, 0), packed), batch_size=None,
+                                   num_workers=workers))
+            assert len(many) == len(one) == len(TrainingStream(store, genpas(1, 0.5, 0), packed))
+            for a, b in zip(one, many):
+                assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ranks_get_equal_disjoint_shares():

@@ -181,7 +181,7 @@ def test_cli_train_config_with_flag_override_then_evaluate(tmp_path, capsys):
         main(["evaluate", "--run", str(run)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "best.safetensors: the weights do not fit the model of the run's config.yaml" in err
+    assert "best.safetensors: trained as dim = 16, but the run's config.yaml builds dim = 32 (was it edited?)" in err
 
 
 def test_checkpoints_load_without_pickle(tmp_path, split):

@@ -10,6 +10,7 @@ one GenpasError naming the option, the path and what to do; the files themselves
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,9 +46,9 @@ def _create(directory: Path, path: Path, option: str) -> None:
 
 
 def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), overwrite: bool = False,
-                option: str = "--out", create: bool = True) -> Path:
-    """Check a file output (see the module docstring); returns it as a Path. create=False checks without creating
-    the parent directories (for a check before work that may still fail; check again with create=True to write)."""
+                option: str = "--out", create: bool = False) -> Path:
+    """Check a file output (see the module docstring); returns it as a Path. Its parent directories are created by
+    the atomic write (atomic.py), once the work has succeeded; create=True creates them now."""
     path = Path(path).expanduser()
     for source in inputs:
         if source is not None and _same(path, Path(source).expanduser()):
@@ -65,8 +66,8 @@ def output_file(path: Path | str, inputs: Iterable[Path | str | None] = (), over
 
 def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), option: str = "--out",
                create: bool = True) -> Path:
-    """Check a directory output: never an existing file, never an input; parents created (create=False: checked
-    only, for a command that writes nothing, such as a --plan)."""
+    """Check a directory output: never an existing file, never an input; parents created (create=False: whether it
+    can be created is probed and nothing is left behind; its writer creates it once the work succeeds)."""
     path = Path(path).expanduser()
     for source in inputs:
         if source is not None and _same(path, Path(source).expanduser()):
@@ -74,7 +75,14 @@ def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), optio
     if path.exists() and not path.is_dir():
         raise GenpasError(f"{option} {path} is a file, not a directory; give a directory path")
     _writable_parent(path, option, create)
-    if create and not path.exists():  # can it be created? (probe, then leave the file system as it was)
+    if not create and not path.exists():  # can it be created? (probe, then remove every directory the probe made)
+        top = next(d for d in [*path.parents][::-1] + [path] if not d.exists())
+        try:
+            _create(path.parent, path, option)
+            _create(path, path, option)
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+    elif not path.exists():  # can it be created? (probe, then leave the file system as it was)
         _create(path, path, option)
         path.rmdir()
     return path

@@ -86,7 +86,7 @@ class StreamConfig:
 
 
 class TrainingStream(IterableDataset):
-    """An epoch of training batches from the GenPAS sampler, sharded by (rank, data-loader worker).
+    """An epoch of training batches from the GenPAS sampler, sharded by rank (and built by data-loader workers in turn).
 
     Use with `DataLoader(stream, batch_size=None, num_workers=...)` and call `set_epoch(e)` before each epoch.
     With several ranks every rank gets an equal share (the epoch is cut to a multiple of the world size, at most
@@ -146,18 +146,12 @@ class TrainingStream(IterableDataset):
         return self.sampler.size // self.world_size
 
     def __len__(self) -> int:
-        """Batches per epoch on this rank (exact with one data-loader worker)."""
+        """Batches per epoch on this rank."""
         return math.ceil(self.draws_per_epoch / self.config.batch_size)
 
     def shard_bounds(self) -> tuple[int, int]:
-        """[start, end) of this (rank, worker) inside the epoch's draws."""
-        total = self.draws_per_epoch * self.world_size
-        start, end = shard_range(total, self.rank, self.world_size)
-        info = get_worker_info()
-        if info is not None and info.num_workers > 1:
-            lo, hi = shard_range(end - start, info.id, info.num_workers)
-            start, end = start + lo, start + hi
-        return start, end
+        """[start, end) of this rank inside the epoch's draws."""
+        return shard_range(self.draws_per_epoch * self.world_size, self.rank, self.world_size)
 
     def make_batch(self, drawn: tuple, position: int = 0) -> dict[str, np.ndarray]:
         """The padded batch of `drawn`; `position` (its first draw's index in the epoch) seeds the transforms."""
@@ -175,7 +169,12 @@ class TrainingStream(IterableDataset):
         return batch
 
     def __iter__(self):
+        """This rank's batches in order. Data-loader workers each draw the rank's whole share (cheap) and build every
+        W-th batch (the costly part); the loader takes them in turn, so any number of workers yields the batches of
+        one, in the same order."""
         start, end = self.shard_bounds()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         pending: list[tuple] = []
         held = 0
         position = start
@@ -185,11 +184,12 @@ class TrainingStream(IterableDataset):
             held += len(chunk[0])
             while held >= bs:
                 arrays = tuple(np.concatenate(x) for x in zip(*pending))
-                yield _to_torch(self.make_batch(tuple(a[:bs] for a in arrays), position))
+                if (position - start) // bs % workers == worker:
+                    yield _to_torch(self.make_batch(tuple(a[:bs] for a in arrays), position))
                 position += bs
                 rest = tuple(a[bs:] for a in arrays)
                 pending, held = ([rest], len(rest[0])) if len(rest[0]) else ([], 0)
-        if held:
+        if held and (position - start) // bs % workers == worker:
             arrays = tuple(np.concatenate(x) for x in zip(*pending))
             yield _to_torch(self.make_batch(arrays, position))
 

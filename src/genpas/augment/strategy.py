@@ -50,6 +50,11 @@ class Strategy:
     def as_dict(self) -> dict:
         return {"strategy": self.name, "alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "user_weight": self.user_weight}
 
+    def as_json(self) -> dict:
+        """as_dict with its label, and infinite biases spelled "inf" / "-inf" (JSON has no infinity)."""
+        spelled = {k: _fmt(v) if isinstance(v, float) and math.isinf(v) else v for k, v in self.as_dict().items()}
+        return spelled | {"label": self.label}
+
 
 def _fmt(x: float) -> str:
     if math.isinf(x):

@@ -26,6 +26,7 @@ from genpas.cli.common import (
     StrategyName,
     TimeCol,
     UserCol,
+    engine_flags_apply,
     load,
     strategy_from,
     write_json_atomic,
@@ -76,6 +77,7 @@ def analyze_cmd(
             raise GenpasError(f"--plots {plots} is the --out file; give the plots a directory of their own")
         plots = output_dir(plots, data_inputs(data), option="--plots")
     strat = strategy_from(strategy, alpha, beta, gamma)
+    engine_flags_apply(engine, partitions, spark_master)
     if engine is not None:
         from genpas.augment.partitioned import partition_count
         from genpas.data.load import LoadOptions, store_directory

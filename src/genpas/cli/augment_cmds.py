@@ -29,6 +29,7 @@ from genpas.cli.common import (
     StrategyName,
     TimeCol,
     UserCol,
+    engine_flags_apply,
     load,
     strategy_from,
 )
@@ -72,6 +73,7 @@ def pairs_cmd(
 
     if seed < 0:
         raise GenpasError(f"--seed must be >= 0, got {seed}")
+    engine_flags_apply(engine, partitions, spark_master)
     if engine is not None:
         return _pairs_at_scale(out, data, engine, partitions, spark_master, overwrite, exact, num_pairs, seed, split,
                                max_len, strategy_from(strategy, alpha, beta, gamma),

@@ -128,3 +128,12 @@ def progress_text(row: dict) -> str:
             text += f" (about {minutes:.0f} min at the recent pace)" if minutes < 120 else \
                 f" (about {minutes / 60:.1f} h at the recent pace)"
     return text
+
+
+def engine_flags_apply(engine: str | None, partitions: int | None = None, spark_master: str = "local[*]") -> None:
+    """--partitions go with an engine and --spark-master with Spark: one error line rather than flags ignored."""
+    if engine is None and partitions is not None:
+        raise GenpasError("--partitions applies with --engine polars or spark; add one, or drop --partitions")
+    if engine != "spark" and spark_master != "local[*]":
+        raise GenpasError(f"--spark-master applies with --engine spark; this command runs "
+                          f"{'in process' if engine is None else 'on ' + engine}")

@@ -21,7 +21,7 @@ def store_output(out: Path, data: str, overwrite: bool, kind: str = "store", mar
     genpas writes there is recognised by `marker`)."""
     from genpas.outputs import data_inputs, output_dir
 
-    out = output_dir(out, data_inputs(data))
+    out = output_dir(out, data_inputs(data), create=False)  # its writer creates it once the work is done
     source = Path(data).expanduser()
     if source.is_dir() and out.resolve().is_relative_to(source.resolve()):
         raise GenpasError(f"--out {out} lies inside the source directory {source}; write the store elsewhere")
@@ -54,8 +54,10 @@ def prepare_cmd(
 ):
     """Preprocess DATA (a file, a directory or glob of csv/tsv/parquet files, or a built-in name) on an engine into a
     store directory: duplicates, k-core, chronological order, id maps; the same store whichever engine."""
+    from genpas.cli.common import engine_flags_apply
     from genpas.engines import PrepareOptions, prepare
 
+    engine_flags_apply(engine, spark_master=spark_master)
     out = store_output(out, data, overwrite, kind="a store")
     if not as_json:  # progress of the long steps, on stderr
         import logging

@@ -112,7 +112,7 @@ def _store(out: Path, data: str):
     from genpas.outputs import data_inputs, output_dir
     from genpas.search.experiments import RunStore
 
-    out = output_dir(out, data_inputs(data))
+    out = output_dir(out, data_inputs(data), create=False)  # created by the first write
     def announce(name, record):
         typer.echo(f"  {name:8s} seed {record['config']['seed']}: valid ndcg@10 {record['valid']['ndcg@10']:.4f}  "
                    f"test ndcg@10 {record['test']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")

@@ -27,7 +27,8 @@ def _read_ids(users: Optional[str], users_file: Optional[Path]) -> tuple[list[st
     if users_file is None:
         return None, "--users"
     if not users_file.is_file():
-        raise GenpasError(f"--users-file {users_file}: no such file")
+        raise GenpasError(f"--users-file {users_file}: " + ("a directory; give a text file of user ids"
+                                                           if users_file.is_dir() else "no such file"))
     try:
         text = users_file.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
     except (OSError, UnicodeDecodeError) as exc:

@@ -82,7 +82,7 @@ def search_cmd(
         counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in STATES)
         typer.echo(f"{len(rows)} trainings: {counts}")
         return
-    out = output_dir(out, data_inputs(base.data))
+    out = output_dir(out, data_inputs(base.data), create=False)  # the search creates it
 
     def announce(name, record):
         typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")

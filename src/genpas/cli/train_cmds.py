@@ -176,7 +176,7 @@ def train_cmd(
     check_applies(given, cfg.model)
     from genpas.outputs import data_inputs, output_dir
 
-    out = output_dir(out, data_inputs(cfg.data))
+    out = output_dir(out, data_inputs(cfg.data), create=False)  # the trainer creates it
     if resume and not (out / "last.pt").exists():
         raise GenpasError(f"--resume: {out} holds no run to continue (no last.pt); train without --resume")
     metrics = train(cfg, out, resume=resume)
@@ -192,9 +192,10 @@ def evaluate_cmd(
     """Re-evaluate a saved run's best checkpoint on validation and test; prints the metrics and writes
     RUN/evaluation.json."""
     from genpas.train.checkpoint import load_weights
+    from genpas.train.recommend import run_config
     from genpas.train.trainer import Trainer
 
-    cfg = TrainConfig.from_run(run / "config.yaml")
+    cfg = run_config(run)
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
     # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.
@@ -251,9 +252,11 @@ def run_cmd(
     names = list(strategy_names(strategies, LINEUP))
     values = TrainConfig.yaml_values(config) if config is not None else {}
     data = data or values.get("data", "ml-100k")  # a flag left out keeps the config's value, else the default
-    given = {"data": data, "time_budget_minutes": time_budget, "progress": progress,
-             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
+    given = {"data": data, **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
              **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
+    for flag, field, value in (("time_budget", "time_budget_minutes", time_budget), ("progress", "progress", progress)):
+        if on_command_line(ctx, flag) or field not in values:  # a flag given, else the config's, else the default
+            given[field] = value
     base = TrainConfig.overridden(values, given, str(config or "options"), model_defaults=False)
 
     def announce(label, metrics):
@@ -262,8 +265,9 @@ def run_cmd(
 
     from genpas.outputs import data_inputs, output_dir
 
-    out = output_dir(out, data_inputs(data))
-    typer.echo(f"training {', '.join(names)} on {data}, {time_budget:g} min each; results in {out}")
+    out = output_dir(out, data_inputs(data), create=False)  # each run creates its own directory
+    budget = f"{base.time_budget_minutes:g} min each" if base.time_budget_minutes else "to validation patience"
+    typer.echo(f"training {', '.join(names)} on {data}, {budget}; results in {out}")
     results = compare(base, out, names, resume=not fresh, on_result=announce)
     typer.echo("")
     typer.echo(format_metrics_table(results))

@@ -37,9 +37,20 @@ class LoadOptions:
     use_cache: bool = True
 
 
+def no_reading_options(spec, options: LoadOptions, what: str) -> None:
+    """Data that is read already (a built-in dataset, a prepared store) takes no format or column flags: one
+    GenpasError rather than flags silently ignored."""
+    defaults = LoadOptions()
+    given = [flag for flag, key in (("--format", "format"), ("--user-col", "user_col"), ("--item-col", "item_col"),
+                                    ("--time-col", "time_col")) if getattr(options, key) != getattr(defaults, key)]
+    if given:
+        raise GenpasError(f"{spec} is {what}, read already: {', '.join(given)} apply to reading a file; drop them")
+
+
 def resolve(spec: str | Path, options: LoadOptions) -> tuple[Path, LoadOptions]:
     """A built-in name becomes its file and format; a path stays as it is."""
     if str(spec) in builtin.BUILTIN:
+        no_reading_options(spec, options, "a built-in dataset")
         path = builtin.dataset_dir(str(spec)) / builtin.DATASETS[str(spec)].inter
         return path, LoadOptions(**{**asdict(options), "format": "recbole", "user_col": "user_id", "item_col": "item_id", "time_col": "timestamp"})
     return Path(spec).expanduser(), options
@@ -93,6 +104,7 @@ def load_dataset(spec: str | Path, options: LoadOptions = LoadOptions()) -> Sequ
 def open_prepared(directory: Path, options: LoadOptions) -> SequenceStore:
     """A prepared store, memory-mapped. Its k-core was fixed when it was prepared, so asking for a stricter one here
     is an error rather than a silent no-op."""
+    no_reading_options(directory, options, "a prepared store")
     store = SequenceStore.load(directory, mmap=True, verify="sizes")
     prepared = read_manifest(directory).get("options", {})
     for flag, key in (("--min-user-count", "min_user_count"), ("--min-item-count", "min_item_count")):
@@ -107,6 +119,7 @@ def store_directory(spec: str | Path, options: LoadOptions = LoadOptions()) -> P
     """A store directory holding `spec`: the store itself, or its entry in the preprocessed-data cache (built if
     needed). What the engines open, memory-mapped, in every partition."""
     if str(spec) not in builtin.BUILTIN and is_store(spec):
+        no_reading_options(spec, options, "a prepared store")
         return Path(spec).expanduser()
     if not options.use_cache:
         raise GenpasError("--engine needs a store: drop --no-cache, or prepare one with genpas prepare")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
+from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig, same_config
+from genpas.train.run_dir import clear_run
 from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GENPAS = (0.5, 0.0, 0.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
 
 LINEUP = {
-    "pop": dict(model="pop", strategy="mt", negatives=0),  # popularity has no softmax to sample
+    "pop": dict(model="pop", strategy="mt", negatives=0, negative_sampling="uniform"),  # no softmax to sample
     "lt": dict(strategy="lt"),
     "mt": dict(strategy="mt"),
     "sw": dict(strategy="sw"),
@@ -32,16 +34,27 @@ LINEUP = {
 
 
 def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = True, on_result=None) -> dict:
-    """Train `base` once per strategy in `names`; returns {label: metrics}. Finished runs are reused."""
+    """Train `base` once per strategy in `names`; returns {label: metrics}. A finished run is reused when its
+    configuration and data are the same (resume=False: every run trains again from scratch)."""
+    if base.model not in ("sasrec", "hstu"):
+        raise GenpasError(f"the main job compares augmentations of SASRec or HSTU, not --model {base.model}; train "
+                          "TIGER with `genpas experiment strategies --model tiger`")
     out = Path(out)
+    configs = {}
+    for name in names:  # every one checked before the first trains
+        try:
+            configs[name] = replace(base, **LINEUP[name])
+        except GenpasError as exc:
+            raise GenpasError(f"--strategies {name}: {exc}") from None
     split = load_split(base)
+    data = split.full.fingerprint()
     results = {}
-    for name in names:
-        cfg = replace(base, **LINEUP[name])
+    for name, cfg in configs.items():
         run_dir = out / name
-        done = run_dir / "metrics.json"
-        metrics = json.loads(done.read_text()) if resume and done.exists() else None
-        if metrics is None or not same_config(metrics["config"], cfg):
+        metrics = _finished(run_dir / "metrics.json") if resume else None
+        if metrics is None or not same_config(metrics["config"], cfg) or metrics.get("data_sha256") != data:
+            if not resume:
+                clear_run(run_dir)  # from scratch, not from a checkpoint
             metrics = train_owned(cfg, run_dir, split=split)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
         results[label] = metrics
@@ -49,6 +62,15 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
             on_result(label, metrics)
     write_report(results, out, base)
     return results
+
+
+def _finished(path: Path) -> dict | None:
+    """A finished run's metrics.json, or None where there is none or it is damaged (the run then trains again)."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and isinstance(metrics.get("config"), dict) else None
 
 
 def write_report(results: dict, out: Path, base: TrainConfig) -> None:
@@ -59,5 +81,6 @@ def write_report(results: dict, out: Path, base: TrainConfig) -> None:
             for label, m in results.items()}
     write_text(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim}, indent=2) + "\n")
     write_text(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base))
-    bar_chart(results, out / "results.png", title=f"SASRec on {base.data}: test metrics by augmentation strategy")
+    model = {"sasrec": "SASRec", "hstu": "HSTU"}.get(base.model, base.model)
+    bar_chart(results, out / "results.png", title=f"{model} on {base.data}: test metrics by augmentation strategy")
 

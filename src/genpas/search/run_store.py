@@ -142,6 +142,7 @@ class RunStore:
     planning: bool = False
     planned: list = field(default_factory=list)  # (key, name, config) of every run a planning store was asked for
     ledger: Ledger = field(init=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.root = Path(self.root)
@@ -154,6 +155,9 @@ class RunStore:
         if self.planning:
             self.planned.append((key, name, cfg))
             return stand_in(cfg) if record is None else record
+        if record is not None and record.get("data_sha256") is not None and record["data_sha256"] != self._data(cfg):
+            log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
+            record = None  # its directory is emptied by the data check of train_owned
         if record is None:
             record = self.train(cfg, key, wait)
         elif "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
@@ -162,6 +166,14 @@ class RunStore:
         if self.on_result is not None:
             self.on_result(name, record)
         return record
+
+    def _data(self, cfg: TrainConfig) -> str:
+        """The fingerprint of the data the store's runs train on (read once, when a finished run is first reused)."""
+        if self.split is None:
+            self.split = load_split(cfg)
+        if self._fingerprint is None:
+            self._fingerprint = self.split.full.fingerprint()
+        return self._fingerprint
 
     def claim(self, key: str, wait: bool = False):
         """The lock a process holds while it trains run `key`: wait for it, or raise RunBusy if another process
@@ -176,8 +188,9 @@ class RunStore:
             log.warning("waiting for run %s, which another process is training", key)
         with self.claim(key, wait):
             self.ledger.refresh()
-            if key in self.ledger.done:
-                return self.ledger.done[key]
+            done = self.ledger.done.get(key)
+            if done is not None and done.get("data_sha256") in (None, self._data(cfg)):  # a legacy record: kept
+                return done
             if self.split is None:
                 self.split = load_split(cfg)
             run_dir = self.root / "runs" / key
@@ -188,7 +201,7 @@ class RunStore:
                       "stopped_by": metrics.get("stopped_by"), "train_seconds": metrics["train_seconds"],
                       "wall_seconds": time.perf_counter() - start,  # of this process's part only, if resumed
                       "eval_seconds": metrics.get("eval_seconds"),
-                      "device": metrics.get("device", "unknown"),
+                      "device": metrics.get("device", "unknown"), "data_sha256": metrics.get("data_sha256"),
                       **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
                       "compute_at_best": metrics.get("compute_at_best", {}),
                       **{k: metrics[k] for k in ("valid_history_kept", "test_history_kept") if k in metrics},

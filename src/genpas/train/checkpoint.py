@@ -9,6 +9,8 @@ leaves a truncated file behind and never destroys the previous checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -27,11 +29,26 @@ def _atomic(path: Path, write) -> None:
 ITEMS_KEY = "item_ids_sha256"  # metadata of best.safetensors: the catalogue the weights' item codes index
 
 
+ARCH_KEY = "architecture"  # metadata of best.safetensors: the model class and the options that shape its outputs
+NOT_ARCHITECTURE = frozenset({"dropout", "attn_dropout", "beam"})  # training-only, or widened at serving time
+
+
+def architecture(model: torch.nn.Module) -> dict | None:
+    """The model's class and its config's options, less those that do not change what trained weights compute."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is None or not dataclasses.is_dataclass(cfg):
+        return None
+    return {"model": type(model).__name__} | {k: v for k, v in sorted(dataclasses.asdict(cfg).items())
+                                              if k not in NOT_ARCHITECTURE}
+
+
 def save_weights(path: Path, model: torch.nn.Module, items: str | None = None) -> None:
-    """The model's weights; `items`: the fingerprint of the item ids in code order (SequenceStore.item_fingerprint)."""
+    """The model's weights; `items`: the fingerprint of the item ids in code order (SequenceStore.item_fingerprint).
+    The metadata records both, and the architecture, so that a load can tell weights of another model."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {ITEMS_KEY: items} if items else None
-    _atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+    arch = architecture(model)
+    metadata = {**({ITEMS_KEY: items} if items else {}), **({ARCH_KEY: json.dumps(arch)} if arch else {})}
+    _atomic(path, lambda tmp: save_file(state, str(tmp), metadata=metadata or None))
 
 
 def load_weights(path: Path, model: torch.nn.Module, items: str | None = None) -> None:
@@ -42,7 +59,9 @@ def load_weights(path: Path, model: torch.nn.Module, items: str | None = None) -
         raise GenpasError(f"{path}: no such checkpoint")
     try:
         with safe_open(str(path), framework="pt") as fh:
-            saved = (fh.metadata() or {}).get(ITEMS_KEY)
+            metadata = fh.metadata() or {}
+        saved = metadata.get(ITEMS_KEY)
+        trained = json.loads(metadata[ARCH_KEY]) if ARCH_KEY in metadata else None
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise GenpasError(f"{path}: unreadable checkpoint ({exc})") from None
@@ -50,6 +69,11 @@ def load_weights(path: Path, model: torch.nn.Module, items: str | None = None) -
         raise GenpasError(f"{path}: the run's data has changed since it was trained (its items, or their order of "
                           f"first appearance, differ), so the weights' item codes would name other items; retrain on "
                           f"this data or restore the data the run was trained on")
+    built = architecture(model)
+    if isinstance(trained, dict) and built is not None and trained != built:  # files before the record: by shapes
+        key = next(k for k in ["model", *sorted(set(trained) | set(built))] if trained.get(k) != built.get(k))
+        raise GenpasError(f"{path}: trained as {key} = {trained.get(key)!r}, but the run's config.yaml builds "
+                          f"{key} = {built.get(key)!r} (was it edited?); restore the config the run was trained with")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # missing or extra tensors, other shapes: not this model's weights

@@ -15,6 +15,8 @@ import yaml
 
 from genpas.errors import GenpasError, OptionError
 
+MAX_SIZE = 10**6  # the largest width, length, batch or count of codes a config may name
+
 
 @dataclass
 class TrainConfig:
@@ -135,10 +137,12 @@ class TrainConfig:
             value = getattr(self, name)  # a YAML list or number where a name belongs
             if not isinstance(value, str) and not (value is None and name in ("format", "item_text", "text_model")):
                 raise self._bad(name, f"must be a string, got {value!r}")
-        for name in ("dim", "layers", "heads", "max_len", "epochs", "patience", "batch_size", "eval_batch_size",
-                     "levels", "beam", "attention_dim", "linear_dim", "time_buckets"):
+        for name in ("dim", "layers", "heads", "max_len", "batch_size", "eval_batch_size", "levels", "beam",
+                     "attention_dim", "linear_dim", "time_buckets"):  # sizes: a million is beyond any model here
+            number(name, 1, MAX_SIZE, integer=True)
+        for name in ("epochs", "patience"):
             number(name, 1, integer=True)
-        number("codebook_size", 2, integer=True)
+        number("codebook_size", 2, MAX_SIZE, integer=True)
         for name in ("seed", "num_workers", "warmup_steps", "lr_plateau", "negatives", "min_user_count",
                      "min_item_count"):
             number(name, 0, integer=True)
@@ -167,6 +171,17 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise self._bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.model in ("sasrec", "hstu") and self.negative_sampling != "uniform" and self.negatives == 0:  # the proposal of negatives that are not drawn
+            raise self._bad("negative_sampling", f"{self.negative_sampling} needs --negatives N > 0 (the full softmax "
+                                                 "samples nothing)")
+        if self.classic:  # every pair once per epoch: no count of pairs, no budget, and only the exact presets
+            if self.mode != "pairs" or self.strategy not in ("lt", "mt", "sw"):
+                raise self._bad("classic", f"needs --mode pairs and --strategy lt, mt or sw, got --mode {self.mode} "
+                                           f"--strategy {self.strategy}")
+            given = [self.flag(n) for n in ("num_pairs", "budget_pairs") if getattr(self, n) is not None]
+            given += ["--fixed-budget"] if self.fixed_budget else []
+            if given:
+                raise self._bad("classic", f"draws every pair once an epoch; drop {', '.join(given)}")
         if self.model in ("sasrec", "tiger") and self.dim % self.heads:  # HSTU sizes its heads on their own
             raise self._bad("heads", f"must divide --dim ({self.dim}), got {self.heads}")
         if not valid_device(str(self.device)):

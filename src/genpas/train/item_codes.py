@@ -130,6 +130,15 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
     source = cfg.item_embeddings
     if source == "auto":
         source = "text" if text_available(cfg) else "cooccurrence"
+        if source == "cooccurrence" and default_item_text(cfg.data) is not None and not (cfg.item_text or
+                                                                                         cfg.text_model):
+            log.warning("%s has item text, but the text extra is not installed (pip install 'genpas[text]'): "
+                        "semantic ids from co-occurrence", cfg.data)
+    given = [flag for flag, value in (("--item-text", cfg.item_text), ("--text-model", cfg.text_model)) if value]
+    if given and source != "text":
+        why = " (auto: the text extra is not installed; pip install 'genpas[text]')" if cfg.item_embeddings == \
+            "auto" else ""
+        raise GenpasError(f"{' and '.join(given)} apply to text embeddings; this run's come from {source}{why}")
     if source == "cooccurrence":
         key = _digest("cooc", train.offsets, train.items)
         return _cached_array("item_embeddings", key, lambda: cooccurrence_embeddings(train, seed=QUANTISER_SEED),
@@ -157,7 +166,7 @@ def item_embeddings(cfg, split) -> tuple[np.ndarray, str]:
         emb = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:  # not an .npy, truncated, or pickled objects
         raise GenpasError(f"{path}: not a numeric .npy array ({str(exc).split('.')[0]})") from None
-    if emb.ndim != 2 or len(emb) != store.num_items:
+    if emb.ndim != 2 or len(emb) != store.num_items or emb.shape[1] == 0:
         raise GenpasError(f"{path}: expected a [{store.num_items}, d] array (one row per item), got {emb.shape}")
     if not np.issubdtype(emb.dtype, np.number) or np.issubdtype(emb.dtype, np.complexfloating):
         raise GenpasError(f"{path}: expected real numbers, got {emb.dtype}")

@@ -169,7 +169,11 @@ def run_config(run: Path):
 
     if not (Path(run) / "config.yaml").is_file():
         raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
-    return TrainConfig.from_run(Path(run) / "config.yaml")
+    cfg = TrainConfig.from_run(Path(run) / "config.yaml")
+    if cfg.model == "pop" and (Path(run) / "best.safetensors").exists():  # popularity trains no weights
+        raise GenpasError(f"--run {run}: its config.yaml says model pop, but the run holds trained weights "
+                          "(best.safetensors): was the config edited? Restore the one the run was trained with")
+    return cfg
 
 
 def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_history: bool = True,

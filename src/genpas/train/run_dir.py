@@ -95,28 +95,62 @@ def held_elsewhere(lock_file: Path) -> bool:
     return False
 
 
-def fresh_or_resumable(cfg: TrainConfig, out_dir: Path) -> None:
+RUN_ENTRIES = frozenset({"config.yaml", "metrics.json", "best.safetensors", "last.pt", "log.csv", "tensorboard"})
+
+
+def fresh_or_resumable(cfg: TrainConfig, out_dir: Path, data=None) -> None:
     """Empty a job-owned run directory whose config.yaml differs from `cfg` in an option a resumed run may not change
-    (RESUMABLE_CHANGES), or that has no checkpoint to resume (its lock file stays, so a process holding it keeps it).
-    So a run resumed with other threads, another device or more epochs continues where it stopped."""
+    (RESUMABLE_CHANGES) or is damaged, whose checkpoint was trained on other data than `data` (a SequenceStore;
+    checkpoints that predate the data checks are resumed), or that has no checkpoint to resume. Only a run's own
+    files go (its lock file stays, so a process holding it keeps it); a directory holding anything else is refused. So a run resumed with other threads, another device or more epochs continues where it
+    stopped."""
     out_dir = Path(out_dir)
     config = out_dir / "config.yaml"
-    if config.exists():
-        def fixed(values: dict) -> dict:
-            return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
+    if not config.exists():
+        return
+    _only_a_run(out_dir)
 
-        try:
-            same = fixed(TrainConfig.from_run(config).to_dict()) == fixed(cfg.to_dict())
-        except GenpasError:
-            same = False
-        if not same or not (out_dir / "last.pt").exists() or not _current_protocol(out_dir / "last.pt"):
-            for path in out_dir.iterdir():
-                if path.name != ".lock":
-                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    def fixed(values: dict) -> dict:
+        return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}
 
-
-def _current_protocol(last: Path) -> bool:
     try:
-        return load_state(last).get("trainer", {}).get("protocol") == PROTOCOL
+        same = fixed(TrainConfig.from_run(config).to_dict()) == fixed(cfg.to_dict())
+    except GenpasError:  # a run of an earlier version whose options are refused today
+        same = False
+    trainer = _trainer_state(out_dir / "last.pt")
+    if same and trainer is not None and data is not None:
+        same = trainer.get("data", data.fingerprint()) == data.fingerprint() and \
+            trainer.get("items", data.item_fingerprint()) == data.item_fingerprint()
+    if not same or trainer is None:
+        clear_run(out_dir)
+
+
+def _only_a_run(out_dir: Path) -> None:
+    """GenpasError unless `out_dir` holds a run's files only (hidden files aside: locks, temporary files); a damaged
+    config.yaml among them counts as the run's, and goes with it."""
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in RUN_ENTRIES and not p.name.startswith("."))
+    if foreign:
+        raise GenpasError(f"{out_dir} holds files that are no run's ({', '.join(foreign[:3])}); give the job another "
+                          "--out, or move them away")
+
+
+def clear_run(out_dir: Path) -> None:
+    """Remove a job-owned run's files from `out_dir` (which must hold nothing else), so that it trains from scratch."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return
+    _only_a_run(out_dir)
+    for path in out_dir.iterdir():
+        if path.name in RUN_ENTRIES:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _trainer_state(last: Path) -> dict | None:
+    """The trainer state of a checkpoint written under the current protocol, else None (none, damaged or older)."""
+    if not last.exists():
+        return None
+    try:
+        trainer = load_state(last)["trainer"]
     except GenpasError:  # a damaged checkpoint: the directory is retrained
-        return False
+        return None
+    return trainer if trainer.get("protocol") == PROTOCOL else None

@@ -105,14 +105,14 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         """Train (or continue) the run in the output directory, which is locked meanwhile; a run that fails before
         its first epoch leaves no directory it created behind."""
-        created = not self.out.exists()
+        created = next((d for d in [*self.out.parents][::-1] + [self.out] if not d.exists()), None)  # the topmost
         self.out.mkdir(parents=True, exist_ok=True)
         with run_lock(self.out if self.is_main else None):  # RunBusy: another process's directory, left alone
             try:
                 return self._fit(resume)
             except BaseException:  # removed while still locked, so no other process can have started in it
                 if created and self.is_main and not any((self.out / name).exists() for name in self.RUN_FILES):
-                    shutil.rmtree(self.out, ignore_errors=True)
+                    shutil.rmtree(created, ignore_errors=True)
                 raise
 
     def _fit(self, resume: bool) -> dict:
@@ -141,7 +141,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = len(stream)
         state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
-                 "valid_seconds": 0.0, "items": self.split.full.item_fingerprint(),
+                 "valid_seconds": 0.0, "items": self.split.full.item_fingerprint(), "data": self.split.full.fingerprint(),
                  "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
@@ -155,9 +155,10 @@ class Trainer:
             self._check_resumable(saved.get("config", {}))
             if "items" not in saved["trainer"]:
                 log.warning("%s predates the check of the data's items; resuming on the data at hand", last)
-            elif saved["trainer"]["items"] != state["items"]:
-                raise GenpasError(f"--resume: the data has changed since {last} was written (its items, or their "
-                                  f"order of first appearance, differ); train into a new --out")
+            elif (saved["trainer"]["items"], saved["trainer"].get("data", state["data"])) != (state["items"],
+                                                                                           state["data"]):
+                raise GenpasError(f"--resume: the data has changed since {last} was written (its events, its ids or "
+                                  f"their order); train into a new --out")
             restore_state(last, saved, self.model, optimizer, scheduler, self.rank, self.device)
             state["valid_seconds"] = None  # unknown for a checkpoint written before it was counted
             state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
@@ -287,7 +288,8 @@ class Trainer:
             "draws_per_epoch": stream.draws_per_epoch if stream is not None else 0,
             **(compute or Compute().as_dict()),
             "compute_at_best": compute_at_best or Compute().as_dict(),
-            "strategy": self.strategy.as_dict() | {"label": self.strategy.label},
+            "strategy": self.strategy.as_json() | ({"label": "Popularity"} if self.cfg.model == "pop" else {}),
+            "data_sha256": self.split.full.fingerprint(),  # what a job reuses this run for (search/compare.py)
             "device": str(self.device),
             "precision": self.precision,
             "world_size": self.world,
@@ -387,7 +389,8 @@ def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir, wait):  # held from the check to the end of training (the trainer's own lock re-enters it)
-        fresh_or_resumable(cfg, out_dir)
+        split = split if split is not None else load_split(cfg)
+        fresh_or_resumable(cfg, out_dir, split.full)
         return train(cfg, out_dir, resume=(out_dir / "last.pt").exists(), split=split)
 
 
