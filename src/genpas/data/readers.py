@@ -23,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from genpas.data.timestamps import parse_times
 from genpas.errors import GenpasError
 
 FORMATS = ("csv", "tsv", "parquet", "movielens", "amazon", "recbole")
@@ -132,55 +133,8 @@ def _finish(df: pl.DataFrame, path: Path, first_line: int) -> pl.DataFrame:
         bad = df.select((pl.col(col).is_null() | (pl.col(col).str.strip_chars() == "")).arg_true().first()).item()
         if bad is not None:
             raise GenpasError(f"{path}: line {first_line + bad}: empty {col} id")
-    time = _parse_time(df["time"], path, first_line)
+    time = parse_times(df["time"], path, first_line)
     return df.with_columns(time=time)
-
-
-def _parse_time(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
-    """Integers as exact Int64 (an integer outside the int64 range is an error naming its line); other numbers as
-    Float64; ISO-like date strings as seconds since the epoch."""
-    if raw.dtype.is_integer():
-        values = raw.cast(pl.Int64, strict=False)
-        over = values.is_null() & raw.is_not_null()
-        if over.any():
-            row = int(over.arg_true()[0])
-            raise GenpasError(f"{path}: line {first_line + row}: timestamp {raw[row]} is outside the int64 range")
-        return _no_missing_time(values, raw, path, first_line)
-    if raw.dtype.is_numeric():
-        return _no_missing_time(raw.cast(pl.Float64), raw, path, first_line)
-    if not (raw.dtype in (pl.Utf8, pl.Categorical, pl.Enum, pl.Date) or isinstance(raw.dtype, pl.Datetime)):
-        raise GenpasError(f"{path}: the timestamp column holds {raw.dtype} values; give numbers, dates or text")
-    text = raw.cast(pl.Utf8).str.strip_chars()
-    integral = text.str.contains(r"^[+-]?[0-9]+$")
-    if text.null_count() == 0 and integral.all():
-        values = text.cast(pl.Int64, strict=False)
-        over = values.is_null()
-        if over.any():
-            row = int(over.arg_true()[0])
-            raise GenpasError(f"{path}: line {first_line + row}: timestamp {text[row]} is outside the int64 range")
-        return values
-    values = text.cast(pl.Float64, strict=False)
-    if values.null_count() == len(values):  # not numbers at all: try dates
-        try:
-            dates = text.str.to_datetime(strict=False, time_unit="ms")
-        except pl.exceptions.PolarsError:  # no date format fits the first value: no dates, the error names the line
-            dates = None
-        if dates is not None and dates.null_count() < len(dates):
-            values = dates.dt.epoch("ms").cast(pl.Float64) / 1000.0
-    return _no_missing_time(values, raw, path, first_line)
-
-
-def _no_missing_time(values: pl.Series, raw: pl.Series, path: Path, first_line: int) -> pl.Series:
-    bad = values.is_null()
-    if values.dtype.is_float():
-        bad = bad | ~values.is_finite()  # NaN and +-inf: no time to order or bucket by
-    bad = bad.arg_true()
-    if len(bad):
-        row = int(bad[0])
-        if raw[row] is None:  # the field is absent or empty, not unreadable
-            raise GenpasError(f"{path}: line {first_line + row}: no timestamp (a missing or empty field)")
-        raise GenpasError(f"{path}: line {first_line + row}: unparseable timestamp {str(raw[row])!r}")
-    return values
 
 
 # --------------------------------------------------------------------------------------------------------------------
