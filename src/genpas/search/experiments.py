@@ -241,7 +241,8 @@ def result_name(result: dict) -> str:
 
 def save(result: dict, out: Path) -> Path:
     """DIR/<experiment>[-<model>].json, .md and .png (see experiment_report.py)."""
-    from genpas.search.experiment_report import curves_plot, experiment_markdown, experiment_plot
+    from genpas.search.experiment_plots import curves_plot, experiment_plot
+    from genpas.search.experiment_report import experiment_markdown
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
