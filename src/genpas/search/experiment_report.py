@@ -1,4 +1,5 @@
-"""Markdown tables, PNG plots and the combined results report of the experiments (every number read from their JSON).
+"""Markdown tables and the combined results report of the experiments (every number read from their JSON; the plots
+are drawn by experiment_plots.py).
 
 `write_results_report` assembles docs/results-<data>.md from an experiment directory (and optionally a search.json):
 no number in it is typed by hand, each table says which command and seeds produced it and how long that took.
