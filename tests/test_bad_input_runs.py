@@ -250,3 +250,38 @@ def test_an_experiment_trains_again_when_its_data_changed_under_the_same_name(ti
     assert again["strategies"] != first["strategies"]  # trained on the new data, not the stale record
     records = [json.loads(line) for line in (tiny / "e" / "ledger.jsonl").read_text().splitlines()]
     assert len(records) == 2 and records[0]["data_sha256"] != records[1]["data_sha256"]
+
+
+def test_saved_runs_of_earlier_versions_are_read_as_they_were_trained(tiny, cli, caplog):
+    from genpas.train.config import TrainConfig
+    from genpas.train.run_dir import fresh_or_resumable
+
+    run = tiny / "J" / "mt"
+    job = ["run", "--config", str(tiny / "tiny.yaml"), "--strategies", "mt", "--out", str(tiny / "J"), "--no-progress",
+           "--data", str(tiny / "log.csv")]
+    assert cli(job)[0] == 0
+    assert cli(["evaluate", "--run", str(run)])[0] == 0  # writes evaluation.json into the run...
+    fresh_or_resumable(TrainConfig.from_run(run / "config.yaml"), run)  # ...which a job still takes for the run's
+    metrics = json.loads((run / "metrics.json").read_text())
+    del metrics["data_sha256"]  # a result written before runs kept their data's fingerprint
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    best = (run / "best.safetensors").stat().st_mtime_ns
+    assert cli(job)[0] == 0 and (run / "best.safetensors").stat().st_mtime_ns == best  # reused, not retrained
+    saved = (run / "config.yaml").read_text().replace("- 5\n", "- 20\n")  # ks [20, 10]: allowed before 5 was needed
+    (run / "config.yaml").write_text(saved)
+    with caplog.at_level("WARNING"):
+        assert TrainConfig.from_run(run / "config.yaml").ks == (20, 10)
+    assert "ks: must be integers >= 1 including 5 and 10" in caplog.text and "read as it is" in caplog.text
+    refused(cli, ["train", "--config", run / "config.yaml", "--out", tiny / "new"], "including 5 and 10")
+
+
+def test_a_failed_start_removes_only_the_empty_directories_it_made(tmp_path):
+    from genpas.outputs import remove_empty_parents
+
+    (tmp_path / "new" / "a" / "run").mkdir(parents=True)
+    (tmp_path / "new" / "b").mkdir()  # another process's run, started meanwhile
+    remove_empty_parents(tmp_path / "new" / "a" / "run", tmp_path / "new")
+    assert (tmp_path / "new" / "a" / "run").exists()  # the path itself is the caller's to remove
+    (tmp_path / "new" / "a" / "run").rmdir()
+    remove_empty_parents(tmp_path / "new" / "a" / "run", tmp_path / "new")
+    assert not (tmp_path / "new" / "a").exists() and (tmp_path / "new" / "b").is_dir()

@@ -10,7 +10,6 @@ one GenpasError naming the option, the path and what to do; the files themselves
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -81,11 +80,25 @@ def output_dir(path: Path | str, inputs: Iterable[Path | str | None] = (), optio
             _create(path.parent, path, option)
             _create(path, path, option)
         finally:
-            shutil.rmtree(top, ignore_errors=True)
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+            remove_empty_parents(path, top)
     elif not path.exists():  # can it be created? (probe, then leave the file system as it was)
         _create(path, path, option)
         path.rmdir()
     return path
+
+
+def remove_empty_parents(path: Path, top: Path) -> None:
+    """Remove the parents of `path` up to and including `top` (which holds them), bottom-up, while they are empty:
+    what a failed command created goes, and never what another process has put there meanwhile."""
+    for parent in [*Path(path).parents]:
+        if not parent.is_relative_to(top):
+            return
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (or gone): leave it and everything above it
+            return
 
 
 def data_inputs(data: str) -> list[Path]:

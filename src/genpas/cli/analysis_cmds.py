@@ -71,20 +71,20 @@ def analyze_cmd(
     from genpas.outputs import data_inputs, output_dir, output_file
     from genpas.search.screening_cache import json_safe
 
+    engine_flags_apply(engine, partitions, spark_master)
+    if engine is not None and plots is not None:
+        raise GenpasError("--plots draws in process; drop --engine to get them")
     out = output_file(out, data_inputs(data), overwrite)
     if plots is not None:
         if Path(plots).expanduser().absolute() == out.absolute():
             raise GenpasError(f"--plots {plots} is the --out file; give the plots a directory of their own")
-        plots = output_dir(plots, data_inputs(data), option="--plots")
+        plots = output_dir(plots, data_inputs(data), option="--plots", create=False)  # made by the first plot
     strat = strategy_from(strategy, alpha, beta, gamma)
-    engine_flags_apply(engine, partitions, spark_master)
     if engine is not None:
         from genpas.augment.partitioned import partition_count
         from genpas.data.load import LoadOptions, store_directory
         from genpas.engines.analysis import AnalysisJob, analyze_at_scale
 
-        if plots is not None:
-            raise GenpasError("--plots draws in process; drop --engine to get them")
         given = [flag for flag, value in (("--max-len", max_len), ("--samples", samples), ("--seed", seed))
                  if value is not None]
         if given:  # the engines compute the exact distributions and the KL only: no inputs cut, nothing sampled

@@ -11,9 +11,6 @@ import typer
 from genpas.cli.app import app
 from genpas.errors import GenpasError
 
-# What a run directory holds: never an output of `recommend`, even with --overwrite.
-RUN_FILES = ("config.yaml", "best.safetensors", "last.pt", "log.csv", "metrics.json", "evaluation.json")
-
 
 def _read_ids(users: Optional[str], users_file: Optional[Path]) -> tuple[list[str] | None, str]:
     """The user ids asked for (None: all) and the option that named them."""
@@ -62,11 +59,12 @@ def recommend_cmd(
     """Recommend each user's next K items with a saved run's best checkpoint, after the user's whole history."""
     from genpas.outputs import data_inputs, output_file
     from genpas.train.recommend import FORMATS, recommend_run, run_config, write_recommendations
+    from genpas.train.run_dir import RUN_ENTRIES  # what a run directory holds: never an output, even with --overwrite
 
     if out.suffix.lower() not in FORMATS:
         raise GenpasError(f"--out {out}: unknown format {out.suffix or '(no suffix)'!r}; use {', '.join(FORMATS)}")
     cfg = run_config(run)
-    if out.expanduser().resolve().parent == run.resolve() and out.name in RUN_FILES:
+    if out.expanduser().resolve().parent == run.resolve() and out.name in RUN_ENTRIES:
         raise GenpasError(f"--out {out} is one of the run's own files; write the recommendations elsewhere")
     ids, option = _read_ids(users, users_file)
     paths = [p for p in (cfg.item_text, cfg.item_embeddings) if p and Path(p).suffix]

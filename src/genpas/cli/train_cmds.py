@@ -232,7 +232,8 @@ def run_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("results/ml-100k"),
     strategies: Annotated[str, typer.Option("--strategies", "--strategy",
                                             help="Comma-separated: pop, lt, mt, sw, genpas.")] = "pop,lt,mt,sw,genpas",
-    time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy.")] = 2.5,
+    time_budget: Annotated[float, typer.Option("--time-budget", help="Training minutes per strategy (default: "
+                                               "--config's time_budget_minutes, else 2.5).")] = 2.5,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs at most (default: --config's, else "
                                                  "200).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: --config's, else 0).")] = None,
@@ -254,9 +255,12 @@ def run_cmd(
     data = data or values.get("data", "ml-100k")  # a flag left out keeps the config's value, else the default
     given = {"data": data, **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
              **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
-    for flag, field, value in (("time_budget", "time_budget_minutes", time_budget), ("progress", "progress", progress)):
-        if on_command_line(ctx, flag) or field not in values:  # a flag given, else the config's, else the default
-            given[field] = value
+    # a flag given, else the config's value, else the flag's default (a budget of null, as a run's config.yaml
+    # writes it, is none set: the main job keeps its per-strategy budget)
+    if on_command_line(ctx, "time_budget") or values.get("time_budget_minutes") is None:
+        given["time_budget_minutes"] = time_budget
+    if on_command_line(ctx, "progress") or "progress" not in values:
+        given["progress"] = progress
     base = TrainConfig.overridden(values, given, str(config or "options"), model_defaults=False)
 
     def announce(label, metrics):

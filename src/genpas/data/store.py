@@ -103,13 +103,16 @@ class SequenceStore:
     def fingerprint(self) -> str:
         """SHA-256 of the whole store: every user's events in order with their times, and the user and item ids (the
         data's identity: a finished run is reused, and a run resumed, only on the data it was trained on)."""
-        digest = hashlib.sha256(self.item_fingerprint().encode())
-        for lo in range(0, self.num_users, 1 << 20):
-            digest.update(json.dumps([str(u) for u in self.user_ids[lo:lo + (1 << 20)].tolist()]).encode())
-        for array in (self.offsets, self.items, self.times):
-            digest.update(str(array.dtype).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()
+        if "_fingerprint" not in self.__dict__:  # computed once per store (the arrays never change)
+            digest = hashlib.sha256(self.item_fingerprint().encode())
+            for lo in range(0, self.num_users, 1 << 20):
+                digest.update(json.dumps([str(u) for u in self.user_ids[lo:lo + (1 << 20)].tolist()]).encode())
+            for array in (self.offsets, self.items, self.times):
+                digest.update(str(array.dtype).encode())
+                for lo in range(0, len(array), 1 << 22):  # chunks of the (possibly memory-mapped) array, no copy
+                    digest.update(np.ascontiguousarray(array[lo:lo + (1 << 22)]))
+            self.__dict__["_fingerprint"] = digest.hexdigest()
+        return self.__dict__["_fingerprint"]
 
     def user_index(self) -> np.ndarray:
         """The user code of every event (int64 [N])."""

@@ -17,7 +17,6 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig, same_config
-from genpas.train.run_dir import clear_run
 from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GENPAS = (0.5, 0.0, 0.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
 
 LINEUP = {
-    "pop": dict(model="pop", strategy="mt", negatives=0, negative_sampling="uniform"),  # no softmax to sample
+    "pop": dict(model="pop", strategy="mt", negatives=0),  # popularity has no softmax to sample
     "lt": dict(strategy="lt"),
     "mt": dict(strategy="mt"),
     "sw": dict(strategy="sw"),
@@ -52,10 +51,10 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
     for name, cfg in configs.items():
         run_dir = out / name
         metrics = _finished(run_dir / "metrics.json") if resume else None
-        if metrics is None or not same_config(metrics["config"], cfg) or metrics.get("data_sha256") != data:
-            if not resume:
-                clear_run(run_dir)  # from scratch, not from a checkpoint
-            metrics = train_owned(cfg, run_dir, split=split)
+        # a result written before runs kept their data's fingerprint is reused as it is
+        if metrics is None or not same_config(metrics["config"], cfg) or metrics.get("data_sha256") not in (None,
+                                                                                                       data):
+            metrics = train_owned(cfg, run_dir, split=split, fresh=not resume)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
         results[label] = metrics
         if on_result is not None:

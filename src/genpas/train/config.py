@@ -6,6 +6,8 @@ always read with `safe_load`, and unknown keys are an error (a typo must not be 
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import math
 import re
 from dataclasses import asdict, dataclass, fields
@@ -15,6 +17,8 @@ import yaml
 
 from genpas.errors import GenpasError, OptionError
 
+log = logging.getLogger(__name__)
+_READING_A_RUN = contextvars.ContextVar("reading_a_run", default=False)  # from_run: consistency() only warns
 MAX_SIZE = 10**6  # the largest width, length, batch or count of codes a config may name
 
 
@@ -162,8 +166,7 @@ class TrainConfig:
         for name in ("fixed_budget", "classic", "tied", "cosine", "exclude_history", "progress"):
             if not isinstance(getattr(self, name), bool):  # YAML's "false" (a string) would count as true
                 raise self._bad(name, f"must be true or false, got {getattr(self, name)!r}")
-        if not {5, 10} <= set(self.ks) or any(k < 1 for k in self.ks):  # runs are stopped at K = 10, compared and
-            #                                                                   reported at K = 5 and 10
+        if 10 not in self.ks or any(k < 1 for k in self.ks):  # runs are stopped at K = 10
             raise self._bad("ks", f"must be integers >= 1 including 5 and 10, got {list(self.ks)}")
         choices = {"mode": ("packed", "pairs"), "model": ("sasrec", "hstu", "tiger", "pop"),
                    "negative_sampling": ("uniform", "popularity"), "encoder_input": ("items", "codes"),
@@ -171,7 +174,19 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise self._bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if self.model in ("sasrec", "hstu") and self.negative_sampling != "uniform" and self.negatives == 0:  # the proposal of negatives that are not drawn
+        if not _READING_A_RUN.get():  # a saved run is read as it was trained (from_run)
+            self.consistency()
+        if self.model in ("sasrec", "tiger") and self.dim % self.heads:  # HSTU sizes its heads on their own
+            raise self._bad("heads", f"must divide --dim ({self.dim}), got {self.heads}")
+        if not valid_device(str(self.device)):
+            raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)!r}")
+
+    def consistency(self) -> None:
+        """Options that would be ignored together, or tables that could not be drawn: a GenpasError for a new
+        configuration, a warning for a saved run's (from_run), which was trained so."""
+        if not {5, 10} <= set(self.ks):  # runs are compared and reported at K = 5 and 10
+            raise self._bad("ks", f"must be integers >= 1 including 5 and 10, got {list(self.ks)}")
+        if self.model in ("sasrec", "hstu") and self.negative_sampling != "uniform" and self.negatives == 0:
             raise self._bad("negative_sampling", f"{self.negative_sampling} needs --negatives N > 0 (the full softmax "
                                                  "samples nothing)")
         if self.classic:  # every pair once per epoch: no count of pairs, no budget, and only the exact presets
@@ -182,10 +197,6 @@ class TrainConfig:
             given += ["--fixed-budget"] if self.fixed_budget else []
             if given:
                 raise self._bad("classic", f"draws every pair once an epoch; drop {', '.join(given)}")
-        if self.model in ("sasrec", "tiger") and self.dim % self.heads:  # HSTU sizes its heads on their own
-            raise self._bad("heads", f"must divide --dim ({self.dim}), got {self.heads}")
-        if not valid_device(str(self.device)):
-            raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)!r}")
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -242,7 +253,16 @@ class TrainConfig:
         """The config of a run directory's config.yaml, read as the run was trained: an option the file predates
         takes the value that run had (LEGACY), not today's default."""
         values = cls.yaml_values(path)
-        return cls.from_dict({**LEGACY, **values}, str(path), from_file=set(values))
+        token = _READING_A_RUN.set(True)
+        try:
+            cfg = cls.from_dict({**LEGACY, **values}, str(path), from_file=set(values))
+        finally:
+            _READING_A_RUN.reset(token)
+        try:
+            cfg.consistency()
+        except OptionError as exc:
+            log.warning("%s: %s: %s (the run was trained so; read as it is)", path, exc.field, exc.reason)
+        return cfg
 
     @classmethod
     def yaml_values(cls, path: Path) -> dict:

@@ -95,7 +95,9 @@ def held_elsewhere(lock_file: Path) -> bool:
     return False
 
 
-RUN_ENTRIES = frozenset({"config.yaml", "metrics.json", "best.safetensors", "last.pt", "log.csv", "tensorboard"})
+# What genpas writes in a run directory (train, evaluate): what a job may remove to train a run again.
+RUN_ENTRIES = frozenset({"config.yaml", "metrics.json", "best.safetensors", "last.pt", "log.csv", "tensorboard",
+                         "evaluation.json"})
 
 
 def fresh_or_resumable(cfg: TrainConfig, out_dir: Path, data=None) -> None:
@@ -108,7 +110,6 @@ def fresh_or_resumable(cfg: TrainConfig, out_dir: Path, data=None) -> None:
     config = out_dir / "config.yaml"
     if not config.exists():
         return
-    _only_a_run(out_dir)
 
     def fixed(values: dict) -> dict:
         return {k: v for k, v in values.items() if k not in RESUMABLE_CHANGES}

@@ -33,6 +33,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.augment.batches import StreamConfig, TrainingStream
 from genpas.errors import GenpasError
+from genpas.outputs import remove_empty_parents
 from genpas.train.build import (  # noqa: F401 (the API names them here)
     MODELS,
     autocast,
@@ -47,7 +48,7 @@ from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
 from genpas.train.memory import memory_problem, within_cores
-from genpas.train.run_dir import PROTOCOL, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
+from genpas.train.run_dir import PROTOCOL, clear_run, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
 from genpas.train.schedule import lr_lambda
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ class Trainer:
                 return self._fit(resume)
             except BaseException:  # removed while still locked, so no other process can have started in it
                 if created and self.is_main and not any((self.out / name).exists() for name in self.RUN_FILES):
-                    shutil.rmtree(created, ignore_errors=True)
+                    shutil.rmtree(self.out, ignore_errors=True)
+                    remove_empty_parents(self.out, created)
                 raise
 
     def _fit(self, resume: bool) -> dict:
@@ -382,15 +384,15 @@ class Trainer:
                     writer.add_scalar(key, value, row["epoch"])
 
 
-def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False) -> dict:
-    """Train in a run directory owned by a job (search, main job): a directory left by a different configuration is
-    emptied, one left by the same configuration is resumed from its last checkpoint. A directory another process
-    trains in raises RunBusy, or with `wait` is waited for."""
+def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False, fresh: bool = False) -> dict:
+    """Train in a run directory owned by a job (search, main job): a directory left by a different configuration or
+    data is emptied, one left by the same is resumed from its last checkpoint (fresh: emptied in any case). A
+    directory another process trains in raises RunBusy, or with `wait` is waited for."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(out_dir, wait):  # held from the check to the end of training (the trainer's own lock re-enters it)
         split = split if split is not None else load_split(cfg)
-        fresh_or_resumable(cfg, out_dir, split.full)
+        clear_run(out_dir) if fresh else fresh_or_resumable(cfg, out_dir, split.full)
         return train(cfg, out_dir, resume=(out_dir / "last.pt").exists(), split=split)
 
 
