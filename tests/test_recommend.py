@@ -347,3 +347,14 @@ def test_a_config_edited_after_training_is_refused_even_where_the_shapes_still_f
         code, out = cli(command)
         assert code == 2 and message in out.err and len(out.err.strip().splitlines()) == 1, out.err
     assert not (trained / "recs.csv").exists()
+
+
+def test_a_run_trained_on_a_relative_path_is_served_from_anywhere(tmp_path, cli, monkeypatch):
+    write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=3)), tmp_path / "log.csv")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["train", "--data", "log.csv", "--out", "run", "--epochs", "1", "--dim", "8", "--layers", "1",
+                "--heads", "1", "--no-progress"])[0] == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # config.yaml says data: log.csv, which is not here
+    code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", "recs.csv", "--k", "3"])
+    assert code == 0 and (tmp_path / "elsewhere" / "recs.csv").exists(), out.err

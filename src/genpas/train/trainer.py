@@ -100,8 +100,7 @@ class Trainer:
                         self.cfg.eval_batch_size)
 
     # ------------------------------------------------------------------------------------------------------------
-    # What a run leaves in its directory; a fresh run must not overwrite another run's.
-    RUN_FILES = ("metrics.json", "best.safetensors", "last.pt", "log.csv")
+    RUN_FILES = ("metrics.json", "best.safetensors", "last.pt", "log.csv")  # a run's marks: never trained over
 
     def fit(self, resume: bool = False) -> dict:
         """Train (or continue) the run in the output directory, which is locked meanwhile; a run that fails before
@@ -292,6 +291,7 @@ class Trainer:
             "compute_at_best": compute_at_best or Compute().as_dict(),
             "strategy": self.strategy.as_json() | ({"label": "Popularity"} if self.cfg.model == "pop" else {}),
             "data_sha256": self.split.full.fingerprint(),  # what a job reuses this run for (search/compare.py)
+            "data_path": str(Path(self.cfg.data).absolute()),  # a relative --data, found from anywhere (recommend.py)
             "device": str(self.device),
             "precision": self.precision,
             "world_size": self.world,
