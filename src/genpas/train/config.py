@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -97,6 +98,9 @@ class TrainConfig:
             raise self._bad("ks", f"must be a list of integers, got {self.ks!r}")
         self.ks = tuple(self.ks)
         self.transforms = tuple(str(t) for t in self.transforms)
+        for name in ("data", "item_text", "text_model", "item_embeddings"):  # a Path from the API: its text
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
         for name in ("alpha", "beta", "gamma"):
             value = getattr(self, name)
             if isinstance(value, str):
