@@ -51,9 +51,8 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
     for name, cfg in configs.items():
         run_dir = out / name
         metrics = _finished(run_dir / "metrics.json") if resume else None
-        # a result written before runs kept their data's fingerprint is reused as it is
-        if metrics is None or not same_config(metrics["config"], cfg) or metrics.get("data_sha256") not in (None,
-                                                                                                       data):
+        same_data = metrics is not None and metrics.get("data_sha256") in (None, data)  # None: written before it
+        if not same_data or not same_config(metrics["config"], cfg):
             metrics = train_owned(cfg, run_dir, split=split, fresh=not resume)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
         results[label] = metrics

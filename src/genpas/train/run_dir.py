@@ -104,8 +104,8 @@ def fresh_or_resumable(cfg: TrainConfig, out_dir: Path, data=None) -> None:
     """Empty a job-owned run directory whose config.yaml differs from `cfg` in an option a resumed run may not change
     (RESUMABLE_CHANGES) or is damaged, whose checkpoint was trained on other data than `data` (a SequenceStore;
     checkpoints that predate the data checks are resumed), or that has no checkpoint to resume. Only a run's own
-    files go (its lock file stays, so a process holding it keeps it); a directory holding anything else is refused. So a run resumed with other threads, another device or more epochs continues where it
-    stopped."""
+    files go (its lock file stays, so a process holding it keeps it); a directory holding anything else is refused.
+    So a run resumed with other threads, another device or more epochs continues where it stopped."""
     out_dir = Path(out_dir)
     config = out_dir / "config.yaml"
     if not config.exists():
