@@ -101,6 +101,36 @@ def test_a_worker_trains_the_free_runs_first_then_takes_over_a_dead_workers_run(
         assert result["strategies"][name]["valid"] == row["valid"] and result["strategies"][name]["test"] == row["test"]
 
 
+def test_a_worker_that_does_not_wait_leaves_held_runs_and_the_last_one_writes_the_result(settings, tmp_path):
+    """--no-wait: the free runs are trained, a run held throughout is left (LeftToOthers names it, no result is
+    written); a run whose holder finished during the first pass is read back in the second; a worker that finds
+    every run finished writes the result, the one a lone worker gets."""
+    plain = run_strategies(settings, RunStore(tmp_path / "plain"), ("mt", "genpas"))
+    store = RunStore(tmp_path / "shared")
+    keys = [run["key"] for run in campaign.plan(job(settings), store)]
+    stranger = Stranger(tmp_path / "shared" / "runs" / ".claims" / keys[1])
+    with pytest.raises(campaign.LeftToOthers, match=keys[1]) as left:
+        campaign.share(job(settings), store, wait=False)
+    assert left.value.keys == [keys[1]] and set(store.ledger.done) == {keys[0], keys[2], keys[3]}
+    assert not (tmp_path / "shared" / "strategies.json").exists()
+    assert not (tmp_path / "shared" / "runs" / keys[1]).exists()
+
+    store = RunStore(tmp_path / "again")
+    stranger = Stranger(tmp_path / "again" / "runs" / ".claims" / keys[0])
+    real = store.train
+
+    def train(cfg, k, wait=True):  # the holder of the first run lets go while this worker trains the last one
+        if k == keys[3]:
+            stranger.release()
+        return real(cfg, k, wait)
+
+    store.train = train
+    result = campaign.share(job(settings), store, wait=False)
+    assert set(store.ledger.done) == set(keys)
+    for name, row in plain["strategies"].items():
+        assert result["strategies"][name]["valid"] == row["valid"] and result["strategies"][name]["test"] == row["test"]
+
+
 def test_a_run_trained_outside_the_claims_is_never_disturbed(settings, tmp_path):
     store = RunStore(tmp_path / "exp")
     key = campaign.plan(job(settings), store)[0]["key"]
@@ -137,6 +167,10 @@ def test_cli_plan_and_share(settings, tmp_path, capsys):
     assert "1 runs: 1 finished" in out.out
     code, out = cli("--plan", "--share")
     assert code == 2 and "give only one of --plan and --share" in out.err
+    code, out = cli("--no-wait")
+    assert code == 2 and "--no-wait applies to workers sharing an experiment: add --share" in out.err
+    code, out = cli("--share", "--no-wait")  # every run finished: the result is written
+    assert code == 0 and "wrote" in out.out
 
 
 def test_the_ledger_append_is_locked(tmp_path):
@@ -152,6 +186,26 @@ def test_the_ledger_append_is_locked(tmp_path):
     stranger.release()
     writer.join(10)
     assert done.is_set() and Ledger(tmp_path / "ledger.jsonl").done == {"a": {"name": "a"}}  # ...then lands whole
+
+
+def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_lanes():
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "cpu_campaign.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and all(f"cpu_campaign.sh {a}" in usage.stdout for a in ("start", "plan", "stop"))
+    queue = subprocess.run(["bash", str(script), "queue"], capture_output=True, text=True).stdout.splitlines()
+    assert [line.split()[1] for line in queue] == ["search"] + ["experiment"] * 4
+    assert all("--no-wait" in line and "--out docs/results/ml-1m" in line for line in queue)
+    assert all("--share" in line for line in queue[1:])  # a search always shares its run store
+    assert ["sasrec", "sasrec", "tiger", "tiger", "hstu"] == [line.split("configs/")[1].split("-")[0] for line in queue]
+    tiger = [line for line in queue if "tiger" in line]
+    assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
+    bad = subprocess.run(["bash", str(script), "start", "0"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert bad.returncode == 2 and bad.stderr == "LANES must be a positive whole number, got '0'\n"
 
 
 def test_the_gpu_campaign_script_parses_and_says_how_to_use_it(tmp_path):

@@ -358,3 +358,33 @@ def test_a_run_trained_on_a_relative_path_is_served_from_anywhere(tmp_path, cli,
     monkeypatch.chdir(tmp_path / "elsewhere")  # config.yaml says data: log.csv, which is not here
     code, out = cli(["recommend", "--run", str(tmp_path / "run"), "--out", "recs.csv", "--k", "3"])
     assert code == 0 and (tmp_path / "elsewhere" / "recs.csv").exists(), out.err
+
+
+def test_an_unfinished_run_on_a_relative_path_resumes_from_anywhere_and_only_on_its_data(tmp_path, cli, monkeypatch):
+    """`train --resume` of a run trained from another directory finds its data where the checkpoint recorded it; a
+    --data naming a copy of the same data elsewhere resumes too (the data is checked by its fingerprint), other data
+    is refused."""
+    write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=3)), tmp_path / "log.csv")
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--dim", "8", "--layers", "1", "--heads", "1", "--no-progress"]
+    assert cli(["train", "--data", "log.csv", "--out", "run", "--epochs", "1", *tiny])[0] == 0
+    (tmp_path / "run" / "metrics.json").unlink()  # as if killed after its first epoch
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # config.yaml says data: log.csv, which is not here
+    code, out = cli(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "2"])
+    assert code == 0, out.err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and metrics["data_path"] == str(tmp_path / "log.csv")
+
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "log.csv").rename(tmp_path / "moved" / "log.csv")
+    (tmp_path / "run" / "metrics.json").unlink()
+    code, out = cli(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "3",
+                     "--data", str(tmp_path / "moved" / "log.csv")])
+    assert code == 0 and json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 3, out.err
+
+    write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=4)), tmp_path / "other.csv")
+    (tmp_path / "run" / "metrics.json").unlink()
+    code, out = cli(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "4",
+                     "--data", str(tmp_path / "other.csv")])
+    assert code == 2 and "the data has changed since" in out.err and "Traceback" not in out.err

@@ -139,6 +139,19 @@ def test_processes_share_a_search(tmp_path, monkeypatch):
 
     assert results(shared) == results(alone)
 
+    # A process that does not wait leaves a training another process holds, and writes no search.json.
+    monkeypatch.setattr(RunStore, "train", real)
+    held = open(tmp_path / "s" / "runs" / ".claims" / keys["mt"], "w")  # 'another process' trains MT again
+    (tmp_path / "s" / "ledger.jsonl").write_text("".join(line + "\n" for line in lone_records
+                                                         if json.loads(line)["name"] != keys["mt"]))
+    (tmp_path / "s" / "search.json").unlink()
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with pytest.raises(trained.LeftToOthers, match=keys["mt"]):
+        trained.search(base, tmp_path / "s", top_k=2, samples=2, wait=False)
+    assert not (tmp_path / "s" / "search.json").exists()
+    held.close()
+    assert results(trained.search(base, tmp_path / "s", top_k=2, samples=2, wait=False)) == results(alone)
+
 
 def test_a_search_and_the_experiments_of_one_directory_share_runs(tmp_path):
     """The search's baseline of its seed is the strategies experiment's run of that seed: trained once."""

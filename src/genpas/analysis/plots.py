@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from genpas.atomic import atomic_path
+from genpas.augment.strategy import bias_text
 
 
 def _figure(width=6.4, height=4.2):
@@ -47,8 +48,8 @@ def kl_heatmap(alphas, betas, kl: np.ndarray, path: Path) -> Path:
 
     norm = LogNorm(vmin=float(np.nanmin(kl)), vmax=float(np.nanmax(kl)))  # log scale: the LT column is 5x the rest
     im = ax.imshow(kl, cmap="viridis_r", aspect="auto", norm=norm)
-    ax.set_xticks(range(len(betas)), [_tick(b) for b in betas])
-    ax.set_yticks(range(len(alphas)), [_tick(a) for a in alphas])
+    ax.set_xticks(range(len(betas)), [bias_text(b) for b in betas])
+    ax.set_yticks(range(len(alphas)), [bias_text(a) for a in alphas])
     ax.set_xlabel("beta (target bias)")
     ax.set_ylabel("alpha (sequence bias)")
     ax.set_title("KL(held-out || training targets); the same for every gamma", fontsize=9)
@@ -70,8 +71,3 @@ def input_length_histogram(hist: np.ndarray, label: str, path: Path) -> Path:
     ax.set_title(f"Input lengths under {label}", fontsize=10)
     return _save(plt, fig, path)
 
-
-def _tick(x: float) -> str:
-    if np.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:g}"

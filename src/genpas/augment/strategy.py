@@ -45,21 +45,24 @@ class Strategy:
     def label(self) -> str:
         if self.name != "genpas":
             return self.name.upper()
-        return f"GenPAS({_fmt(self.alpha)}, {_fmt(self.beta)}, {_fmt(self.gamma)})"
+        return f"GenPAS({bias_text(self.alpha)}, {bias_text(self.beta)}, {bias_text(self.gamma)})"
 
     def as_dict(self) -> dict:
         return {"strategy": self.name, "alpha": self.alpha, "beta": self.beta, "gamma": self.gamma, "user_weight": self.user_weight}
 
     def as_json(self) -> dict:
         """as_dict with its label, and infinite biases spelled "inf" / "-inf" (JSON has no infinity)."""
-        spelled = {k: _fmt(v) if isinstance(v, float) and math.isinf(v) else v for k, v in self.as_dict().items()}
-        return spelled | {"label": self.label}
+        return {k: spelled(v) for k, v in self.as_dict().items()} | {"label": self.label}
 
 
-def _fmt(x: float) -> str:
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:g}"
+def spelled(x):
+    """`x` as JSON and YAML can hold it: an infinite float as "inf" or "-inf" (JSON has no infinity), else as is."""
+    return ("inf" if x > 0 else "-inf") if isinstance(x, float) and math.isinf(x) else x
+
+
+def bias_text(x: float) -> str:
+    """A bias as labels and names show it: 0.5, 2, inf, -inf."""
+    return spelled(float(x)) if math.isinf(x) else f"{x:g}"
 
 
 def _check(name: str, value: float, allow_pos_inf: bool = True, allow_neg_inf: bool = True) -> float:
@@ -70,7 +73,7 @@ def _check(name: str, value: float, allow_pos_inf: bool = True, allow_neg_inf: b
         raise GenpasError(f"{name} is NaN; give a number or +-inf")
     if math.isinf(value):
         if (value > 0 and not allow_pos_inf) or (value < 0 and not allow_neg_inf):
-            raise GenpasError(f"{name} = {_fmt(value)} is not allowed (it has no limit in the GenPAS family)")
+            raise GenpasError(f"{name} = {bias_text(value)} is not allowed (it has no limit in the GenPAS family)")
         return value
     if abs(value) > MAX_FINITE_EXPONENT:
         raise GenpasError(

@@ -34,6 +34,9 @@ Share = Annotated[bool, typer.Option("--share", help="One of several processes (
                                      "--out, with working file locks) working through this experiment: each trains "
                                      "the runs no other process holds, then waits for the rest (taking over any "
                                      "whose process died) and writes the results.")]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="With --share: --no-wait trains only the runs no other "
+                                    "process holds, then stops instead of waiting for theirs (the last process to "
+                                    "finish writes the results), so a worker can go on to other work.")]
 Plan = Annotated[bool, typer.Option("--plan", help="Train nothing: list the runs the experiment needs and whether each "
                                     "is finished, running, started (resumable) or pending.")]
 DEFAULT_OUT = Path("results/experiments")
@@ -120,7 +123,7 @@ def _store(out: Path, data: str):
     return RunStore(out, on_result=announce)
 
 
-def _run(job, out: Path, share: bool, plan: bool, data: str) -> None:
+def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) -> None:
     """Run an experiment (a function of the run store) on `data`: plainly, as one of several sharing processes, or
     as a plan."""
     from genpas.outputs import data_inputs, output_dir
@@ -130,6 +133,8 @@ def _run(job, out: Path, share: bool, plan: bool, data: str) -> None:
 
     if share and plan:
         raise GenpasError("give only one of --plan and --share")
+    if not wait and not share:
+        raise GenpasError("--no-wait applies to workers sharing an experiment: add --share")
     if plan:  # reads the directory, writes nothing
         output_dir(out, data_inputs(data), create=False)
         runs = campaign.plan(job, RunStore(out))
@@ -139,7 +144,11 @@ def _run(job, out: Path, share: bool, plan: bool, data: str) -> None:
         typer.echo(f"{len(runs)} runs: {counts}")
         return
     store = _store(out, data)
-    result = campaign.share(job, store) if share else job(store)
+    try:
+        result = campaign.share(job, store, wait) if share else job(store)
+    except campaign.LeftToOthers as left:
+        typer.echo(str(left))
+        return
     path = save(result, out)
     typer.echo("\n".join(TABLES[result["experiment"]](result)))
     typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
@@ -149,7 +158,8 @@ def _run(job, out: Path, share: bool, plan: bool, data: str) -> None:
 @with_data_flags
 def strategies_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                   progress: Progress = True, model: Model = None, share: Share = False, plan: Plan = False,
+                   progress: Progress = True, model: Model = None, share: Share = False, wait: Wait = True,
+                   plan: Plan = False,
                    strategies: Annotated[str, typer.Option("--strategies", "--strategy", help="Comma-separated: pop, lt, mt, sw, "
                                                            "genpas.")] = "pop,lt,mt,sw,genpas", data_flags=None):
     """The headline: every strategy over several seeds, mean ± std, GenPAS against MT relative to the seed spread."""
@@ -157,7 +167,7 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds
 
     names = _names(strategies)
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _run(lambda store: run_strategies(settings, store, names), out, share, plan, settings.base.data)
+    _run(lambda store: run_strategies(settings, store, names), out, share, plan, settings.base.data, wait)
 
 
 @experiment_app.command("long-tail")
@@ -165,12 +175,12 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds
 def long_tail_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0,1,2", genpas: Genpas = None,
                   search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
                   progress: Progress = True, model: Model = None,
-                  share: Share = False, plan: Plan = False, data_flags=None):
+                  share: Share = False, wait: Wait = True, plan: Plan = False, data_flags=None):
     """LT vs MT vs GenPAS by popularity third of the target item (reuses the runs of `strategies`)."""
     from genpas.search.experiments import run_long_tail
 
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _run(lambda store: run_long_tail(settings, store), out, share, plan, settings.base.data)
+    _run(lambda store: run_long_tail(settings, store), out, share, plan, settings.base.data, wait)
 
 
 @experiment_app.command("data-efficiency")
@@ -178,7 +188,7 @@ def long_tail_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds 
 def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0",
                         genpas: Genpas = None, search: Search = None, epochs: Epochs = None, patience: Patience = None,
                         config: Config = None, progress: Progress = True, model: Model = None,
-                        share: Share = False, plan: Plan = False,
+                        share: Share = False, wait: Wait = True, plan: Plan = False,
                         fractions: Annotated[str, typer.Option("--fractions", help="Shares of the MT pair count.")]
                         = "0.01,0.05,0.1,0.2,1", data_flags=None):
     """GenPAS vs MT trained on a fixed set of pairs: a share of the MT pair count, drawn once."""
@@ -188,14 +198,15 @@ def data_efficiency_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: 
     if any(not 0 < f <= 1 for f in shares):
         raise GenpasError("--fractions: every share must be in (0, 1]")
     settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
-    _run(lambda store: run_data_efficiency(settings, store, shares), out, share, plan, settings.base.data)
+    _run(lambda store: run_data_efficiency(settings, store, shares), out, share, plan, settings.base.data, wait)
 
 
 @experiment_app.command("model-size")
 @with_data_flags
 def model_size_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0", genpas: Genpas = None,
                    search: Search = None, epochs: Epochs = None, patience: Patience = None, config: Config = None,
-                   progress: Progress = True, model: Model = None, share: Share = False, plan: Plan = False,
+                   progress: Progress = True, model: Model = None, share: Share = False, wait: Wait = True,
+                   plan: Plan = False,
                    dims: Annotated[str, typer.Option("--dims", help="Embedding widths (at the reference depth).")]
                    = "32,64,128,256",
                    depths: Annotated[str, typer.Option("--depths", help="Layer counts (at the reference width).")]
@@ -214,14 +225,14 @@ def model_size_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds
             settings.config("mt", settings.seeds[0], dim=dim, layers=depth)
         except GenpasError as exc:
             raise GenpasError(f"--dims {dims} / --depths {depths}: the size {dim} x {depth}: {exc}") from None
-    _run(lambda store: run_model_size(settings, store, sizes), out, share, plan, settings.base.data)
+    _run(lambda store: run_model_size(settings, store, sizes), out, share, plan, settings.base.data, wait)
 
 
 @experiment_app.command("screening")
 @with_data_flags
 def screening_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds = "0,1", epochs: Epochs = None,
                   patience: Patience = None, config: Config = None, progress: Progress = True, model: Model = None,
-                  share: Share = False, plan: Plan = False,
+                  share: Share = False, wait: Wait = True, plan: Plan = False,
                   settings_count: Annotated[int, typer.Option("--settings", help="Grid settings to train, one per "
                                                               "KL stratum (at least 3).")] = 24,
                   keep_fraction: Annotated[float, typer.Option("--keep-fraction", help="The screening's KL cut, as "
@@ -238,7 +249,7 @@ def screening_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds 
         raise GenpasError("--sample-seed must be >= 0")
     settings = settings_from(data, seeds, None, None, epochs, patience, config, progress, model, data_flags)
     _run(lambda store: run_screening_study(settings, store, settings_count, keep_fraction,
-                                           sample_seed=sample_seed), out, share, plan, settings.base.data)
+                                           sample_seed=sample_seed), out, share, plan, settings.base.data, wait)
 
 
 @experiment_app.command("report")

@@ -41,6 +41,9 @@ def search_cmd(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
     plan: Annotated[bool, typer.Option("--plan", help="Train nothing: list the trainings the search needs and whether "
                     "each is finished, running, started (resumable) or pending; reads --out, writes nothing.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="With other processes training this search: "
+                    "--no-wait trains only what no process holds, then stops instead of waiting for their trainings "
+                    "(the last process to finish writes search.json).")] = True,
     fmt: Format = None,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
@@ -51,6 +54,7 @@ def search_cmd(
     """Screen >= 150 settings by KL and Alignment/Discrimination, train the top K with LT/MT/SW, pick by validation."""
     from genpas.search import trained
     from genpas.search.campaign import STATES
+    from genpas.search.run_store import LeftToOthers
     from genpas.train.config import TrainConfig
 
     values = TrainConfig.yaml_values(config) if config is not None else {}
@@ -87,7 +91,12 @@ def search_cmd(
     def announce(name, record):
         typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")
 
-    result = trained.search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce)
+    try:
+        result = trained.search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce,
+                                wait=wait)
+    except LeftToOthers as left:
+        typer.echo(str(left))
+        return
     typer.echo("")
     typer.echo(trained.format_search(result))
     typer.echo(f"wrote {out / 'search.json'}")

@@ -164,13 +164,14 @@ def train_cmd(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
     """Train a model with an augmentation strategy; writes RUN_DIR/metrics.json."""
+    from genpas.train.run_dir import locate_data
     from genpas.train.trainer import train
 
     values = dict(locals())
     values["transform"] = tuple(transform or ())
     base = TrainConfig.yaml_values(config) if config is not None else {}
     if resume and config is None and (out / "config.yaml").exists():
-        base = TrainConfig.from_run(out / "config.yaml").to_dict()
+        base = locate_data(out, TrainConfig.from_run(out / "config.yaml")).to_dict()  # trained from elsewhere?
     given = explicit_options(ctx, values)
     cfg = TrainConfig.overridden(base, given, str(config or "options"))
     check_applies(given, cfg.model)

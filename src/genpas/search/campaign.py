@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from genpas.errors import GenpasError
 from genpas.search.experiments import RunStore
-from genpas.search.run_store import run_progress
+from genpas.search.run_store import LeftToOthers, run_progress
 from genpas.train.run_dir import RunBusy, can_lock, held_elsewhere
 
 STATES = ("finished", "running", "started", "pending")
@@ -50,18 +50,29 @@ def plan(job, store: RunStore) -> list[dict]:
     return runs
 
 
-def share(job, store: RunStore) -> dict:
-    """Train the experiment's runs as one of several workers (see the module docstring); returns its result."""
+def share(job, store: RunStore, wait: bool = True) -> dict:
+    """Train the experiment's runs as one of several workers (see the module docstring); returns its result. A
+    worker that does not `wait` trains only the runs no other process holds, and raises LeftToOthers if any are held
+    when it is done with the rest (so it can go on to other work; the last worker to finish writes the result)."""
     if not can_lock():
         raise GenpasError("--share needs advisory file locks (POSIX fcntl), which this platform lacks")
     runs = _planned(job, store)  # the plan depends on configurations only, never on results: computed once
-    held = []
-    for key, name, cfg in runs:  # first the runs no one holds...
-        if key not in store.ledger.done:
-            try:
-                store.get(cfg, name, wait=False)
-            except RunBusy:  # another process trains it
-                held.append((name, cfg))
-    for name, cfg in held:  # ...then the others': wait, and finish any whose process died
+    held = [(key, name, cfg) for key, name, cfg in runs if key not in store.ledger.done]
+    for _ in range(1 if wait else 2):  # first the runs no one holds (without waiting: twice, for those just finished)
+        held = train_free(store, held)
+    for key, name, cfg in held:  # ...then the others': wait, and finish any whose process died
+        if not wait:
+            raise LeftToOthers([key for key, _, _ in held])
         store.get(cfg, name)
     return job(store)
+
+
+def train_free(store: RunStore, runs: list[tuple]) -> list[tuple]:
+    """Train (or read back) each of `runs` (key, name, config) that no other process holds; returns those held."""
+    held = []
+    for key, name, cfg in runs:
+        try:
+            store.get(cfg, name, wait=False)
+        except RunBusy:  # another process trains it
+            held.append((key, name, cfg))
+    return held

@@ -17,6 +17,7 @@ from genpas.atomic import write_text
 from genpas.augment import make_strategy
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig, same_config
+from genpas.train.run_dir import trained_on
 from genpas.train.trainer import load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
     for name, cfg in configs.items():
         run_dir = out / name
         metrics = _finished(run_dir / "metrics.json") if resume else None
-        same_data = metrics is not None and metrics.get("data_sha256") in (None, data)  # None: written before it
+        same_data = metrics is not None and trained_on(metrics, data)
         if not same_data or not same_config(metrics["config"], cfg):
             metrics = train_owned(cfg, run_dir, split=split, fresh=not resume)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label

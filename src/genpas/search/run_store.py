@@ -26,7 +26,7 @@ from genpas.errors import GenpasError
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
-from genpas.train.run_dir import can_lock, exclusive, held_elsewhere
+from genpas.train.run_dir import can_lock, exclusive, held_elsewhere, trained_on
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,14 @@ def run_key(cfg: TrainConfig) -> str:
     values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
+
+class LeftToOthers(GenpasError):
+    """A worker that does not wait stopped while other processes still train some of the runs (`keys`)."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+        super().__init__(f"{len(keys)} run(s) left to the processes training them ({', '.join(keys)}); run the "
+                         "command again once they finish to write the results")
 
 
 _REPORTED: set[tuple[str, int]] = set()  # ledger lines already reported as cut
@@ -155,7 +163,7 @@ class RunStore:
         if self.planning:
             self.planned.append((key, name, cfg))
             return stand_in(cfg) if record is None else record
-        if record is not None and record.get("data_sha256") is not None and record["data_sha256"] != self._data(cfg):
+        if record is not None and not trained_on(record, self._data(cfg)):
             log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
             record = None  # its directory is emptied by the data check of train_owned
         if record is None:
@@ -189,7 +197,7 @@ class RunStore:
         with self.claim(key, wait):
             self.ledger.refresh()
             done = self.ledger.done.get(key)
-            if done is not None and done.get("data_sha256") in (None, self._data(cfg)):  # a legacy record: kept
+            if done is not None and trained_on(done, self._data(cfg)):
                 return done
             if self.split is None:
                 self.split = load_split(cfg)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from pathlib import Path
 
 from genpas.atomic import write_text
+from genpas.augment.strategy import spelled
 from genpas.errors import GenpasError
 from genpas.search.screening import ranked
 
@@ -29,13 +29,11 @@ SURVIVOR_FIELDS = ("alignment", "discrimination", "ratio", "ratio_se")
 
 def json_safe(obj):
     """inf -> "inf" / "-inf" (JSON has no infinity), in nested dicts and lists."""
-    if isinstance(obj, float) and math.isinf(obj):
-        return "inf" if obj > 0 else "-inf"
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [json_safe(v) for v in obj]
-    return obj
+    return spelled(obj)
 
 
 def cache_path(out: Path, facts: dict) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from contextlib import ExitStack
 from dataclasses import replace
@@ -26,9 +25,10 @@ import numpy as np
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
+from genpas.augment.strategy import bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
-from genpas.search.run_store import RunStore, ended_by, run_key, run_progress
+from genpas.search.run_store import LeftToOthers, RunStore, ended_by, run_key, run_progress
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
@@ -45,9 +45,7 @@ def _slim(metrics: dict) -> dict:
 
 
 def _name(alpha, beta, gamma) -> str:
-    def f(x):
-        return ("inf" if x > 0 else "-inf") if math.isinf(x) else f"{x:g}"
-    return f"genpas_{f(alpha)}_{f(beta)}_{f(gamma)}"
+    return f"genpas_{bias_text(alpha)}_{bias_text(beta)}_{bias_text(gamma)}"
 
 
 DATA_KEYS = ("data", "format", "user_col", "item_col", "time_col", "min_user_count", "min_item_count")
@@ -146,8 +144,9 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
 
 
 def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
-           keep_fraction: float = 0.2, samples: int = 8, on_result=None) -> dict:
-    """Run (or resume) the search; writes and returns the search.json object."""
+           keep_fraction: float = 0.2, samples: int = 8, on_result=None, wait: bool = True) -> dict:
+    """Run (or resume) the search; writes and returns the search.json object. Without `wait`, trainings other
+    processes hold are not waited for: LeftToOthers is raised if any are still held once the rest are done."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = replace(base, seed=seed)
@@ -168,10 +167,17 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
             continue
         if on_result is not None:
             on_result(name, finished[name])
+    still = []
     for name, cfg in held:
-        finished[name] = _record(store, name, cfg, wait=True)
+        try:
+            finished[name] = _record(store, name, cfg, wait=wait)
+        except RunBusy:  # only without `wait`
+            still.append(f"{cfg.strategy}-{run_key(cfg)}")
+            continue
         if on_result is not None:
             on_result(name, finished[name])
+    if still:
+        raise LeftToOthers(still)
 
     trained = []
     for r in candidates:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from genpas.augment.strategy import spelled
 from genpas.errors import GenpasError, OptionError
 
 log = logging.getLogger(__name__)
@@ -207,9 +208,7 @@ class TrainConfig:
         out["ks"] = list(self.ks)
         out["transforms"] = list(self.transforms)
         for name in ("alpha", "beta", "gamma"):  # YAML and JSON both need a spelling for infinity
-            value = out[name]
-            if value is not None and math.isinf(value):
-                out[name] = "inf" if value > 0 else "-inf"
+            out[name] = spelled(out[name])
         return out
 
     def to_yaml(self) -> str:

@@ -166,17 +166,11 @@ def write_recommendations(path: Path, recs: Recommendations, store: SequenceStor
 def run_config(run: Path):
     """The TrainConfig of a run directory, or one error line when `run` holds none."""
     from genpas.train.config import TrainConfig
+    from genpas.train.run_dir import locate_data
 
     if not (Path(run) / "config.yaml").is_file():
         raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
-    cfg = TrainConfig.from_run(Path(run) / "config.yaml")
-    if not Path(cfg.data).is_absolute() and not Path(cfg.data).exists() and (Path(run) / "metrics.json").is_file():
-        try:  # a relative --data, named from the directory the run was trained in: where it was then
-            trained_on = json.loads((Path(run) / "metrics.json").read_text()).get("data_path")
-        except (OSError, ValueError, AttributeError):
-            trained_on = None
-        if isinstance(trained_on, str) and Path(trained_on).exists():
-            cfg.data = trained_on  # the data's fingerprint still has to match the weights'
+    cfg = locate_data(run, TrainConfig.from_run(Path(run) / "config.yaml"))
     if cfg.model == "pop" and (Path(run) / "best.safetensors").exists():  # popularity trains no weights
         raise GenpasError(f"--run {run}: its config.yaml says model pop, but the run holds trained weights "
                           "(best.safetensors): was the config edited? Restore the one the run was trained with")

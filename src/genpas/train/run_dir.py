@@ -3,6 +3,7 @@ the rule for directories owned by a job (search, experiments, main job)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,3 +156,29 @@ def _trainer_state(last: Path) -> dict | None:
     except GenpasError:  # a damaged checkpoint: the directory is retrained
         return None
     return trainer if trainer.get("protocol") == PROTOCOL else None
+
+
+def trained_on(result: dict, fingerprint: str) -> bool:
+    """Whether a finished run's metrics.json (or its record in a run store's ledger) were trained on the data of
+    `fingerprint` (SequenceStore.fingerprint). Results written before runs recorded their data count as trained on
+    it: they are reused as they always were."""
+    return result.get("data_sha256") in (None, fingerprint)
+
+
+def locate_data(run: Path, cfg: TrainConfig) -> TrainConfig:
+    """`cfg` of run directory `run`, with a relative data path that does not exist from here (the run was trained
+    from another directory) replaced by the absolute path it was trained on, as its metrics.json or, for an
+    unfinished run, its last.pt recorded it. The data's fingerprint is still checked against the run's afterwards."""
+    if Path(cfg.data).is_absolute() or Path(cfg.data).exists():
+        return cfg
+    trained = None
+    if (Path(run) / "metrics.json").is_file():
+        try:
+            trained = json.loads((Path(run) / "metrics.json").read_text()).get("data_path")
+        except (OSError, ValueError, AttributeError):
+            trained = None
+    elif (Path(run) / "last.pt").is_file():
+        trained = (_trainer_state(Path(run) / "last.pt") or {}).get("data_path")
+    if isinstance(trained, str) and Path(trained).exists():
+        cfg.data = trained
+    return cfg

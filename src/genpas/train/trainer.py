@@ -143,7 +143,7 @@ class Trainer:
         steps_per_epoch = len(stream)
         state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
                  "valid_seconds": 0.0, "items": self.split.full.item_fingerprint(), "data": self.split.full.fingerprint(),
-                 "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
+                 "data_path": str(Path(cfg.data).absolute()), "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) * state["lr_scale"])
@@ -153,7 +153,7 @@ class Trainer:
             if saved.get("trainer", {}).get("protocol") != PROTOCOL:
                 raise GenpasError(f"--resume: {last} was written under an earlier training protocol (epochs of "
                                   f"unequal steps); train into a new --out")
-            self._check_resumable(saved.get("config", {}))
+            self._check_resumable(saved.get("config", {}), moved="data" in saved["trainer"])
             if "items" not in saved["trainer"]:
                 log.warning("%s predates the check of the data's items; resuming on the data at hand", last)
             elif (saved["trainer"]["items"], saved["trainer"].get("data", state["data"])) != (state["items"],
@@ -291,7 +291,7 @@ class Trainer:
             "compute_at_best": compute_at_best or Compute().as_dict(),
             "strategy": self.strategy.as_json() | ({"label": "Popularity"} if self.cfg.model == "pop" else {}),
             "data_sha256": self.split.full.fingerprint(),  # what a job reuses this run for (search/compare.py)
-            "data_path": str(Path(self.cfg.data).absolute()),  # a relative --data, found from anywhere (recommend.py)
+            "data_path": str(Path(self.cfg.data).absolute()),  # a relative --data, found from anywhere (run_dir.py)
             "device": str(self.device),
             "precision": self.precision,
             "world_size": self.world,
@@ -302,10 +302,10 @@ class Trainer:
             write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return metrics
 
-    def _check_resumable(self, saved_json: str) -> None:
+    def _check_resumable(self, saved_json: str, moved: bool) -> None:
         saved = {**LEGACY, **json.loads(saved_json)} if saved_json else {}
-        current = self.cfg.to_dict()
-        for key in sorted(set(saved) | set(current)):
+        current = self.cfg.to_dict()  # the data's path may move (`moved`) where the data's fingerprint is checked
+        for key in sorted((set(saved) | set(current)) - ({"data"} if moved else set())):
             if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key):
                 raise GenpasError(
                     f"--resume: the run in {self.out} was trained with {key} = {saved.get(key)!r}, not "

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The ML-1M campaign on a CPU machine, across sessions: LANES processes (one thread each) work through one queue of
+# experiments that share the run store docs/results/ml-1m. Every command skips finished runs, resumes started ones,
+# claims the run it trains, and leaves the runs another lane holds (--no-wait), so no lane idles while another trains;
+# whichever lane finishes a command's last run writes that command's results. A lane repeats the queue until every
+# command has written its results, then stops.
+#
+#   scripts/cpu_campaign.sh start [LANES]   start LANES lanes (default 2) in the background; logs in $LOGS
+#   scripts/cpu_campaign.sh queue           the queue's commands, one a line
+#   scripts/cpu_campaign.sh plan            each command's runs: finished, running, started (resumable), pending
+#   scripts/cpu_campaign.sh stop            stop the lanes (a run resumes from its last finished epoch), then park the
+#                                           unfinished runs' checkpoints in git's index (scripts/park_runs.sh)
+#
+# The queue, in order of what the ML-1M issue needs first:
+#   1. the search (SASRec, top 3 settings and the three baselines, seed 0);
+#   2. SASRec MT and the search's pick over seeds 0 and 1 (needs the search's search.json: skipped until it exists);
+#   3. TIGER MT and 4. TIGER with the pick, seed 0, at most TIGER_EPOCHS epochs (default 20) with patience
+#      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
+#      configurations and in the report; both strategies get the same bound (equal compute);
+#   5. HSTU MT over seeds 0 and 1.
+# TIGER needs the `text` extra (pip install -e '.[text]') for its semantic ids from the items' titles and genres.
+set -uo pipefail
+cd "$(git rev-parse --show-toplevel)"
+E=docs/results/ml-1m
+LOGS=${LOGS:-/tmp/genpas-campaign}
+PICK=$E/search.json
+TIGER_BOUND=(--epochs "${TIGER_EPOCHS:-20}" --patience "${TIGER_PATIENCE:-5}")
+SHARED=(--out "$E" --share --no-wait --no-progress)
+
+queue() {  # one command per line, its words tab-separated
+    printf '%s\t' search --config configs/sasrec-ml1m.yaml --top-k 3 --seed 0 --out "$E" --no-wait --no-progress
+    echo
+    printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
+        --seeds 0,1 "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt --seeds 0 "${TIGER_BOUND[@]}" \
+        "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies genpas --search "$PICK" \
+        --seeds 0 "${TIGER_BOUND[@]}" "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt --seeds 0,1 "${SHARED[@]}"
+    echo
+}
+
+lane() {  # repeat the queue until every command has written its results
+    while true; do
+        local pending=0
+        while IFS=$'\t' read -r -a cmd; do
+            [ "${#cmd[@]}" -gt 0 ] || continue
+            echo "== $(date -u +%FT%TZ) genpas ${cmd[*]}"
+            out=$(OMP_NUM_THREADS=1 genpas "${cmd[@]}" 2>&1)
+            rc=$?
+            echo "$out"
+            if [ "$rc" -ne 0 ] || ! grep -q '^wrote ' <<< "$out"; then pending=1; fi
+        done < <(queue)
+        [ "$pending" -eq 0 ] && { echo "== $(date -u +%FT%TZ) every command has written its results"; return 0; }
+        sleep "${PAUSE:-300}"  # what is left is held by other lanes, or waits for the search
+    done
+}
+
+case "${1:-}" in
+start)
+    lanes=${2:-2}
+    [[ "$lanes" =~ ^[1-9][0-9]*$ ]] || { echo "LANES must be a positive whole number, got '$lanes'" >&2; exit 2; }
+    command -v genpas > /dev/null || { echo "genpas is not on PATH: activate the environment (. .venv/bin/activate)" >&2; exit 2; }
+    mkdir -p "$LOGS"
+    for i in $(seq 1 "$lanes"); do
+        [ -f "$LOGS/lane-$i.pid" ] && kill -0 -- "-$(cat "$LOGS/lane-$i.pid")" 2> /dev/null \
+            && { echo "lane $i is running already (stop it first)" >&2; exit 2; }
+        setsid bash "$0" lane >> "$LOGS/lane-$i.log" 2>&1 < /dev/null &
+        echo $! > "$LOGS/lane-$i.pid"
+        echo "lane $i: pid $!, log $LOGS/lane-$i.log"
+        sleep 20  # the lanes claim their first runs one after the other
+    done
+    ;;
+lane)
+    lane
+    ;;
+queue)
+    queue | sed 's/\t$//; s/\t/ /g; s/^/genpas /'
+    ;;
+plan)
+    while IFS=$'\t' read -r -a cmd; do
+        [ "${#cmd[@]}" -gt 0 ] || continue
+        args=()
+        for word in "${cmd[@]}"; do case "$word" in --share|--no-wait|--no-progress) ;; *) args+=("$word") ;; esac; done
+        echo "== genpas ${args[*]} --plan"
+        genpas "${args[@]}" --plan 2>&1 | tail -n 8
+    done < <(queue)
+    ;;
+stop)
+    for pidfile in "$LOGS"/lane-*.pid; do
+        [ -f "$pidfile" ] || continue
+        kill -TERM -- "-$(cat "$pidfile")" 2> /dev/null && echo "stopped $(basename "$pidfile" .pid)"
+        rm -f "$pidfile"
+    done
+    sleep 5
+    bash scripts/park_runs.sh "$E"
+    ;;
+*)
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
