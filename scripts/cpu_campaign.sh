@@ -49,9 +49,8 @@ lane() {  # repeat the queue until every command has written its results
         while IFS=$'\t' read -r -a cmd; do
             [ "${#cmd[@]}" -gt 0 ] || continue
             echo "== $(date -u +%FT%TZ) genpas ${cmd[*]}"
-            out=$(OMP_NUM_THREADS=1 genpas "${cmd[@]}" 2>&1)
+            out=$(set -o pipefail; OMP_NUM_THREADS=1 genpas "${cmd[@]}" 2>&1 | tee /dev/stderr)  # logged as it comes
             rc=$?
-            echo "$out"
             if [ "$rc" -ne 0 ] || ! grep -q '^wrote ' <<< "$out"; then pending=1; fi
         done < <(queue)
         [ "$pending" -eq 0 ] && { echo "== $(date -u +%FT%TZ) every command has written its results"; return 0; }
