@@ -14,13 +14,15 @@
 # The queue, in order of what the ML-1M issue needs first:
 #   1. the search (SASRec, top 3 settings and the three baselines, seed 0);
 #   2. SASRec MT and the search's pick over seeds 0 and 1 (needs the search's search.json: skipped until it exists);
-#   3. TIGER MT and 4. TIGER with the pick, seed 0, at most TIGER_EPOCHS epochs (default 20) with patience
+#   3. TIGER MT and 4. TIGER MT and the pick, seed 0 (3 starts before the search ends; 4 reuses its run and writes
+#      the table of both), at most TIGER_EPOCHS epochs (default 20) with patience
 #      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
 #      configurations and in the report; both strategies get the same bound (equal compute);
 #   5. HSTU MT over seeds 0 and 1.
 # TIGER needs the `text` extra (pip install -e '.[text]') for its semantic ids from the items' titles and genres.
 set -uo pipefail
-cd "$(git rev-parse --show-toplevel)"
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+ROOT=$(git -C "$(dirname "$SELF")" rev-parse --show-toplevel) && cd "$ROOT" || { echo "run this inside the genpas repository" >&2; exit 2; }
 E=docs/results/ml-1m
 LOGS=${LOGS:-/tmp/genpas-campaign}
 PICK=$E/search.json
@@ -36,24 +38,41 @@ queue() {  # one command per line, its words tab-separated
     printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt --seeds 0 "${TIGER_BOUND[@]}" \
         "${SHARED[@]}"
     echo
-    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies genpas --search "$PICK" \
+    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0 "${TIGER_BOUND[@]}" "${SHARED[@]}"
     echo
     printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt --seeds 0,1 "${SHARED[@]}"
     echo
 }
 
-lane() {  # repeat the queue until every command has written its results
+lane() {  # repeat the queue until every command has written its results (or failed twice in a row)
+    local -A failures=()
     while true; do
-        local pending=0
+        local pending=0 i=0
         while IFS=$'\t' read -r -a cmd; do
+            i=$((i + 1))
             [ "${#cmd[@]}" -gt 0 ] || continue
+            [ "${failures[$i]:-0}" -ge 2 ] && continue  # given up: its error is in the log
+            if [[ " ${cmd[*]} " == *" $PICK "* ]] && [ ! -f "$PICK" ]; then
+                pending=1  # waits for the search's pick
+                continue
+            fi
             echo "== $(date -u +%FT%TZ) genpas ${cmd[*]}"
-            out=$(set -o pipefail; OMP_NUM_THREADS=1 genpas "${cmd[@]}" 2>&1 | tee /dev/stderr)  # logged as it comes
+            out=$(set -o pipefail; OMP_NUM_THREADS=1 genpas "${cmd[@]}" 2>&1 | tee -a /dev/stderr)  # logged as it comes
             rc=$?
-            if [ "$rc" -ne 0 ] || ! grep -q '^wrote ' <<< "$out"; then pending=1; fi
+            if [ "$rc" -ne 0 ]; then
+                failures[$i]=$((${failures[$i]:-0} + 1))
+                [ "${failures[$i]}" -ge 2 ] && echo "== giving up on command $i: it failed twice in a row (exit $rc)"
+                [ "${failures[$i]}" -lt 2 ] && pending=1
+            else
+                failures[$i]=0
+                grep -q '^wrote ' <<< "$out" || pending=1  # runs left to other lanes
+            fi
         done < <(queue)
-        [ "$pending" -eq 0 ] && { echo "== $(date -u +%FT%TZ) every command has written its results"; return 0; }
+        if [ "$pending" -eq 0 ]; then
+            echo "== $(date -u +%FT%TZ) every command has written its results or been given up"
+            return 0
+        fi
         sleep "${PAUSE:-300}"  # what is left is held by other lanes, or waits for the search
     done
 }
@@ -67,7 +86,7 @@ start)
     for i in $(seq 1 "$lanes"); do
         [ -f "$LOGS/lane-$i.pid" ] && kill -0 -- "-$(cat "$LOGS/lane-$i.pid")" 2> /dev/null \
             && { echo "lane $i is running already (stop it first)" >&2; exit 2; }
-        setsid bash "$0" lane >> "$LOGS/lane-$i.log" 2>&1 < /dev/null &
+        setsid bash "$SELF" lane >> "$LOGS/lane-$i.log" 2>&1 < /dev/null &
         echo $! > "$LOGS/lane-$i.pid"
         echo "lane $i: pid $!, log $LOGS/lane-$i.log"
         sleep 20  # the lanes claim their first runs one after the other
@@ -98,7 +117,7 @@ stop)
     bash scripts/park_runs.sh "$E"
     ;;
 *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$SELF"
     exit 2
     ;;
 esac

@@ -168,7 +168,7 @@ def test_cli_plan_and_share(settings, tmp_path, capsys):
     code, out = cli("--plan", "--share")
     assert code == 2 and "give only one of --plan and --share" in out.err
     code, out = cli("--no-wait")
-    assert code == 2 and "--no-wait applies to workers sharing an experiment: add --share" in out.err
+    assert code == 2 and "--no-wait applies only with --share" in out.err
     code, out = cli("--share", "--no-wait")  # every run finished: the result is written
     assert code == 0 and "wrote" in out.out
 
@@ -206,6 +206,42 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     bad = subprocess.run(["bash", str(script), "start", "0"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and bad.stderr == "LANES must be a positive whole number, got '0'\n"
+
+
+def test_a_campaign_lane_waits_for_the_pick_gives_up_on_failing_commands_and_ends(tmp_path):
+    """A lane (with a stand-in genpas on PATH, in a scratch repository): commands needing the search's pick wait for
+    it, a command left to other lanes is run again, one that fails twice in a row is given up, and the lane ends
+    once every command has written its results or been given up."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(Path(__file__).parents[1] / "scripts" / "cpu_campaign.sh", repo / "scripts")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    (bin_dir / "genpas").write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {calls}
+case "$*" in
+  search*) mkdir -p docs/results/ml-1m && touch docs/results/ml-1m/search.json; echo "wrote search.json" ;;
+  *tiger*) echo "error: the text extra is not installed" >&2; exit 2 ;;
+  *hstu*) if [ -f {tmp_path}/hstu-once ]; then echo "wrote strategies-hstu.json"; else touch {tmp_path}/hstu-once
+          echo "1 run(s) left to the processes training them (mt-x)"; fi ;;
+  *) echo "wrote strategies.json" ;;
+esac
+""")
+    (bin_dir / "genpas").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PAUSE": "0", "HOME": str(tmp_path)}
+    lane = subprocess.run(["bash", "scripts/cpu_campaign.sh", "lane"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=60)
+    made = calls.read_text().splitlines()
+    assert lane.returncode == 0 and "every command has written its results or been given up" in lane.stdout
+    assert sum("tiger" in c for c in made) == 4 and lane.stdout.count("giving up on command") == 2  # twice each
+    assert sum("hstu" in c for c in made) == 2 and sum(c.startswith("search") for c in made) == 2
+    assert made[0].startswith("search") and "search.json" in made[1]  # the pick exists once the search wrote it
 
 
 def test_the_gpu_campaign_script_parses_and_says_how_to_use_it(tmp_path):

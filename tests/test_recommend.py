@@ -382,6 +382,12 @@ def test_an_unfinished_run_on_a_relative_path_resumes_from_anywhere_and_only_on_
     code, out = cli(["train", "--resume", "--out", str(tmp_path / "run"), "--epochs", "3",
                      "--data", str(tmp_path / "moved" / "log.csv")])
     assert code == 0 and json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs_run"] == 3, out.err
+    from genpas.train.checkpoint import load_state
+    from genpas.train.config import TrainConfig
+    from genpas.train.run_dir import locate_data
+
+    assert load_state(tmp_path / "run" / "last.pt")["trainer"]["data_path"] == str(tmp_path / "moved" / "log.csv")
+    assert locate_data(tmp_path / "run", TrainConfig(data="ml-1m")).data == "ml-1m"  # a built-in name stays a name
 
     write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=4)), tmp_path / "other.csv")
     (tmp_path / "run" / "metrics.json").unlink()

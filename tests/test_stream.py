@@ -122,3 +122,59 @@ def test_classic_stream_and_its_limits():
         TrainingStream(store, genpas(1, 1, 1), StreamConfig(mode="pairs", classic=True))
     with pytest.raises(GenpasError):
         TrainingStream(store, genpas(1, 1, 1), StreamConfig(mode="nope"))
+
+
+def _unpadded_rows(batches, with_weights=True):
+    """Each row of `batches` without its padding: (inputs, targets, weights) as tuples, counted."""
+    rows = Counter()
+    for batch in batches:
+        for inp, tgt, w in zip(batch["inputs"].tolist(), batch["targets"].tolist(), batch["weights"].tolist()):
+            n = sum(1 for x in inp if x > 0)
+            rows[(tuple(inp[:n]), tuple(tgt[:n]), tuple(w[:n]) if with_weights else ())] += 1
+    return rows
+
+
+@pytest.mark.parametrize("mode,extra", [("packed", {}), ("pairs", {"num_pairs": 203}),
+                                        ("packed", {"budget_pairs": 40}), ("pairs", {"classic": True})])
+def test_grouping_by_length_keeps_every_row_and_step_and_cuts_the_padding(mode, extra):
+    """The same rows with the same weights and the same number of batches (of the same sizes) as draw order; each
+    batch's rows come from one group of G batches' draws, sorted by length; the padding shrinks; any number of
+    workers yields the same batches; every epoch is grouped anew, and grouping is seeded."""
+    store = toy_store(lengths=(30, 2, 3, 25, 4, 12, 7, 40, 5, 18, 9, 2, 33, 6), seed=4)
+    strategy = make_strategy("mt") if extra.get("classic") else genpas(1, 0.5, 1)
+    plain_cfg = StreamConfig(mode=mode, max_len=16, batch_size=4, seed=3, **extra)
+    grouped_cfg = StreamConfig(mode=mode, max_len=16, batch_size=4, seed=3, group_by_length=4, **extra)
+    plain, grouped = TrainingStream(store, strategy, plain_cfg), TrainingStream(store, strategy, grouped_cfg)
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        grouped.set_epoch(epoch)
+        a, b = list(plain), list(grouped)
+        assert len(a) == len(b) == len(plain) and [len(x["inputs"]) for x in a] == [len(x["inputs"]) for x in b]
+        assert _unpadded_rows(a) == _unpadded_rows(b)
+        width = [x["inputs"].shape[1] for x in a], [x["inputs"].shape[1] for x in b]
+        assert sum(width[1]) < sum(width[0])  # less padding
+        # each group of 4 batches holds the group's draws, each batch a run of the sorted lengths
+        draws = [tuple(x) for x in plain.batch_draws()]
+        for g in range(0, len(b), 4):
+            group_a, group_b = a[g:g + 4], b[g:g + 4]
+            assert _unpadded_rows(group_a) == _unpadded_rows(group_b)
+            lengths = [sorted((x["inputs"] > 0).sum(1).tolist()) for x in group_b]
+            spans = sorted((min(x), max(x)) for x in lengths)
+            assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))
+        assert len(draws) == len(a)
+    again = TrainingStream(store, strategy, grouped_cfg)
+    again.set_epoch(1)
+    for x, y in zip(b, again):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    one = list(DataLoader(TrainingStream(store, strategy, grouped_cfg), batch_size=None))
+    two = list(DataLoader(TrainingStream(store, strategy, grouped_cfg), batch_size=None, num_workers=2))
+    assert len(one) == len(two) and all(all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(one, two))
+
+
+def test_grouping_of_one_batch_is_draw_order():
+    store = toy_store(lengths=(30, 2, 3, 25, 4, 12), seed=1)
+    base = dict(mode="packed", max_len=8, batch_size=3, seed=0)
+    for groups in (0, 1):
+        a = list(TrainingStream(store, genpas(1, 0.5, 1), StreamConfig(**base)))
+        b = list(TrainingStream(store, genpas(1, 0.5, 1), StreamConfig(**base, group_by_length=groups)))
+        assert len(a) == len(b) and all(all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(a, b))

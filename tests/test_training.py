@@ -305,3 +305,24 @@ def test_log_is_exact_after_an_interruption_between_checkpoint_and_log(tmp_path,
 
     assert [r["epoch"] for r in rows("killed")] == ["0", "1", "2", "3"]
     assert rows("killed") == rows("full")
+
+
+def test_grouping_by_length_trains_the_same_compute_as_another_run(tmp_path, split):
+    """--group-by-length changes which rows share a step, not the epoch: the same optimizer steps, rows, targets and
+    effective targets; it is another run (its own key), and runs written before the option keep theirs."""
+    from genpas.search.run_store import run_key
+    from genpas.train.config import LEGACY
+
+    plain = train(TrainConfig(strategy="genpas", alpha=1.0, beta=0.5, gamma=1.0, **TINY), tmp_path / "a", split=split)
+    grouped = train(TrainConfig(strategy="genpas", alpha=1.0, beta=0.5, gamma=1.0, group_by_length=8, **TINY),
+                    tmp_path / "b", split=split)
+    for key in ("optimizer_steps", "train_rows", "train_targets"):
+        assert grouped[key] == plain[key] > 0
+    assert grouped["effective_targets"] == pytest.approx(plain["effective_targets"])
+    assert grouped["config"]["group_by_length"] == 8 and 0 < grouped["valid"]["ndcg@10"] <= 1
+    cfg = TrainConfig(strategy="mt", **TINY)
+    before = {k: v for k, v in cfg.to_dict().items() if k != "group_by_length"}
+    assert run_key(TrainConfig.from_dict({**LEGACY, **before})) == run_key(cfg)
+    assert run_key(TrainConfig(strategy="mt", group_by_length=8, **TINY)) != run_key(cfg)
+    with pytest.raises(GenpasError, match="--group-by-length must be >= 0"):
+        TrainConfig(group_by_length=-1)

@@ -14,6 +14,12 @@ Every batch has the same three arrays, whatever the mode, so the trainer has one
 Left alignment makes the position encoding of an input independent of how it was cut (spec 5b), and is used at
 evaluation too. `pairs` mode has one target per row, at the input's last position; `packed` mode has every target of
 a window with its conditional probability as weight. W is the longest input in the batch (at most max_len).
+
+Grouping by length (`group_by_length` G > 1) takes the epoch's draws G batches at a time, sorts them by input length
+and cuts them into batches of similar lengths, in a seeded random order: the epoch holds the same rows with the same
+weights and the same number of batches, with far less padding where inputs vary in length (ML-1M at length 200).
+Each row's loss weight is one pair's worth whatever its batch (loss.py), so grouping changes which rows share a
+step, never the weight a target gets in the epoch.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class StreamConfig:
     classic: bool = False  # exact presets only: every pair once per epoch, shuffled (pairs mode)
     transforms: tuple = ()  # classic input transforms (pairs mode), e.g. (Transform("crop", 0.6),)
     times: bool = False  # add each row's event times (models with a time signal, e.g. HSTU)
+    group_by_length: int = 0  # G > 1: batches cut from G batches' draws sorted by input length (0, 1: in draw order)
 
 
 class TrainingStream(IterableDataset):
@@ -168,30 +175,56 @@ class TrainingStream(IterableDataset):
             batch = apply_transforms(batch, self.transforms, rng, self.popularity_cdf, self.config.max_len)
         return batch
 
+    def input_lengths(self, drawn: tuple) -> np.ndarray:
+        """The input length of each draw of `drawn` (its row's width before padding)."""
+        if self.config.mode == "packed" and not self.config.classic:
+            u, e = drawn[0], drawn[1]
+            return np.minimum(self.config.max_len, self.store.lengths[u] - e)
+        _, k, j = drawn
+        return k - effective_start(k, j, self.config.max_len)
+
     def __iter__(self):
         """This rank's batches in order. Data-loader workers each draw the rank's whole share (cheap) and build every
         W-th batch (the costly part); the loader takes them in turn, so any number of workers yields the batches of
         one, in the same order."""
-        start, end = self.shard_bounds()
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        pending: list[tuple] = []
-        held = 0
-        position = start
-        bs = self.config.batch_size
+        for index, (drawn, position) in enumerate(self.batch_draws()):
+            if index % workers == worker:
+                yield _to_torch(self.make_batch(drawn, position))
+
+    def batch_draws(self):
+        """(draws, position) of each of this rank's batches in order; `position` is the index of the batch's first
+        draw in the epoch (grouped: of its first slot in the group), which seeds its transforms."""
+        bs, groups = self.config.batch_size, max(1, self.config.group_by_length)
+        for arrays, position in self._runs(groups * bs):
+            if groups == 1:
+                yield arrays, position
+                continue
+            order = np.argsort(self.input_lengths(arrays), kind="stable")
+            slots = math.ceil(len(order) / bs)
+            shuffled = np.random.default_rng([self.config.seed, self.epoch, position, 0x6B]).permutation(slots)
+            if len(order) % bs:  # a short last group: its partial batch stays last, as in draw order
+                shuffled = np.append(shuffled[shuffled != slots - 1], slots - 1)
+            for slot in shuffled:
+                rows = order[slot * bs:(slot + 1) * bs]
+                yield tuple(a[rows] for a in arrays), position + slot * bs
+
+    def _runs(self, size: int):
+        """This rank's draws in runs of `size` (the last one shorter), with the position of each run's first."""
+        start, end = self.shard_bounds()
+        pending, held, position = [], 0, start
         for chunk in self.sampler.chunks_in_range(self.epoch, start, end):
             pending.append(chunk)
             held += len(chunk[0])
-            while held >= bs:
+            while held >= size:
                 arrays = tuple(np.concatenate(x) for x in zip(*pending))
-                if (position - start) // bs % workers == worker:
-                    yield _to_torch(self.make_batch(tuple(a[:bs] for a in arrays), position))
-                position += bs
-                rest = tuple(a[bs:] for a in arrays)
+                yield tuple(a[:size] for a in arrays), position
+                position += size
+                rest = tuple(a[size:] for a in arrays)
                 pending, held = ([rest], len(rest[0])) if len(rest[0]) else ([], 0)
-        if held and (position - start) // bs % workers == worker:
-            arrays = tuple(np.concatenate(x) for x in zip(*pending))
-            yield _to_torch(self.make_batch(arrays, position))
+        if held:
+            yield tuple(np.concatenate(x) for x in zip(*pending)), position
 
 
 def _gather_rows(items: np.ndarray, starts: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:

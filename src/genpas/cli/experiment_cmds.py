@@ -134,7 +134,7 @@ def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) 
     if share and plan:
         raise GenpasError("give only one of --plan and --share")
     if not wait and not share:
-        raise GenpasError("--no-wait applies to workers sharing an experiment: add --share")
+        raise GenpasError("--no-wait applies only with --share (workers sharing an experiment)")
     if plan:  # reads the directory, writes nothing
         output_dir(out, data_inputs(data), create=False)
         runs = campaign.plan(job, RunStore(out))

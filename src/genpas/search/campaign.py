@@ -52,17 +52,19 @@ def plan(job, store: RunStore) -> list[dict]:
 
 def share(job, store: RunStore, wait: bool = True) -> dict:
     """Train the experiment's runs as one of several workers (see the module docstring); returns its result. A
-    worker that does not `wait` trains only the runs no other process holds, and raises LeftToOthers if any are held
-    when it is done with the rest (so it can go on to other work; the last worker to finish writes the result)."""
+    worker that does not `wait` trains only the runs no other process holds, passing over the held ones again as
+    long as a pass finds one of them free, then raises LeftToOthers naming those still held (so it can go on to other
+    work; the last worker to finish writes the result)."""
     if not can_lock():
         raise GenpasError("--share needs advisory file locks (POSIX fcntl), which this platform lacks")
     runs = _planned(job, store)  # the plan depends on configurations only, never on results: computed once
-    held = [(key, name, cfg) for key, name, cfg in runs if key not in store.ledger.done]
-    for _ in range(1 if wait else 2):  # first the runs no one holds (without waiting: twice, for those just finished)
-        held = train_free(store, held)
-    for key, name, cfg in held:  # ...then the others': wait, and finish any whose process died
-        if not wait:
+    held = train_free(store, runs)  # first the runs no one holds (finished ones are read back)...
+    while held and not wait:
+        again = train_free(store, held)
+        if len(again) == len(held):
             raise LeftToOthers([key for key, _, _ in held])
+        held = again
+    for key, name, cfg in held:  # ...then the others': wait, and finish any whose process died
         store.get(cfg, name)
     return job(store)
 

@@ -26,7 +26,7 @@ from genpas.errors import GenpasError
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
-from genpas.train.run_dir import can_lock, exclusive, held_elsewhere, trained_on
+from genpas.train.run_dir import RunBusy, can_lock, exclusive, held_elsewhere, trained_on
 from genpas.train.trainer import PROTOCOL, load_split, train_owned
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,14 @@ class RunStore:
             log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
             record = None  # its directory is emptied by the data check of train_owned
         if record is None:
-            record = self.train(cfg, key, wait)
-        elif "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
+            try:
+                record = self.train(cfg, key, wait)
+            except RunBusy:  # held by another process, unless it was only reading back a run finished meanwhile
+                self.ledger.refresh()
+                record = self.ledger.done.get(key)
+                if record is None or not trained_on(record, self._data(cfg)):
+                    raise
+        if "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
             saved = self.root / "runs" / key / "metrics.json"
             record["device"] = json.loads(saved.read_text()).get("device", "unknown") if saved.exists() else "unknown"
         if self.on_result is not None:

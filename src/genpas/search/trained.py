@@ -156,28 +156,29 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     if budget_minutes is not None:  # as the jobs' (search.json records the base configuration)
         base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
     store = RunStore(out, split=split)
-    finished, held = {}, []
-    # Several processes may run one search: each trains the jobs no other process holds, then waits for the rest (and
-    # resumes any whose process died). The pick depends on the records only, so every process picks the same.
-    for name, cfg in jobs:
-        try:
-            finished[name] = _record(store, name, cfg, wait=False)
-        except RunBusy:
-            held.append((name, cfg))
-            continue
-        if on_result is not None:
-            on_result(name, finished[name])
-    still = []
-    for name, cfg in held:
-        try:
-            finished[name] = _record(store, name, cfg, wait=wait)
-        except RunBusy:  # only without `wait`
-            still.append(f"{cfg.strategy}-{run_key(cfg)}")
-            continue
-        if on_result is not None:
-            on_result(name, finished[name])
-    if still:
-        raise LeftToOthers(still)
+    finished, held = {}, list(jobs)
+    # Several processes may run one search: each trains the jobs no other process holds, passing over the held ones
+    # again while a pass finds one free, then waits for the rest (and resumes any whose process died), or without
+    # `wait` raises LeftToOthers. The pick depends on the records only, so every process picks the same.
+    while held:
+        still = []
+        for name, cfg in held:
+            try:
+                finished[name] = _record(store, name, cfg, wait=False)
+            except RunBusy:
+                still.append((name, cfg))
+                continue
+            if on_result is not None:
+                on_result(name, finished[name])
+        if len(still) == len(held):  # a pass that found nothing free
+            if not wait:
+                raise LeftToOthers([f"{cfg.strategy}-{run_key(cfg)}" for _, cfg in still])
+            for name, cfg in still:
+                finished[name] = _record(store, name, cfg, wait=True)
+                if on_result is not None:
+                    on_result(name, finished[name])
+            break
+        held = still
 
     trained = []
     for r in candidates:

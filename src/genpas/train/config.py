@@ -73,6 +73,7 @@ class TrainConfig:
     epochs: int = 200
     patience: int = 25  # validation NDCG on ~1k users is noisy: runs keep improving long after 10 flat epochs
     batch_size: int = 64
+    group_by_length: int = 0  # G > 1: each G batches' draws sorted by input length into batches (less padding)
     lr: float = 3e-3
     weight_decay: float = 0.0
     warmup_steps: int = 100
@@ -155,6 +156,7 @@ class TrainConfig:
         for name in ("seed", "num_workers", "warmup_steps", "lr_plateau", "negatives", "min_user_count",
                      "min_item_count"):
             number(name, 0, integer=True)
+        number("group_by_length", 0, MAX_SIZE, integer=True)
         for name in ("num_pairs", "budget_pairs"):  # a trillion pairs an epoch is beyond any data set's need
             number(name, 1, 10**12, integer=True, optional=True)
         number("threads", 1, integer=True, optional=True)
@@ -312,7 +314,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 # Options added after runs were first written, with the value that reproduces every run written before them (before
 # `precision`, runs trained in bf16 autocast on CUDA and in float32 elsewhere: what `auto` does). A saved config
 # (config.yaml, a checkpoint, metrics.json, a ledger) that lacks one of them means this value.
-LEGACY = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform", "precision": "auto"}
+LEGACY = {"budget_pairs": None, "negatives": 0, "negative_sampling": "uniform", "precision": "auto",
+          "group_by_length": 0}
 
 # Options that may change between a run and its resumption (more epochs, another device or thread count); any other
 # difference makes a different run.

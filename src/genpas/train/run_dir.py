@@ -3,7 +3,9 @@ the rule for directories owned by a job (search, experiments, main job)."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,7 +171,9 @@ def locate_data(run: Path, cfg: TrainConfig) -> TrainConfig:
     """`cfg` of run directory `run`, with a relative data path that does not exist from here (the run was trained
     from another directory) replaced by the absolute path it was trained on, as its metrics.json or, for an
     unfinished run, its last.pt recorded it. The data's fingerprint is still checked against the run's afterwards."""
-    if Path(cfg.data).is_absolute() or Path(cfg.data).exists():
+    from genpas.data.builtin import BUILTIN
+
+    if cfg.data in BUILTIN or Path(cfg.data).is_absolute() or Path(cfg.data).exists():
         return cfg
     trained = None
     if (Path(run) / "metrics.json").is_file():
@@ -182,3 +186,23 @@ def locate_data(run: Path, cfg: TrainConfig) -> TrainConfig:
     if isinstance(trained, str) and Path(trained).exists():
         cfg.data = trained
     return cfg
+
+
+def repair_log(path: Path, last_row: dict | None) -> None:
+    """After an interruption between the checkpoint and the log write, a run's log.csv (`path`) lacks the checkpoint's
+    epoch (`last_row`): put it back, so that the log holds every epoch once, up to the one resumed from."""
+    if last_row is None:
+        return
+    try:
+        rows = list(csv.DictReader(open(path, newline=""))) if path.exists() else []
+        rows = [r for r in rows if int(r["epoch"]) < int(last_row["epoch"])]
+    except (KeyError, TypeError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
+        raise GenpasError(f"{path}: damaged (a row without a whole-number epoch); restore it, or delete the run "
+                          "directory to train from scratch") from None
+    tmp = path.with_name(".log.csv.tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(last_row))
+        w.writeheader()
+        w.writerows(rows)
+        w.writerow(last_row)
+    os.replace(tmp, path)

@@ -4,8 +4,8 @@ One epoch = the sampler's draws for that epoch (pairs or packed windows), seeded
 the model is evaluated on the validation targets; the best weights are kept, and training stops after `patience`
 epochs without improvement (or at the time budget). An epoch has the same number of optimizer steps for every
 strategy (docs/method.md "Epochs"), so epochs compare equal compute. A non-finite loss or validation score stops the
-run with an error naming the epoch; such an epoch is never kept as the best. The best weights are then restored and evaluated on validation
-and test. Everything is written under the run directory:
+run with an error naming the epoch; such an epoch is never kept as the best. The best weights are then restored and
+evaluated on validation and test. Everything is written under the run directory:
 
     config.yaml   the full configuration (rerun with --config)
     metrics.json  valid/test metrics, best_epoch, train_seconds, the compute spent (loss.py), config
@@ -48,7 +48,13 @@ from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
 from genpas.train.evaluate import evaluate
 from genpas.train.loss import Compute, weighted_loss
 from genpas.train.memory import memory_problem, within_cores
-from genpas.train.run_dir import PROTOCOL, clear_run, fresh_or_resumable, run_lock  # noqa: F401 (the API names them here)
+from genpas.train.run_dir import (  # noqa: F401 (the API names them here)
+    PROTOCOL,
+    clear_run,
+    fresh_or_resumable,
+    repair_log,
+    run_lock,
+)
 from genpas.train.schedule import lr_lambda
 
 log = logging.getLogger(__name__)
@@ -127,10 +133,10 @@ class Trainer:
             self._write_config()
             return self._finish(best_epoch=0, train_seconds=0.0, epochs_run=0)
 
-        stream = TrainingStream(
-            self.split.train, self.strategy,
+        stream = TrainingStream(self.split.train, self.strategy,
             StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, cfg.seed, cfg.num_pairs, cfg.fixed_budget,
-                         cfg.budget_pairs, cfg.classic, cfg.transforms, getattr(self.model, "needs_times", False)),
+                         cfg.budget_pairs, cfg.classic, cfg.transforms, getattr(self.model, "needs_times", False),
+                         cfg.group_by_length),
             rank=self.rank, world_size=self.world,
         )
         workers = within_cores(cfg.num_workers, "num_workers")
@@ -143,7 +149,8 @@ class Trainer:
         steps_per_epoch = len(stream)
         state = {"epoch": -1, "best": -1.0, "best_epoch": -1, "bad_epochs": 0, "train_seconds": 0.0, "lr_scale": 1.0,
                  "valid_seconds": 0.0, "items": self.split.full.item_fingerprint(), "data": self.split.full.fingerprint(),
-                 "data_path": str(Path(cfg.data).absolute()), "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
+                 "data_path": str(Path(cfg.data).absolute()),  # where the data is now: a moved run records it anew
+                 "compute": Compute().as_dict(), "compute_at_best": Compute().as_dict(), "protocol": PROTOCOL}
         schedule = lr_lambda(cfg.warmup_steps, cfg.epochs * steps_per_epoch, cfg.cosine)
         # The plateau halvings multiply the step schedule; the scale lives in `state` so a resumed run keeps it.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) * state["lr_scale"])
@@ -161,10 +168,10 @@ class Trainer:
                 raise GenpasError(f"--resume: the data has changed since {last} was written (its events, its ids or "
                                   f"their order); train into a new --out")
             restore_state(last, saved, self.model, optimizer, scheduler, self.rank, self.device)
-            state["valid_seconds"] = None  # unknown for a checkpoint written before it was counted
-            state.update(saved["trainer"])  # in place: the scheduler's lambda reads state["lr_scale"]
+            # in place (the scheduler's lambda reads state["lr_scale"]); valid_seconds: unknown where not saved
+            state.update({"valid_seconds": None, **saved["trainer"], "data_path": state["data_path"]})
             if self.is_main:
-                self._repair_log(state.get("log_row"))
+                repair_log(self.out / "log.csv", state.get("log_row"))
             log.info("resumed after epoch %d", state["epoch"])
         elif resume:
             log.warning("--resume: no checkpoint in %s, starting fresh", self.out)
@@ -208,7 +215,7 @@ class Trainer:
                    "lr": scheduler.get_last_lr()[0], "targets": int(round(float(counts[1]))),
                    "rows": int(round(float(counts[0]))), "effective_targets": float(counts[2]),
                    "optimizer_steps": compute.optimizer_steps}
-            state["log_row"] = row  # the checkpoint carries its epoch's log row: see _repair_log
+            state["log_row"] = row  # the checkpoint carries its epoch's log row: see run_dir.repair_log
             self._save_last(state, optimizer, scheduler)
             if self.is_main:
                 self._log(row, writer)
@@ -349,26 +356,6 @@ class Trainer:
         except ImportError:  # tensorboard is an optional extra; the CSV log is always written
             return None
         return SummaryWriter(str(self.out / "tensorboard"))
-
-    def _repair_log(self, last_row: dict | None) -> None:
-        """After an interruption between the checkpoint and the log write, log.csv lacks the checkpoint's epoch: put
-        it back from the checkpoint, so that the log holds every epoch once, up to the one resumed from."""
-        path = self.out / "log.csv"
-        if last_row is None:
-            return
-        try:
-            rows = list(csv.DictReader(open(path, newline=""))) if path.exists() else []
-            rows = [r for r in rows if int(r["epoch"]) < int(last_row["epoch"])]
-        except (KeyError, TypeError, ValueError, csv.Error):  # UnicodeDecodeError is a ValueError
-            raise GenpasError(f"{path}: damaged (a row without a whole-number epoch); restore it, or delete the run "
-                              "directory to train from scratch") from None
-        tmp = path.with_name(".log.csv.tmp")
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(last_row))
-            w.writeheader()
-            w.writerows(rows)
-            w.writerow(last_row)
-        os.replace(tmp, path)
 
     def _log(self, row: dict, writer) -> None:
         path = self.out / "log.csv"

@@ -1,0 +1,105 @@
+"""Grouping batches by input length (`--group-by-length G`): an epoch's padding and training time, against draw order.
+
+    python bench/length_grouping.py [--config configs/sasrec-ml1m.yaml] [--groups 0,8,32] [--strategy mt]
+                                    [--steps 24] [--rounds 2] [--threads 1]
+
+For each G (0 = draw order, the default): the epoch's padding, counted exactly over all of its batches from the draws
+alone (cells of the padded batches against cells holding an input item), and the training time of the epoch,
+estimated as its number of steps times the mean time of `--steps` of its batches picked at random (the same places
+in the epoch for every G). Each timed step is a full training step (forward, loss, backward, clipping, AdamW) of the
+same freshly seeded model; the settings are timed in interleaved rounds and each keeps its best round, so a drift of
+the machine's speed favours none. Writes bench/results/length_grouping_<config stem>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results  # noqa: E402
+from cpu_options import Setup, Variant  # noqa: E402
+
+from genpas.augment import make_strategy  # noqa: E402
+from genpas.augment.batches import StreamConfig, TrainingStream  # noqa: E402
+from genpas.augment.strategy import parse_bias  # noqa: E402
+from genpas.train.build import load_split  # noqa: E402
+from genpas.train.config import TrainConfig  # noqa: E402
+
+
+def stream_for(cfg: TrainConfig, split, strategy, groups: int) -> TrainingStream:
+    stream = TrainingStream(split.train, strategy, StreamConfig("packed", cfg.max_len, cfg.batch_size, cfg.seed,
+                                                                times=cfg.model == "hstu", group_by_length=groups))
+    stream.set_epoch(0)
+    return stream
+
+
+def padding(stream: TrainingStream) -> dict:
+    """Cells of the epoch's padded batches and cells that hold an input item (counted from the draws)."""
+    cells = used = 0
+    for drawn, _ in stream.batch_draws():
+        lengths = stream.input_lengths(drawn)
+        cells += len(lengths) * int(lengths.max())
+        used += int(lengths.sum())
+    return {"batch_cells": cells, "input_cells": used, "padding_share": 1 - used / cells}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=Path("configs/sasrec-ml1m.yaml"))
+    parser.add_argument("--groups", default="0,8,32", help="comma-separated G; 0 (draw order) is the reference")
+    parser.add_argument("--strategy", default="mt", help="mt, or genpas:ALPHA,BETA,GAMMA")
+    parser.add_argument("--steps", type=int, default=24, help="batches timed per setting")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    groups = sorted({int(g) for g in args.groups.split(",") if g.strip()})  # 0, the reference, first
+    if 0 not in groups or any(g < 0 for g in groups):
+        parser.error("--groups must hold 0 (draw order, the reference) and no negative G")
+    if args.strategy == "mt":
+        strategy = make_strategy("mt")
+    elif args.strategy.startswith("genpas:") and len(args.strategy[7:].split(",")) == 3:
+        strategy = make_strategy("genpas", *(parse_bias(x) for x in args.strategy[7:].split(",")))
+    else:
+        parser.error(f"--strategy: expected mt or genpas:ALPHA,BETA,GAMMA, got {args.strategy!r}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config))
+    split = load_split(cfg)
+    results: dict = {"config": str(args.config), "data": cfg.data, "model": cfg.model, "max_len": cfg.max_len,
+                     "batch_size": cfg.batch_size, "strategy": strategy.label, "threads": torch.get_num_threads(),
+                     "timed_steps": args.steps, "rounds": args.rounds, "settings": {}}
+    picked = None
+    batches, variants = {}, {}
+    for g in groups:
+        stream = stream_for(cfg, split, strategy, g)
+        if picked is None:
+            rng = np.random.default_rng(0)
+            picked = set(rng.choice(len(stream), size=min(args.steps, len(stream)), replace=False).tolist())
+        batches[g] = [b for i, b in enumerate(stream) if i in picked]
+        results["settings"][g] = {"steps_per_epoch": len(stream), **padding(stream), "round_ms": []}
+        variants[g] = Variant(cfg, split, Setup())
+        variants[g].steps(batches[g][:2])  # warm-up
+    for _ in range(args.rounds):
+        for g in groups:
+            results["settings"][g]["round_ms"].append(variants[g].steps(batches[g]) / len(batches[g]) * 1e3)
+    reference = None
+    for g in groups:
+        r = results["settings"][g]
+        r["ms_per_step"] = min(r["round_ms"])
+        r["epoch_seconds_estimate"] = r["ms_per_step"] * r["steps_per_epoch"] / 1e3
+        reference = reference or r["epoch_seconds_estimate"]
+        r["speedup_over_draw_order"] = reference / r["epoch_seconds_estimate"]
+        print(f"G={g:<4d} padding {r['padding_share']:6.1%}  {r['ms_per_step']:8.1f} ms/step  epoch about "
+              f"{r['epoch_seconds_estimate']:7.1f} s  x{r['speedup_over_draw_order']:.2f}  (rounds "
+              f"{', '.join(f'{x:.1f}' for x in r['round_ms'])})", flush=True)
+    path = write_results(f"length_grouping_{args.config.stem}", results)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
