@@ -8,7 +8,15 @@ alone (cells of the padded batches against cells holding an input item), and the
 estimated as its number of steps times the mean time of `--steps` of its batches picked at random (the same places
 in the epoch for every G). Each timed step is a full training step (forward, loss, backward, clipping, AdamW) of the
 same freshly seeded model; the settings are timed in interleaved rounds and each keeps its best round, so a drift of
-the machine's speed favours none. Writes bench/results/length_grouping_<config stem>.json.
+the machine's speed favours none. Writes bench/results/length_grouping_<config stem>[_<strategy>].json.
+
+    python bench/length_grouping.py --quality 0,1,2 [--strategy genpas:1,0.5,1] [--group 8]
+
+trains the strategy on ml-100k (configs/one-thread.yaml: the defaults, one thread) in draw order and grouped by length
+(G = --group), one run per seed and arm, to convergence on validation, and reports each seed's validation and test
+NDCG@10 and the paired differences (grouped - draw order, mean and standard error). Runs in draw order are read from
+or added to the ml-100k experiment store (docs/results/experiments-ml-100k), the grouped ones go to
+docs/results/grouping-ml-100k; finished runs are reused. Writes bench/results/length_grouping_quality_ml-100k.json.
 """
 
 from __future__ import annotations
@@ -48,6 +56,39 @@ def padding(stream: TrainingStream) -> dict:
     return {"batch_cells": cells, "input_cells": used, "padding_share": 1 - used / cells}
 
 
+def quality(strategy, seeds: list[int], groups: int) -> None:
+    from dataclasses import replace
+
+    from genpas.search.run_store import RunStore
+
+    base = TrainConfig.for_model(TrainConfig.yaml_values(Path("configs/one-thread.yaml")), "configs/one-thread.yaml")
+    base = replace(base, progress=False, **{k: v for k, v in strategy.as_dict().items() if k != "user_weight"})
+    arms = {"draw order": (RunStore(Path("docs/results/experiments-ml-100k")), base),
+            f"grouped, G = {groups}": (RunStore(Path("docs/results/grouping-ml-100k")),
+                                       replace(base, group_by_length=groups))}
+    rows = {arm: [store.get(replace(cfg, seed=seed), base.strategy) for seed in seeds]
+            for arm, (store, cfg) in arms.items()}
+    results: dict = {"data": base.data, "strategy": strategy.label, "group_by_length": groups, "seeds": seeds,
+                     "config": "configs/one-thread.yaml", "arms": {}, "paired_grouped_minus_draw_order": {}}
+    for arm, records in rows.items():
+        results["arms"][arm] = [{"seed": seed, "valid_ndcg@10": r["valid"]["ndcg@10"],
+                                 "test_ndcg@10": r["test"]["ndcg@10"], "best_epoch": r["best_epoch"],
+                                 "optimizer_steps": r["optimizer_steps"], "train_seconds": r["train_seconds"]}
+                                for seed, r in zip(seeds, records)]
+    plain, grouped = rows.values()
+    for split in ("valid", "test"):
+        diff = np.array([g[split]["ndcg@10"] - p[split]["ndcg@10"] for p, g in zip(plain, grouped)])
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else None
+        results["paired_grouped_minus_draw_order"][f"{split}_ndcg@10"] = {"mean": float(diff.mean()), "se": se}
+    for arm, records in results["arms"].items():
+        for r in records:
+            print(f"{arm:16s} seed {r['seed']}: valid {r['valid_ndcg@10']:.4f}  test {r['test_ndcg@10']:.4f}  best "
+                  f"epoch {r['best_epoch']}  {r['train_seconds']:.0f} s")
+    for split, d in results["paired_grouped_minus_draw_order"].items():
+        print(f"grouped - draw order, {split}: {d['mean']:+.4f}" + (f" ± {d['se']:.4f} (SE)" if d["se"] else ""))
+    print(f"wrote {write_results('length_grouping_quality_ml-100k', results)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=Path("configs/sasrec-ml1m.yaml"))
@@ -56,6 +97,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=24, help="batches timed per setting")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--quality", default=None, help="seeds: train on ml-100k in both arms instead of timing")
+    parser.add_argument("--group", type=int, default=8, help="G of the grouped arm of --quality")
     args = parser.parse_args()
     groups = sorted({int(g) for g in args.groups.split(",") if g.strip()})  # 0, the reference, first
     if 0 not in groups or any(g < 0 for g in groups):
@@ -66,6 +109,8 @@ def main() -> None:
         strategy = make_strategy("genpas", *(parse_bias(x) for x in args.strategy[7:].split(",")))
     else:
         parser.error(f"--strategy: expected mt or genpas:ALPHA,BETA,GAMMA, got {args.strategy!r}")
+    if args.quality is not None:
+        return quality(strategy, [int(x) for x in args.quality.split(",")], args.group)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config))
@@ -97,7 +142,8 @@ def main() -> None:
         print(f"G={g:<4d} padding {r['padding_share']:6.1%}  {r['ms_per_step']:8.1f} ms/step  epoch about "
               f"{r['epoch_seconds_estimate']:7.1f} s  x{r['speedup_over_draw_order']:.2f}  (rounds "
               f"{', '.join(f'{x:.1f}' for x in r['round_ms'])})", flush=True)
-    path = write_results(f"length_grouping_{args.config.stem}", results)
+    suffix = "" if args.strategy == "mt" else "_" + args.strategy.replace(":", "-").replace(",", "_")
+    path = write_results(f"length_grouping_{args.config.stem}{suffix}", results)
     print(f"wrote {path}")
 
 

@@ -99,6 +99,9 @@ def test_training_plus_evaluation_seconds_of_records():
     assert "with evaluation: not known, 1 run resumed" in provenance(result)
     result.update(_seconds_with_evaluation(runs[:1]))
     assert "(2.0 min with evaluation;" in provenance(result)
+    assert "batch 64, lr" in provenance(result)  # draw order: nothing said
+    result["config"] = TrainConfig(group_by_length=8).to_dict()
+    assert "batch 64 (grouped by input length, 8 batches at a time), lr" in provenance(result)
 
 
 def test_time_budget_stops_training(tmp_path, split):

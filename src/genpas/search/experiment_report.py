@@ -32,10 +32,16 @@ def provenance(result: dict) -> str:
     seeds = ", ".join(str(s) for s in result["seeds"])
     model = MODEL_NAMES.get(cfg["model"], cfg["model"])
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
-            f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}, lr {cfg['lr']}, at most "
+            f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}{_grouped(cfg)}, lr {cfg['lr']}, "
+            f"at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
             f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_with_evaluation(result)}; runs shared with "
             f"other experiments are counted in each).{_devices(result)}")
+
+
+def _grouped(cfg: dict) -> str:
+    groups = cfg.get("group_by_length", 0)
+    return f" (grouped by input length, {groups} batches at a time)" if groups > 1 else ""
 
 
 def _devices(result: dict) -> str:

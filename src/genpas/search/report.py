@@ -13,7 +13,9 @@ def markdown_table(results: dict, title: str, config=None) -> str:
     lines = [f"# {title}", ""]
     if config is not None:
         lines += [f"Model `{config.model}` dim {config.dim}, {config.layers} layers, {config.heads} heads, max length "
-                  f"{config.max_len}, mode `{config.mode}`, batch {config.batch_size}, lr {config.lr}, seed "
+                  f"{config.max_len}, mode `{config.mode}`, batch {config.batch_size}"
+                  + (f" grouped by length ({config.group_by_length})" if config.group_by_length > 1 else "")
+                  + f", lr {config.lr}, seed "
                   f"{config.seed}, time budget {config.time_budget_minutes} min per strategy. Full ranking over all "
                   f"items, pessimistic ties, history {'excluded' if config.exclude_history else 'kept'}.", ""]
     lines.append("| strategy | " + " | ".join(f"valid {k}" for k in KEYS) + " | " + " | ".join(f"test {k}" for k in KEYS)
