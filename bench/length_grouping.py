@@ -1,14 +1,15 @@
 """Grouping batches by input length (`--group-by-length G`): an epoch's padding and training time, against draw order.
 
     python bench/length_grouping.py [--config configs/sasrec-ml1m.yaml] [--groups 0,8,32] [--strategy mt]
-                                    [--steps 24] [--rounds 2] [--threads 1]
+                                    [--steps 0] [--rounds 1] [--threads 1]
 
-For each G (0 = draw order, the default): the epoch's padding, counted exactly over all of its batches from the draws
-alone (cells of the padded batches against cells holding an input item), and the training time of the epoch,
-estimated as its number of steps times the mean time of `--steps` of its batches picked at random (the same places
-in the epoch for every G). Each timed step is a full training step (forward, loss, backward, clipping, AdamW) of the
-same freshly seeded model; the settings are timed in interleaved rounds and each keeps its best round, so a drift of
-the machine's speed favours none. Writes bench/results/length_grouping_<config stem>[_<strategy>].json.
+For each G (0 = draw order, the default): the epoch's padding, counted exactly over all of its batches from the
+draws alone (cells of the padded batches against cells holding an input item), and the training time of the epoch:
+every step of it by default, or its number of steps times the mean time of `--steps` batches picked at random (then
+the timed batches' mean cells stand beside the epoch's, since grouped widths vary widely). Each timed step is a full
+training step (forward, loss, backward, clipping, AdamW) of the same freshly seeded model; the settings are timed in
+interleaved rounds and each keeps its best round, so a drift of the machine's speed favours none.
+Writes bench/results/length_grouping_<config stem>[_<strategy>].json.
 
     python bench/length_grouping.py --quality 0,1,2 [--strategy genpas:1,0.5,1] [--group 8]
 
@@ -94,8 +95,9 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("configs/sasrec-ml1m.yaml"))
     parser.add_argument("--groups", default="0,8,32", help="comma-separated G; 0 (draw order) is the reference")
     parser.add_argument("--strategy", default="mt", help="mt, or genpas:ALPHA,BETA,GAMMA")
-    parser.add_argument("--steps", type=int, default=24, help="batches timed per setting")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=0, help="batches timed per setting, picked at random (default "
+                        "0: every batch of the epoch, the unbiased estimate: grouped widths vary widely)")
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quality", default=None, help="seeds: train on ml-100k in both arms instead of timing")
     parser.add_argument("--group", type=int, default=8, help="G of the grouped arm of --quality")
@@ -114,6 +116,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config))
+    if cfg.mode != "packed" or cfg.num_pairs is not None or cfg.budget_pairs is not None or cfg.fixed_budget:
+        parser.error(f"{args.config}: this bench times plain packed epochs; the config sets another mode or budget")
     split = load_split(cfg)
     results: dict = {"config": str(args.config), "data": cfg.data, "model": cfg.model, "max_len": cfg.max_len,
                      "batch_size": cfg.batch_size, "strategy": strategy.label, "threads": torch.get_num_threads(),
@@ -124,9 +128,13 @@ def main() -> None:
         stream = stream_for(cfg, split, strategy, g)
         if picked is None:
             rng = np.random.default_rng(0)
-            picked = set(rng.choice(len(stream), size=min(args.steps, len(stream)), replace=False).tolist())
+            every = args.steps <= 0 or args.steps >= len(stream)
+            picked = set(range(len(stream))) if every else set(rng.choice(len(stream), size=args.steps,
+                                                                          replace=False).tolist())
         batches[g] = [b for i, b in enumerate(stream) if i in picked]
-        results["settings"][g] = {"steps_per_epoch": len(stream), **padding(stream), "round_ms": []}
+        timed_cells = sum(b["inputs"].numel() for b in batches[g])  # against the epoch's: how fair the sample is
+        results["settings"][g] = {"steps_per_epoch": len(stream), **padding(stream), "timed_steps": len(batches[g]),
+                                  "timed_cells_per_step": timed_cells / len(batches[g]), "round_ms": []}
         variants[g] = Variant(cfg, split, Setup())
         variants[g].steps(batches[g][:2])  # warm-up
     for _ in range(args.rounds):
@@ -136,7 +144,8 @@ def main() -> None:
     for g in groups:
         r = results["settings"][g]
         r["ms_per_step"] = min(r["round_ms"])
-        r["epoch_seconds_estimate"] = r["ms_per_step"] * r["steps_per_epoch"] / 1e3
+        r["epoch_seconds_estimate"] = r["ms_per_step"] * r["steps_per_epoch"] / 1e3  # exact when every step is timed
+        r["epoch_cells_per_step"] = r["batch_cells"] / r["steps_per_epoch"]
         reference = reference or r["epoch_seconds_estimate"]
         r["speedup_over_draw_order"] = reference / r["epoch_seconds_estimate"]
         print(f"G={g:<4d} padding {r['padding_share']:6.1%}  {r['ms_per_step']:8.1f} ms/step  epoch about "

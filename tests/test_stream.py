@@ -149,7 +149,8 @@ def test_grouping_by_length_keeps_every_row_and_step_and_cuts_the_padding(mode, 
         plain.set_epoch(epoch)
         grouped.set_epoch(epoch)
         a, b = list(plain), list(grouped)
-        assert len(a) == len(b) == len(plain) and [len(x["inputs"]) for x in a] == [len(x["inputs"]) for x in b]
+        assert len(a) == len(b) == len(plain)
+        assert sorted(len(x["inputs"]) for x in a) == sorted(len(x["inputs"]) for x in b)  # the same batch sizes
         assert _unpadded_rows(a) == _unpadded_rows(b)
         width = [x["inputs"].shape[1] for x in a], [x["inputs"].shape[1] for x in b]
         assert sum(width[1]) < sum(width[0])  # less padding
@@ -171,10 +172,21 @@ def test_grouping_by_length_keeps_every_row_and_step_and_cuts_the_padding(mode, 
     assert len(one) == len(two) and all(all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(one, two))
 
 
-def test_grouping_of_one_batch_is_draw_order():
-    store = toy_store(lengths=(30, 2, 3, 25, 4, 12), seed=1)
-    base = dict(mode="packed", max_len=8, batch_size=3, seed=0)
-    for groups in (0, 1):
-        a = list(TrainingStream(store, genpas(1, 0.5, 1), StreamConfig(**base)))
-        b = list(TrainingStream(store, genpas(1, 0.5, 1), StreamConfig(**base, group_by_length=groups)))
-        assert len(a) == len(b) and all(all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(a, b))
+def test_draw_order_batches_are_the_samplers_draws_cut_in_turn_and_ranks_stay_equal_when_grouped():
+    """G = 0 or 1: batch i holds draws i*B .. (i+1)*B - 1 of the rank's share, as the sampler gives them (the oracle:
+    the concatenated draws, cut). Grouped, every rank still takes the same number of steps."""
+    store = toy_store(lengths=(30, 2, 3, 25, 4, 12, 7, 40, 5, 18), seed=1)
+    for mode, extra in (("packed", {}), ("pairs", {"num_pairs": 77})):
+        for groups in (0, 1):
+            cfg = StreamConfig(mode=mode, max_len=8, batch_size=5, seed=2, group_by_length=groups, **extra)
+            stream = TrainingStream(store, genpas(1, 0.5, 1), cfg, rank=1, world_size=2)
+            stream.set_epoch(3)
+            start, end = stream.shard_bounds()
+            draws = tuple(np.concatenate(x) for x in zip(*stream.sampler.chunks_in_range(3, start, end)))
+            batches = list(stream.batch_draws())
+            assert [p for _, p in batches] == list(range(start, end, 5))
+            for i, (drawn, _) in enumerate(batches):
+                assert all(np.array_equal(d, x[i * 5:(i + 1) * 5]) for d, x in zip(drawn, draws))
+        grouped = StreamConfig(mode=mode, max_len=8, batch_size=5, seed=2, group_by_length=3, **extra)
+        ranks = [list(TrainingStream(store, genpas(1, 0.5, 1), grouped, rank=r, world_size=3)) for r in range(3)]
+        assert len({len(r) for r in ranks}) == 1

@@ -329,3 +329,5 @@ def test_grouping_by_length_trains_the_same_compute_as_another_run(tmp_path, spl
     assert run_key(TrainConfig(strategy="mt", group_by_length=8, **TINY)) != run_key(cfg)
     with pytest.raises(GenpasError, match="--group-by-length must be >= 0"):
         TrainConfig(group_by_length=-1)
+    with pytest.raises(GenpasError, match="--group-by-length must be 0 .draw order. or >= 2 batches, got 1"):
+        TrainConfig(group_by_length=1)  # the same batches as 0: one spelling, one run key

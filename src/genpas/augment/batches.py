@@ -19,7 +19,9 @@ Grouping by length (`group_by_length` G > 1) takes the epoch's draws G batches a
 and cuts them into batches of similar lengths, in a seeded random order: the epoch holds the same rows with the same
 weights and the same number of batches, with far less padding where inputs vary in length (ML-1M at length 200).
 Each row's loss weight is one pair's worth whatever its batch (loss.py), so grouping changes which rows share a
-step, never the weight a target gets in the epoch.
+step, not the weight a target gets in the epoch. One exception: the epoch's last batch, when partial, weighs its
+fewer rows a little more in either order; grouped, its rows are the longest inputs of the last group (on ML-1M, 39
+rows at 1.6x once an epoch).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class StreamConfig:
     classic: bool = False  # exact presets only: every pair once per epoch, shuffled (pairs mode)
     transforms: tuple = ()  # classic input transforms (pairs mode), e.g. (Transform("crop", 0.6),)
     times: bool = False  # add each row's event times (models with a time signal, e.g. HSTU)
-    group_by_length: int = 0  # G > 1: batches cut from G batches' draws sorted by input length (0, 1: in draw order)
+    group_by_length: int = 0  # G > 1: batches cut from G batches' draws sorted by input length (0, 1: draw order)
 
 
 class TrainingStream(IterableDataset):

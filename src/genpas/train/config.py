@@ -157,6 +157,8 @@ class TrainConfig:
                      "min_item_count"):
             number(name, 0, integer=True)
         number("group_by_length", 0, MAX_SIZE, integer=True)
+        if self.group_by_length == 1:  # a group of one batch is draw order: one spelling (0), so one run key
+            raise self._bad("group_by_length", "must be 0 (draw order) or >= 2 batches, got 1")
         for name in ("num_pairs", "budget_pairs"):  # a trillion pairs an epoch is beyond any data set's need
             number(name, 1, 10**12, integer=True, optional=True)
         number("threads", 1, integer=True, optional=True)
