@@ -58,7 +58,7 @@ def share(job, store: RunStore, wait: bool = True) -> dict:
     if not can_lock():
         raise GenpasError("--share needs advisory file locks (POSIX fcntl), which this platform lacks")
     runs = _planned(job, store)  # the plan depends on configurations only, never on results: computed once
-    held = train_free(store, runs)  # first the runs no one holds (finished ones are read back)...
+    held = train_free(store, [run for run in runs if store.finished(run[2], run[0]) is None])  # unheld runs...
     while held and not wait:
         again = train_free(store, held)
         if len(again) == len(held):

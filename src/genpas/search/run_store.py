@@ -171,8 +171,8 @@ class RunStore:
                 record = self.train(cfg, key, wait)
             except RunBusy:  # held by another process, unless it was only reading back a run finished meanwhile
                 self.ledger.refresh()
-                record = self.ledger.done.get(key)
-                if record is None or not trained_on(record, self._data(cfg)):
+                record = self.finished(cfg, key)
+                if record is None:
                     raise
         if "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
             saved = self.root / "runs" / key / "metrics.json"
@@ -180,6 +180,11 @@ class RunStore:
         if self.on_result is not None:
             self.on_result(name, record)
         return record
+
+    def finished(self, cfg: TrainConfig, key: str) -> dict | None:
+        """The ledger's record of run `key` if it finished on the data at hand (or before runs recorded their data)."""
+        record = self.ledger.done.get(key)
+        return record if record is not None and trained_on(record, self._data(cfg)) else None
 
     def _data(self, cfg: TrainConfig) -> str:
         """The fingerprint of the data the store's runs train on (read once, when a finished run is first reused)."""
@@ -202,8 +207,8 @@ class RunStore:
             log.warning("waiting for run %s, which another process is training", key)
         with self.claim(key, wait):
             self.ledger.refresh()
-            done = self.ledger.done.get(key)
-            if done is not None and trained_on(done, self._data(cfg)):
+            done = self.finished(cfg, key)
+            if done is not None:
                 return done
             if self.split is None:
                 self.split = load_split(cfg)
