@@ -12,7 +12,8 @@
 #                                           unfinished runs' checkpoints in git's index (scripts/park_runs.sh)
 #
 # The queue, in order of what the ML-1M issue needs first:
-#   1. the search (SASRec, top 3 settings and the three baselines, seed 0);
+#   1. the search (SASRec, top 3 settings and the three baselines, seed 0), pruning hopeless trainings (--prune:
+#      a pruned run stays resumable; docs/method.md "Pruning a search");
 #   2. SASRec MT and the search's pick over seeds 0 and 1 (needs the search's search.json: skipped until it exists);
 #   3. TIGER MT and 4. TIGER MT and the pick, seed 0 (3 starts before the search ends; 4 reuses its run and writes
 #      the table of both), at most TIGER_EPOCHS epochs (default 20) with patience
@@ -30,7 +31,8 @@ TIGER_BOUND=(--epochs "${TIGER_EPOCHS:-20}" --patience "${TIGER_PATIENCE:-5}")
 SHARED=(--out "$E" --share --no-wait --no-progress)
 
 queue() {  # one command per line, its words tab-separated
-    printf '%s\t' search --config configs/sasrec-ml1m.yaml --top-k 3 --seed 0 --out "$E" --no-wait --no-progress
+    printf '%s\t' search --config configs/sasrec-ml1m.yaml --top-k 3 --seed 0 --prune --out "$E" --no-wait \
+        --no-progress
     echo
     printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1 "${SHARED[@]}"

@@ -49,11 +49,11 @@ def released_before_waiting(store, key, stranger, check):
     """Let `store` run its first pass; when it comes to wait for `key`, run `check`, then release the stranger."""
     real = store.train
 
-    def train(cfg, k, wait=True):
+    def train(cfg, k, wait=True, prune=None):
         if k == key and wait:
             check()
             stranger.release()
-        return real(cfg, k, wait)
+        return real(cfg, k, wait, prune)
 
     store.train = train
     yield
@@ -119,10 +119,10 @@ def test_a_worker_that_does_not_wait_leaves_held_runs_and_the_last_one_writes_th
     stranger = Stranger(tmp_path / "again" / "runs" / ".claims" / keys[0])
     real = store.train
 
-    def train(cfg, k, wait=True):  # the holder of the first run lets go while this worker trains the last one
+    def train(cfg, k, wait=True, prune=None):  # the holder of the first run lets go while this worker trains the last one
         if k == keys[3]:
             stranger.release()
-        return real(cfg, k, wait)
+        return real(cfg, k, wait, prune)
 
     store.train = train
     result = campaign.share(job(settings), store, wait=False)

@@ -115,14 +115,14 @@ def test_processes_share_a_search(tmp_path, monkeypatch):
         fcntl.flock(strangers[key], fcntl.LOCK_EX | fcntl.LOCK_NB)
     order, real = [], RunStore.train
 
-    def train(self, cfg, key, wait=True):
+    def train(self, cfg, key, wait=True, prune=None):
         if wait and key in strangers:  # the second pass reached a held run: the other process ends
             assert len(order) == 3 + (key == keys["sw"])  # LT and the two GenPAS settings first (then MT)
             if key == keys["sw"]:  # ...having finished it: its record is in the ledger
                 with open(tmp_path / "s" / "ledger.jsonl", "a") as fh:
                     fh.write(next(line for line in lone_records if json.loads(line)["name"] == key) + "\n")
             strangers.pop(key).close()
-        record = real(self, cfg, key, wait)  # RunBusy for a held run in the first pass
+        record = real(self, cfg, key, wait, prune)  # RunBusy for a held run in the first pass
         order.append(key)
         return record
 

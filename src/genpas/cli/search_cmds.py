@@ -18,6 +18,7 @@ from genpas.cli.common import (
     TimeCol,
     UserCol,
     data_fields,
+    on_command_line,
     progress_text,
 )
 from genpas.errors import GenpasError
@@ -44,6 +45,12 @@ def search_cmd(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="With other processes training this search: "
                     "--no-wait trains only what no process holds, then stops instead of waiting for their trainings "
                     "(the last process to finish writes search.json).")] = True,
+    prune: Annotated[bool, typer.Option("--prune", help="Stop a training early once its trend and noise say it cannot "
+                     "reach the best finished one; it stays resumable (docs/method.md, \"Pruning\").")] = False,
+    prune_factor: Annotated[float, typer.Option("--prune-factor", help="With --prune: how much steeper than its "
+                            "recent trend a training may still climb (larger stops fewer).")] = 2.0,
+    prune_margin: Annotated[float, typer.Option("--prune-margin", help="With --prune: the relative margin on a "
+                            "training's reach (larger stops fewer).")] = 0.05,
     fmt: Format = None,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
@@ -73,6 +80,13 @@ def search_cmd(
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes
+    for name, value in (("prune_factor", prune_factor), ("prune_margin", prune_margin)):
+        flag = "--" + name.replace("_", "-")
+        if on_command_line(ctx, name) and not prune:
+            raise GenpasError(f"{flag} applies with --prune only; add --prune")
+        if not value >= 0:  # nan too
+            raise GenpasError(f"{flag} must be >= 0, got {value}")
+    factor = prune_factor if prune else None
     if budget_minutes is not None and not budget_minutes > 0:  # nan too
         raise GenpasError(f"--time-budget must be > 0 minutes (the whole search's), got {budget_minutes}")
 
@@ -80,20 +94,22 @@ def search_cmd(
 
     if plan:
         output_dir(out, data_inputs(base.data), create=False)  # checked; a plan writes nothing
-        rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples)
+        rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples, factor, prune_margin)
         for row in rows:
             typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{progress_text(row)}")
-        counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in STATES)
+        states = STATES + (("pruned",) if prune else ())
+        counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in states)
         typer.echo(f"{len(rows)} trainings: {counts}")
         return
     out = output_dir(out, data_inputs(base.data), create=False)  # the search creates it
 
     def announce(name, record):
-        typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s)")
+        stopped = f", pruned after epoch {record['pruned']['epoch']}" if record.get("pruned") else ""
+        typer.echo(f"{name:32s} valid ndcg@10 {record['valid']['ndcg@10']:.4f}  ({record['train_seconds']:.0f} s{stopped})")
 
     try:
         result = trained.search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce,
-                                wait=wait)
+                                wait=wait, prune_factor=factor, prune_margin=prune_margin)
     except LeftToOthers as left:
         typer.echo(str(left))
         return

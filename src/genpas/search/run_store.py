@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genpas.errors import GenpasError
+from genpas.search.pruning import Prune, Pruned, pruned_record
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
@@ -150,14 +151,17 @@ class RunStore:
     planning: bool = False
     planned: list = field(default_factory=list)  # (key, name, config) of every run a planning store was asked for
     ledger: Ledger = field(init=False)
+    pruned: Ledger = field(init=False)  # runs a search stopped as hopeless (pruning.py): unfinished, resumable
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.root = Path(self.root)
         self.ledger = Ledger(self.root / "ledger.jsonl")
+        self.pruned = Ledger(self.root / "pruned.jsonl")
 
-    def get(self, cfg: TrainConfig, name: str, wait: bool = True) -> dict:
-        """The record of run `cfg`, trained here unless finished (see `train` for `wait`)."""
+    def get(self, cfg: TrainConfig, name: str, wait: bool = True, prune: Prune | None = None) -> dict:
+        """The record of run `cfg`, trained here unless finished (see `train` for `wait`). With `prune` (a search's
+        rule, pruning.py) a run the rule stops, or stopped before, gives its pruned record instead."""
         key = f"{name}-{run_key(cfg)}"
         record = self.ledger.done.get(key)
         if self.planning:
@@ -166,12 +170,14 @@ class RunStore:
         if record is not None and not trained_on(record, self._data(cfg)):
             log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
             record = None  # its directory is emptied by the data check of train_owned
+        if record is None and prune is not None:
+            record = self.stopped(cfg, key, prune)
         if record is None:
             try:
-                record = self.train(cfg, key, wait)
+                record = self.train(cfg, key, wait, prune)
             except RunBusy:  # held by another process, unless it was only reading back a run finished meanwhile
                 self.ledger.refresh()
-                record = self.finished(cfg, key)
+                record = self.finished(cfg, key) or (self.stopped(cfg, key, prune) if prune is not None else None)
                 if record is None:
                     raise
         if "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
@@ -185,6 +191,14 @@ class RunStore:
         """The ledger's record of run `key` if it finished on the data at hand (or before runs recorded their data)."""
         record = self.ledger.done.get(key)
         return record if record is not None and trained_on(record, self._data(cfg)) else None
+
+    def stopped(self, cfg: TrainConfig, key: str, prune: Prune) -> dict | None:
+        """The pruned record of run `key` if `prune` stands by it (pruning.Prune.accepts) on the data at hand."""
+        self.pruned.refresh()
+        record = self.pruned.done.get(key)
+        if record is None or not trained_on(record, self._data(cfg)):
+            return None
+        return record if prune.accepts(record, len(validation_curve(self.root / "runs" / key / "log.csv"))) else None
 
     def _data(self, cfg: TrainConfig) -> str:
         """The fingerprint of the data the store's runs train on (read once, when a finished run is first reused)."""
@@ -200,21 +214,42 @@ class RunStore:
         return exclusive(self.root / "runs" / ".claims" / key,
                          f"run {key} of {self.root} is being trained by another process", wait)
 
-    def train(self, cfg: TrainConfig, key: str, wait: bool = True) -> dict:
+    def train(self, cfg: TrainConfig, key: str, wait: bool = True, prune: Prune | None = None) -> dict:
         """Train run `key` under its claim, unless another process finished it meanwhile; returns its record. By
-        default a run another process holds is waited for (then read back); wait=False raises RunBusy instead."""
+        default a run another process holds is waited for (then read back); wait=False raises RunBusy instead.
+        With `prune`, the rule is checked after every epoch: a run it stops gets a pruned record (pruning.py),
+        written to DIR/pruned.jsonl under the claim, so no other process resumes it meanwhile."""
         if wait and held_elsewhere(self.root / "runs" / ".claims" / key):
             log.warning("waiting for run %s, which another process is training", key)
         with self.claim(key, wait):
             self.ledger.refresh()
             done = self.finished(cfg, key)
+            if done is None and prune is not None:
+                done = self.stopped(cfg, key, prune)
             if done is not None:
                 return done
             if self.split is None:
                 self.split = load_split(cfg)
             run_dir = self.root / "runs" / key
             start = time.perf_counter()
-            metrics = train_owned(cfg, run_dir, split=self.split, wait=wait)
+
+            def check(epoch: int) -> None:
+                scores = [score for _, score in validation_curve(run_dir / "log.csv")]
+                verdict = prune.verdict(scores, cfg.epochs, cfg.patience)
+                if verdict is not None:
+                    raise Pruned(verdict)
+
+            try:
+                metrics = train_owned(cfg, run_dir, split=self.split, wait=wait,
+                                      after_epoch=None if prune is None else check)
+            except Pruned as stop:
+                record = pruned_record(cfg, key, run_dir, self.split, stop.verdict, start)
+                self.pruned.add(record)
+                v = stop.verdict
+                log.warning("stopped %s after epoch %d: its best valid NDCG@10 %.4f would reach at most %.4f, "
+                            "below %s's %.4f (--prune)", key, v["epoch"], v["best"], v["reach"], v["leader"],
+                            v["leader_valid_ndcg@10"])
+                return record
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
                       "stopped_by": metrics.get("stopped_by"), "train_seconds": metrics["train_seconds"],

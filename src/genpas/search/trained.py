@@ -28,6 +28,7 @@ from genpas.augment import make_strategy
 from genpas.augment.strategy import bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
+from genpas.search.pruning import MARGIN, Prune
 from genpas.search.run_store import LeftToOthers, RunStore, ended_by, run_key, run_progress
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
@@ -124,29 +125,52 @@ def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_min
 
 
 def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
-         keep_fraction: float = 0.2, samples: int = 8) -> list[dict]:
-    """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES) and progress
-    (run_store.run_progress). Reads DIR and writes nothing."""
+         keep_fraction: float = 0.2, samples: int = 8, prune_factor: float | None = None,
+         prune_margin: float = MARGIN) -> list[dict]:
+    """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES, or
+    "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it) and progress (run_store.run_progress). Reads DIR
+    and writes nothing."""
     from genpas.search.campaign import state_of
 
     out = Path(out)
     _, _, jobs, _ = _jobs(base, load_split(base), out, top_k, seed, budget_minutes, keep_fraction, samples,
                           save=False)
     store, rows = RunStore(out), []
+    prune = None if prune_factor is None else Prune(lambda: None, prune_factor, prune_margin)
     for name, cfg in jobs:
         key = f"{cfg.strategy}-{run_key(cfg)}"
-        legacy = store.ledger.done.get(name)
-        done = legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL
-        state = "finished" if done else state_of(store, key)
+        state = "finished" if _legacy(store, name, cfg) is not None else state_of(store, key)
+        if state in ("started", "pending") and prune is not None and store.stopped(cfg, key, prune) is not None:
+            state = "pruned"
         rows.append({"name": name, "key": key, "state": state, **run_progress(out / "runs" / key / "log.csv", cfg)}
-                    | ({"epochs_left": 0} if state == "finished" else {}))
+                    | ({"epochs_left": 0} if state in ("finished", "pruned") else {}))
     return rows
 
 
+def _legacy(store: RunStore, name: str, cfg: TrainConfig) -> dict | None:
+    """The record a search finished before searches shared the run store kept under the job's name, if it is `cfg`'s."""
+    legacy = store.ledger.done.get(name)
+    return legacy if legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL \
+        else None
+
+
+def _leader(store: RunStore, jobs: list) -> tuple[str, float] | None:
+    """(name, best validation NDCG@10) of the search's best finished training so far, read from the ledger (other
+    processes of the search may have finished some meanwhile); None while none has finished."""
+    store.ledger.refresh()
+    done = [(name, _legacy(store, name, cfg) or store.finished(cfg, f"{cfg.strategy}-{run_key(cfg)}"))
+            for name, cfg in jobs]
+    scores = [(name, record["valid"]["ndcg@10"]) for name, record in done if record is not None]
+    return max(scores, key=lambda pair: pair[1]) if scores else None
+
+
 def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
-           keep_fraction: float = 0.2, samples: int = 8, on_result=None, wait: bool = True) -> dict:
+           keep_fraction: float = 0.2, samples: int = 8, on_result=None, wait: bool = True,
+           prune_factor: float | None = None, prune_margin: float = MARGIN) -> dict:
     """Run (or resume) the search; writes and returns the search.json object. Without `wait`, trainings other
-    processes hold are not waited for: LeftToOthers is raised if any are still held once the rest are done."""
+    processes hold are not waited for: LeftToOthers is raised if any are still held once the rest are done. With
+    `prune_factor` (and `prune_margin`), trainings that cannot reach the best finished one are stopped early
+    (pruning.py)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = replace(base, seed=seed)
@@ -156,6 +180,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     if budget_minutes is not None:  # as the jobs' (search.json records the base configuration)
         base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
     store = RunStore(out, split=split)
+    prune = None if prune_factor is None else Prune(lambda: _leader(store, jobs), prune_factor, prune_margin)
     finished, held = {}, list(jobs)
     # Several processes may run one search: each trains the jobs no other process holds, passing over the held ones
     # again while a pass finds one free, then waits for the rest (and resumes any whose process died), or without
@@ -164,7 +189,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         still = []
         for name, cfg in held:
             try:
-                finished[name] = _record(store, name, cfg, wait=False)
+                finished[name] = _record(store, name, cfg, wait=False, prune=prune)
             except RunBusy:
                 still.append((name, cfg))
                 continue
@@ -174,7 +199,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
             if not wait:
                 raise LeftToOthers([f"{cfg.strategy}-{run_key(cfg)}" for _, cfg in still])
             for name, cfg in still:
-                finished[name] = _record(store, name, cfg, wait=True)
+                finished[name] = _record(store, name, cfg, wait=True, prune=prune)
                 if on_result is not None:
                     on_result(name, finished[name])
             break
@@ -211,21 +236,23 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
                                                          [t["valid"]["ndcg@10"] for t in trained]),
         },
         "screen_seconds": screen_seconds,
+        "prune": None if prune is None else {"factor": prune.factor, "margin": prune.margin,
+                                             "pruned": [n for n, r in finished.items() if r.get("pruned")]},
         "config": base.to_dict(),
     }
     write_text(out / "search.json", json.dumps(json_safe(result), indent=2) + "\n")
     return result
 
 
-def _record(store: RunStore, name: str, cfg: TrainConfig, wait: bool) -> dict:
+def _record(store: RunStore, name: str, cfg: TrainConfig, wait: bool, prune: Prune | None = None) -> dict:
     """The record of one search training, from the run store (trained, resumed or read back; RunBusy when another
     process trains it and `wait` is False). A search finished before searches shared the run store recorded its
     trainings under the job's name: such a record of the same configuration is read back, never retrained."""
-    legacy = store.ledger.done.get(name)
-    if legacy is not None and same_config(legacy["config"], cfg) and legacy.get("protocol") == PROTOCOL:
+    legacy = _legacy(store, name, cfg)
+    if legacy is not None:
         return legacy
     _adopt(store, name, cfg)
-    return store.get(cfg, cfg.strategy, wait=wait)
+    return store.get(cfg, cfg.strategy, wait=wait, prune=prune)
 
 
 def _adopt(store: RunStore, name: str, cfg: TrainConfig) -> None:
@@ -248,16 +275,19 @@ def _trained_facts(record: dict) -> dict:
     --time-budget gives each candidate wall-clock seconds, so its epochs depend on the machine's load)."""
     return {"best_epoch": record["best_epoch"], "epochs_run": record.get("epochs_run"),
             "stopped_by": ended_by(record) if "epochs_run" in record else None,
-            "optimizer_steps": record.get("optimizer_steps"), "train_seconds": record["train_seconds"]}
+            "optimizer_steps": record.get("optimizer_steps"), "train_seconds": record["train_seconds"]} | (
+                {"pruned": record["pruned"]} if "pruned" in record else {})
 
 
 def format_search(result: dict) -> str:
     lines = [f"{'setting':32s}{'KL':>8s}{'ratio':>8s}{'valid ndcg@10':>15s}{'test ndcg@10':>14s}", "-" * 77]
     for name, b in result["baselines"].items():
-        lines.append(f"{name.upper():32s}{'':8s}{'':8s}{b['valid']['ndcg@10']:15.4f}{b['test']['ndcg@10']:14.4f}")
+        lines.append(f"{name.upper():32s}{'':8s}{'':8s}{b['valid']['ndcg@10']:15.4f}{b['test']['ndcg@10']:14.4f}"
+                     + _pruned_text(b))
     for t in result["trained"]:
         label = make_strategy("genpas", t["alpha"], t["beta"], t["gamma"]).label
-        lines.append(f"{label:32s}{t['kl']:8.3f}{t['ratio']:8.3f}{t['valid']['ndcg@10']:15.4f}{t['test']['ndcg@10']:14.4f}")
+        lines.append(f"{label:32s}{t['kl']:8.3f}{t['ratio']:8.3f}{t['valid']['ndcg@10']:15.4f}{t['test']['ndcg@10']:14.4f}"
+                     + _pruned_text(t))
     best = result["best"]
     lines.append("")
     lines.append(f"best: {best['strategy']} (alpha {best['alpha']}, beta {best['beta']}, gamma {best['gamma']}): "
@@ -268,4 +298,16 @@ def format_search(result: dict) -> str:
 
     lines.append(f"screening vs training (Spearman over trained settings): KL {rho(sp['spearman_kl_vs_valid_ndcg@10'])}, "
                  f"ratio {rho(sp['spearman_ratio_vs_valid_ndcg@10'])}")
+    if result.get("prune"):
+        rule = result["prune"]
+        lines.append(f"--prune (factor {rule['factor']:g}, margin {rule['margin']:g}): a pruned training stopped before "
+                     "convergence, as its trend over its last patience window, steepened by the factor up to its last "
+                     "epoch, plus the noise of its validations and the margin, stays below the leader; its figures "
+                     "are those of its best epoch so far (genpas.search.pruning)")
     return "\n".join(lines)
+
+
+def _pruned_text(entry: dict) -> str:
+    facts = entry.get("pruned")
+    return "" if not facts else (f"  pruned after epoch {facts['epoch']} (would reach at most "
+                                 f"{facts['reach']:.4f} < {facts['leader_valid_ndcg@10']:.4f})")

@@ -62,10 +62,13 @@ log = logging.getLogger(__name__)
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, out_dir: Path, split=None, on_batch=None, check_memory: bool = True,
-                 weights: Path | None = None):
+                 weights: Path | None = None, after_epoch=None):
         self.cfg = cfg
         self.out = Path(out_dir)
         self.on_batch = on_batch  # test hook: called with every training batch
+        # called with the epoch once its checkpoint and log row are written; whatever it raises ends the run there,
+        # unfinished and resumable (the search's pruning: search/pruning.py)
+        self.after_epoch = after_epoch
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
         self.device = pick_device(cfg.device)
@@ -220,6 +223,8 @@ class Trainer:
             if self.is_main:
                 self._log(row, writer)
                 log.info("epoch %d loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, row["loss"], score, seconds)
+            if self.after_epoch is not None:
+                self.after_epoch(epoch)
         if writer is not None:
             writer.close()
         if state["best_epoch"] < 0:
@@ -371,7 +376,8 @@ class Trainer:
                     writer.add_scalar(key, value, row["epoch"])
 
 
-def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False, fresh: bool = False) -> dict:
+def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False, fresh: bool = False,
+                after_epoch=None) -> dict:
     """Train in a run directory owned by a job (search, main job): a directory left by a different configuration or
     data is emptied, one left by the same is resumed from its last checkpoint (fresh: emptied in any case). A
     directory another process trains in raises RunBusy, or with `wait` is waited for."""
@@ -380,9 +386,10 @@ def train_owned(cfg: TrainConfig, out_dir: Path, split=None, wait: bool = False,
     with run_lock(out_dir, wait):  # held from the check to the end of training (the trainer's own lock re-enters it)
         split = split if split is not None else load_split(cfg)
         clear_run(out_dir) if fresh else fresh_or_resumable(cfg, out_dir, split.full)
-        return train(cfg, out_dir, resume=(out_dir / "last.pt").exists(), split=split)
+        return train(cfg, out_dir, resume=(out_dir / "last.pt").exists(), split=split, after_epoch=after_epoch)
 
 
-def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None) -> dict:
-    """API twin of `genpas train`: train, restore the best epoch, evaluate, write the run directory."""
-    return Trainer(cfg, out_dir, split=split).fit(resume=resume)
+def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, split=None, after_epoch=None) -> dict:
+    """API twin of `genpas train`: train, restore the best epoch, evaluate, write the run directory (`after_epoch`:
+    see Trainer)."""
+    return Trainer(cfg, out_dir, split=split, after_epoch=after_epoch).fit(resume=resume)

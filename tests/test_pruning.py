@@ -1,0 +1,144 @@
+"""The search's pruning (genpas.search.pruning): the reach formula, the verdict, and pruned runs in the run store and
+the search: unfinished, resumable, read back by searches that prune alike and resumed by everything else."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from genpas.data.synth import SynthConfig, synthesize, write_table
+from genpas.search.pruning import Prune, reach
+
+
+def test_reach_carries_the_trend_on_steeper_and_adds_the_margin():
+    # a straight line: no noise; slope 0.1, level 0.6 at epoch 5, 4 epochs left, trend carried on twice as steep
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert reach(scores, epochs=10, window=4, factor=2, margin=0.05) == pytest.approx(1.05 * (0.6 + 2 * 0.1 * 4))
+    assert reach(scores, epochs=10, window=4, factor=0, margin=0) == pytest.approx(0.6)
+
+
+def test_reach_adds_the_noise_of_the_best_validations_left():
+    # the last window is flat around 0.55 with residuals of +-0.05: sd (2 degrees of freedom used) sqrt(0.01 / 2)
+    scores = [0.1, 0.2, 0.5, 0.6, 0.6, 0.5]
+    noise = math.sqrt(4 * 0.05 ** 2 / 2)
+    expected = 1.05 * (0.6 + math.sqrt(2 * math.log(4 + 1)) * noise)  # the best so far (0.6) is above the level
+    assert reach(scores, epochs=10, window=4) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("scores, epochs, window", [
+    ([0.1, 0.2, 0.3], 10, 4),                  # no full window yet
+    ([0.1, 0.2, 0.3, 0.4, 0.5], 5, 3),        # the last epoch: the cap ends the run now
+    ([0.1, 0.5, 0.4, 0.3, 0.45, 0.2], 10, 4),  # no gain over the last 4 epochs: patience ends it now
+    ([0.1, 0.2, 0.3, 0.4, 0.5], 10, 2),        # a window under 3 epochs has no noise estimate
+])
+def test_reach_does_not_apply(scores, epochs, window):
+    assert reach(scores, epochs, window) is None
+
+
+def test_the_verdict_stops_a_run_only_below_a_finished_leader():
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    most = reach(scores, 10, 4)
+    assert Prune(lambda: None).verdict(scores, 10, 4) is None  # nothing finished yet
+    assert Prune(lambda: ("lead", most)).verdict(scores, 10, 4) is None  # reach it: goes on
+    verdict = Prune(lambda: ("lead", most + 0.01)).verdict(scores, 10, 4)
+    assert verdict["epoch"] == 5 and verdict["reach"] == pytest.approx(most) and verdict["leader"] == "lead"
+    assert (verdict["factor"], verdict["margin"], verdict["leader_valid_ndcg@10"]) == (2.0, 0.05, most + 0.01)
+    record = {"epochs_run": 6, "pruned": verdict}
+    assert Prune(lambda: None).accepts(record, 6)
+    assert not Prune(lambda: None).accepts(record, 7)  # trained further since
+    assert not Prune(lambda: None, factor=3.0).accepts(record, 6)  # another rule
+    assert not Prune(lambda: None, margin=0.1).accepts(record, 6)
+    with pytest.raises(Exception, match="--prune-factor must be >= 0"):
+        Prune(lambda: None, factor=float("nan"))
+
+
+def _setup(tmp_path):
+    from genpas.train.config import TrainConfig
+
+    write_table(synthesize(SynthConfig(users=80, items=30, mean_length=10, seed=5)), tmp_path / "log.csv")
+    return TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=8, batch_size=16,
+                       epochs=8, patience=3, lr=0.01, progress=False)
+
+
+def _log_scores(run_dir):
+    with open(run_dir / "log.csv", newline="") as fh:
+        return [(int(r["epoch"]), float(r["valid_ndcg@10"])) for r in csv.DictReader(fh)]
+
+
+def test_a_pruned_run_is_left_unfinished_read_back_alike_and_resumed_otherwise(tmp_path, monkeypatch):
+    from genpas.search import run_store
+    from genpas.search.run_store import RunStore, run_key
+
+    base = _setup(tmp_path)
+    key = f"mt-{run_key(base)}"
+    store, hopeless = RunStore(tmp_path / "d"), Prune(lambda: ("a leader", 1.0))  # nothing reaches 1.0
+    record = store.get(base, "mt", prune=hopeless)
+    run = tmp_path / "d" / "runs" / key
+    logged = _log_scores(run)
+    assert record["stopped_by"] == "pruned" and record["pruned"]["epoch"] == len(logged) - 1 >= base.patience
+    assert (run / "last.pt").exists() and not (run / "metrics.json").exists()  # unfinished, resumable
+    assert key not in store.ledger.done and json.loads((tmp_path / "d" / "pruned.jsonl").read_text())["name"] == key
+    # the record holds the best epoch's weights evaluated afresh: the validation score the log has for that epoch
+    best = max(score for _, score in logged)
+    assert record["valid"]["ndcg@10"] == pytest.approx(best, abs=1e-6)
+    assert record["best_epoch"] == [score for _, score in logged].index(best)
+    assert record["epochs_run"] == len(logged) and record["optimizer_steps"] > 0 and "ndcg@10" in record["test"]
+
+    # A search pruning alike reads the record back without training; a fresh store sees it too.
+    monkeypatch.setattr(run_store, "train_owned", lambda *a, **k: pytest.fail("trained a pruned run again"))
+    assert RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))["pruned"] == record["pruned"]
+    monkeypatch.undo()
+
+    # Without the rule (an experiment, a search without --prune) the run resumes where it stopped and finishes.
+    finished = RunStore(tmp_path / "d").get(base, "mt")
+    resumed = _log_scores(run)
+    assert resumed[: len(logged)] == logged and [e for e, _ in resumed] == list(range(len(resumed)))
+    assert finished["stopped_by"] in ("patience", "epochs") and (run / "metrics.json").exists()
+    assert RunStore(tmp_path / "d").get(base, "mt", prune=hopeless)["stopped_by"] == finished["stopped_by"]
+
+
+def test_a_search_that_prunes_records_it_and_plans_it(tmp_path, monkeypatch, capsys):
+    from genpas.cli import main
+    from genpas.search import trained
+
+    base = _setup(tmp_path)
+    monkeypatch.setattr(trained, "_leader", lambda store, jobs: ("a leader", 1.0))  # every training is hopeless
+    result = trained.search(base, tmp_path / "s", top_k=1, samples=2, prune_factor=2.0)
+    pruned = result["prune"]["pruned"]
+    assert result["prune"]["factor"] == 2.0 and result["prune"]["margin"] == 0.05 and pruned
+    entries = {**result["baselines"], **{trained._name(t["alpha"], t["beta"], t["gamma"]): t for t in result["trained"]}}
+    for name in pruned:
+        assert entries[name]["stopped_by"] == "pruned" and entries[name]["pruned"]["reach"] < 1.0
+    assert "pruned after epoch" in trained.format_search(result)
+
+    (tmp_path / "c.yaml").write_text("".join(f"{k}: {getattr(base, k)}\n" for k in (
+        "data", "dim", "layers", "heads", "max_len", "batch_size", "epochs", "patience", "lr")))
+    flags = ["search", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "s"), "--top-k", "1",
+             "--samples", "2", "--no-progress"]
+    def plan(extra=()):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main([*flags, "--plan", *extra])
+        assert exc.value.code == 0
+        return capsys.readouterr().out
+
+    listed = plan(["--prune"])
+    assert listed.count("pruned  ") == len(pruned) and f"{len(pruned)} pruned" in listed
+    assert "pruned" not in plan()  # without --prune those runs are merely started (resumable)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--prune-factor", "3"], "--prune-factor applies with --prune only; add --prune"),
+    (["--prune-margin", "0.1"], "--prune-margin applies with --prune only; add --prune"),
+    (["--prune", "--prune-margin", "-1"], "--prune-margin must be >= 0, got -1.0"),
+    (["--prune", "--prune-factor", "nan"], "--prune-factor must be >= 0, got nan"),
+])
+def test_prune_flags_out_of_range_are_one_line(tmp_path, capsys, flags, message):
+    from genpas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--data", "nowhere.csv", "--out", str(tmp_path / "s"), "--plan", *flags])
+    assert exc.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
