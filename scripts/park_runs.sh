@@ -8,6 +8,8 @@
 # DIR/runs that has no metrics.json yet to the index, beside its config.yaml and log.csv, and takes those of finished
 # runs out of the index again (the files stay on disk). Stop the training processes first, so that a checkpoint and
 # its log.csv are of the same epoch, then commit. A search or experiment run again resumes each run from its last.pt.
+# A run a search pruned (DIR/pruned.jsonl, `genpas search --prune`) has no metrics.json either: it stays parked, so
+# that an experiment or a search without --prune can still resume it elsewhere.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 for dir in "${@:-docs/results/ml-1m}"; do

@@ -46,11 +46,13 @@ def test_the_verdict_stops_a_run_only_below_a_finished_leader():
     verdict = Prune(lambda: ("lead", most + 0.01)).verdict(scores, 10, 4)
     assert verdict["epoch"] == 5 and verdict["reach"] == pytest.approx(most) and verdict["leader"] == "lead"
     assert (verdict["factor"], verdict["margin"], verdict["leader_valid_ndcg@10"]) == (2.0, 0.05, most + 0.01)
-    record = {"epochs_run": 6, "pruned": verdict}
-    assert Prune(lambda: None).accepts(record, 6)
-    assert not Prune(lambda: None).accepts(record, 7)  # trained further since
-    assert not Prune(lambda: None, factor=3.0).accepts(record, 6)  # another rule
-    assert not Prune(lambda: None, margin=0.1).accepts(record, 6)
+    record, leader = {"epochs_run": 6, "pruned": verdict}, (lambda: ("lead", most + 0.01))
+    assert Prune(leader).accepts(record, 6)
+    assert not Prune(leader).accepts(record, 7)  # trained further since
+    assert not Prune(leader, factor=3.0).accepts(record, 6)  # another rule
+    assert not Prune(leader, margin=0.1).accepts(record, 6)
+    assert not Prune(lambda: ("lower", most)).accepts(record, 6)  # this search's leader is within its reach
+    assert not Prune(lambda: None).accepts(record, 6)
     with pytest.raises(Exception, match="--prune-factor must be >= 0"):
         Prune(lambda: None, factor=float("nan"))
 
@@ -142,3 +144,80 @@ def test_prune_flags_out_of_range_are_one_line(tmp_path, capsys, flags, message)
     with pytest.raises(SystemExit) as exc:
         main(["search", "--data", "nowhere.csv", "--out", str(tmp_path / "s"), "--plan", *flags])
     assert exc.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+
+
+def test_a_pruned_record_stands_only_for_its_rule_its_epoch_and_a_leader_above_its_reach(tmp_path):
+    from genpas.search.run_store import RunStore, run_key
+
+    base = _setup(tmp_path)
+    run = tmp_path / "d" / "runs" / f"mt-{run_key(base)}"
+    first = RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))
+    epochs = first["epochs_run"]
+    # a search of the same directory whose leader is below the record's reach does not take it: the run resumes
+    low = Prune(lambda: ("a low leader", first["pruned"]["reach"] - 1e-9))
+    assert not low.accepts(first, epochs)
+    # another rule resumes the run too, and its own record replaces the first (one more epoch, the other factor)
+    other = RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0), factor=3.0))
+    assert other["pruned"]["factor"] == 3.0 and other["epochs_run"] == len(_log_scores(run)) > epochs
+    # the first rule's record is stale now (the run was trained past it): that rule trains on and records anew
+    again = RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))
+    assert again["pruned"]["factor"] == 2.0 and again["epochs_run"] == len(_log_scores(run)) > other["epochs_run"]
+
+
+def test_the_last_epoch_ends_a_run_finished_not_pruned(tmp_path):
+    from dataclasses import replace
+
+    from genpas.search.run_store import RunStore
+
+    base = replace(_setup(tmp_path), epochs=4)  # the rule applies from epoch 3 on, which is the last one
+    record = RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))
+    assert record["stopped_by"] in ("epochs", "patience") and "pruned" not in record
+
+
+def test_the_leader_is_the_best_finished_training_of_the_search(tmp_path):
+    from dataclasses import replace
+
+    from genpas.search import trained
+    from genpas.search.run_store import RunStore
+
+    base = _setup(tmp_path)
+    store = RunStore(tmp_path / "d")
+    jobs = [("lt", replace(base, strategy="lt")), ("mt", replace(base, strategy="mt"))]
+    assert trained._leader(store, jobs) is None  # nothing finished
+    store.get(jobs[1][1], "mt", prune=Prune(lambda: ("a leader", 1.0)))  # pruned: not a leader
+    assert trained._leader(store, jobs) is None
+    lt = store.get(jobs[0][1], "lt")
+    assert trained._leader(store, jobs) == ("lt", lt["valid"]["ndcg@10"])
+    mt = store.get(jobs[1][1], "mt")  # resumed and finished: now it counts
+    assert trained._leader(store, jobs) == max([("lt", lt["valid"]["ndcg@10"]), ("mt", mt["valid"]["ndcg@10"])],
+                                               key=lambda pair: pair[1])
+    assert trained._leader(store, jobs[:1]) == ("lt", lt["valid"]["ndcg@10"])  # only the search's own jobs
+
+
+def test_a_search_pruning_against_its_real_leader_picks_a_finished_training(tmp_path):
+    from genpas.search import trained
+
+    base = _setup(tmp_path)
+    result = trained.search(base, tmp_path / "s", top_k=2, samples=2, prune_factor=0.0, prune_margin=0.0)
+    entries = [*result["baselines"].values(), *result["trained"]]
+    assert result["prune"]["pruned"]  # on this data, with F = M = 0, the rule stops some trainings
+    assert result["best"]["valid"]["ndcg@10"] == max(e["valid"]["ndcg@10"] for e in entries)
+    best = next(e for e in entries if e["valid"] == result["best"]["valid"])
+    assert "pruned" not in best  # the leader is never pruned, so neither is the pick
+    for entry in entries:
+        if "pruned" in entry:
+            assert entry["pruned"]["leader_valid_ndcg@10"] <= result["best"]["valid"]["ndcg@10"]
+            assert entry["valid"]["ndcg@10"] < entry["pruned"]["leader_valid_ndcg@10"]
+    assert result["screening_predicts_training"]["settings"] == sum("pruned" not in t for t in result["trained"])
+
+
+def test_a_damaged_pruned_file_stops_only_searches_that_prune(tmp_path):
+    from genpas.errors import GenpasError
+    from genpas.search.run_store import RunStore
+
+    base = _setup(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "pruned.jsonl").write_text('{"not": "a record"}\n')
+    assert RunStore(tmp_path / "d").get(base, "lt")["stopped_by"] in ("epochs", "patience")
+    with pytest.raises(GenpasError, match=r"pruned.jsonl: line 1: .*remove the line, or the file \(its pruned runs"):
+        RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))

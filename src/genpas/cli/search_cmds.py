@@ -46,7 +46,7 @@ def search_cmd(
                     "--no-wait trains only what no process holds, then stops instead of waiting for their trainings "
                     "(the last process to finish writes search.json).")] = True,
     prune: Annotated[bool, typer.Option("--prune", help="Stop a training early once its trend and noise say it cannot "
-                     "reach the best finished one; it stays resumable (docs/method.md, \"Pruning\").")] = False,
+                     "reach the best finished one; it stays resumable (docs/method.md, \"Pruning a search\").")] = False,
     prune_factor: Annotated[float, typer.Option("--prune-factor", help="With --prune: how much steeper than its "
                             "recent trend a training may still climb (larger stops fewer).")] = 2.0,
     prune_margin: Annotated[float, typer.Option("--prune-margin", help="With --prune: the relative margin on a "

@@ -99,11 +99,15 @@ class Prune:
                 "leader_valid_ndcg@10": leader[1]}
 
     def accepts(self, record: dict, epochs_logged: int) -> bool:
-        """Whether a pruned record (DIR/pruned.jsonl) stands for this rule: the same factor and margin, and the run has not
-        been trained past it since."""
+        """Whether a pruned record (DIR/pruned.jsonl) stands for this rule: the same factor and margin, the run not
+        trained past it since, and its reach still below this search's leader (another search of the same directory
+        may have stopped it against a leader this one does not train)."""
         facts = record.get("pruned")
-        return (isinstance(facts, dict) and (facts.get("factor"), facts.get("margin")) == (self.factor, self.margin)
-                and record.get("epochs_run") == epochs_logged)
+        if not (isinstance(facts, dict) and (facts.get("factor"), facts.get("margin")) == (self.factor, self.margin)
+                and record.get("epochs_run") == epochs_logged and isinstance(facts.get("reach"), (int, float))):
+            return False
+        leader = self.leader()
+        return leader is not None and facts["reach"] < leader[1]
 
 
 def pruned_record(cfg, key: str, run_dir: Path, split, verdict: dict, started: float) -> dict:

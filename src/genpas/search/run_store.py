@@ -85,8 +85,10 @@ class Ledger:
     training counts as unfinished, so it reruns; the next append starts on a line of its own. A line that is JSON
     but not a run record (an object with a string "name") is damage, not a crash: one GenpasError naming it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lost: str = "that training counts as unfinished and reruns",
+                 remedy: str = "remove the line, or the file to retrain every run"):
         self.path = Path(path)
+        self.lost, self.remedy = lost, remedy  # what a cut line means, and what to do about a damaged one
         self.done: dict[str, dict] = {}
         self.refresh()
 
@@ -106,12 +108,12 @@ class Ledger:
             except json.JSONDecodeError:
                 if (str(self.path), number) not in _REPORTED:  # once per process, however many readers
                     _REPORTED.add((str(self.path), number))
-                    log.warning("%s: line %d is not a complete record (a write cut by a crash?); that training "
-                                "counts as unfinished and reruns", self.path, number)
+                    log.warning("%s: line %d is not a complete record (a write cut by a crash?); %s", self.path,
+                                number, self.lost)
                 continue
             if not _is_record(record):
                 raise GenpasError(f"{self.path}: line {number}: not a run record (an object with a \"name\" and "
-                                  "numeric metrics); remove the line, or the file to retrain every run")
+                                  f"numeric metrics); {self.remedy}")
             self.done[record["name"]] = record
 
     def add(self, record: dict) -> None:
@@ -151,13 +153,12 @@ class RunStore:
     planning: bool = False
     planned: list = field(default_factory=list)  # (key, name, config) of every run a planning store was asked for
     ledger: Ledger = field(init=False)
-    pruned: Ledger = field(init=False)  # runs a search stopped as hopeless (pruning.py): unfinished, resumable
+    _pruned: Ledger | None = field(default=None, init=False, repr=False)  # read when a search prunes (pruning.py)
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.root = Path(self.root)
         self.ledger = Ledger(self.root / "ledger.jsonl")
-        self.pruned = Ledger(self.root / "pruned.jsonl")
 
     def get(self, cfg: TrainConfig, name: str, wait: bool = True, prune: Prune | None = None) -> dict:
         """The record of run `cfg`, trained here unless finished (see `train` for `wait`). With `prune` (a search's
@@ -192,11 +193,21 @@ class RunStore:
         record = self.ledger.done.get(key)
         return record if record is not None and trained_on(record, self._data(cfg)) else None
 
+    @property
+    def pruned(self) -> Ledger:
+        """DIR/pruned.jsonl: the runs searches stopped as hopeless (pruning.py), unfinished and resumable."""
+        if self._pruned is None:
+            self._pruned = Ledger(self.root / "pruned.jsonl", lost="that run is no longer taken as pruned: it resumes",
+                                  remedy="remove the line, or the file (its pruned runs then resume)")
+        return self._pruned
+
     def stopped(self, cfg: TrainConfig, key: str, prune: Prune) -> dict | None:
-        """The pruned record of run `key` if `prune` stands by it (pruning.Prune.accepts) on the data at hand."""
+        """The pruned record of run `key` if the run is unfinished and `prune` stands by the record
+        (pruning.Prune.accepts: the same rule, no epoch trained since, and still below this search's leader)."""
+        self.ledger.refresh()
         self.pruned.refresh()
         record = self.pruned.done.get(key)
-        if record is None or not trained_on(record, self._data(cfg)):
+        if record is None or self.finished(cfg, key) is not None or not trained_on(record, self._data(cfg)):
             return None
         return record if prune.accepts(record, len(validation_curve(self.root / "runs" / key / "log.csv"))) else None
 
@@ -242,13 +253,15 @@ class RunStore:
             try:
                 metrics = train_owned(cfg, run_dir, split=self.split, wait=wait,
                                       after_epoch=None if prune is None else check)
+                verdict = None
             except Pruned as stop:
-                record = pruned_record(cfg, key, run_dir, self.split, stop.verdict, start)
+                verdict = stop.verdict
+            if verdict is not None:  # evaluated outside the handler, whose traceback holds the training's model
+                record = pruned_record(cfg, key, run_dir, self.split, verdict, start)
                 self.pruned.add(record)
-                v = stop.verdict
                 log.warning("stopped %s after epoch %d: its best valid NDCG@10 %.4f would reach at most %.4f, "
-                            "below %s's %.4f (--prune)", key, v["epoch"], v["best"], v["reach"], v["leader"],
-                            v["leader_valid_ndcg@10"])
+                            "below %s's %.4f (--prune)", key, verdict["epoch"], verdict["best"], verdict["reach"],
+                            verdict["leader"], verdict["leader_valid_ndcg@10"])
                 return record
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],

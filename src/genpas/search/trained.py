@@ -128,15 +128,14 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
          keep_fraction: float = 0.2, samples: int = 8, prune_factor: float | None = None,
          prune_margin: float = MARGIN) -> list[dict]:
     """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES, or
-    "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it) and progress (run_store.run_progress). Reads DIR
-    and writes nothing."""
+    "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it) and progress
+    (run_store.run_progress). Reads DIR and writes nothing."""
     from genpas.search.campaign import state_of
 
-    out = Path(out)
-    _, _, jobs, _ = _jobs(base, load_split(base), out, top_k, seed, budget_minutes, keep_fraction, samples,
-                          save=False)
-    store, rows = RunStore(out), []
-    prune = None if prune_factor is None else Prune(lambda: None, prune_factor, prune_margin)
+    out, split = Path(out), load_split(base)
+    _, _, jobs, _ = _jobs(base, split, out, top_k, seed, budget_minutes, keep_fraction, samples, save=False)
+    store, rows = RunStore(out, split=split), []
+    prune = None if prune_factor is None else Prune(lambda: _leader(store, jobs), prune_factor, prune_margin)
     for name, cfg in jobs:
         key = f"{cfg.strategy}-{run_key(cfg)}"
         state = "finished" if _legacy(store, name, cfg) is not None else state_of(store, key)
@@ -181,6 +180,9 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         base = replace(base, time_budget_minutes=budget_minutes / len(jobs))
     store = RunStore(out, split=split)
     prune = None if prune_factor is None else Prune(lambda: _leader(store, jobs), prune_factor, prune_margin)
+    if prune is not None and not 3 <= base.patience < base.epochs - 1:
+        log.warning("--prune stops nothing with patience %d and %d epochs: it needs a window of at least 3 epochs "
+                    "(the patience) and epochs beyond it", base.patience, base.epochs)
     finished, held = {}, list(jobs)
     # Several processes may run one search: each trains the jobs no other process holds, passing over the held ones
     # again while a pass finds one free, then waits for the rest (and resumes any whose process died), or without
@@ -219,7 +221,8 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     for b in BASELINES:
         s = make_strategy(b)
         pool.append({"alpha": s.alpha, "beta": s.beta, "gamma": s.gamma, "strategy": b, **baselines[b]})
-    best = max(pool, key=lambda r: r["valid"]["ndcg@10"])
+    best = max(pool, key=lambda r: r["valid"]["ndcg@10"])  # never a pruned training: its best is below the leader's
+    converged = [t for t in trained if "pruned" not in t]
     result = {
         "data": base.data,
         "model": base.model,
@@ -229,15 +232,18 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
         "trained": trained,
         "baselines": baselines,
         "best": {k: best[k] for k in ("strategy", "alpha", "beta", "gamma", "valid", "test")},
-        "best_baseline_valid_ndcg@10": max(v["valid"]["ndcg@10"] for v in baselines.values()),
+        # over finished trainings only: a pruned one's figures are those of a run stopped short
+        "best_baseline_valid_ndcg@10": max((v["valid"]["ndcg@10"] for v in baselines.values() if "pruned" not in v),
+                                           default=None),
         "screening_predicts_training": {
-            "spearman_kl_vs_valid_ndcg@10": spearman([t["kl"] for t in trained], [t["valid"]["ndcg@10"] for t in trained]),
-            "spearman_ratio_vs_valid_ndcg@10": spearman([t["ratio"] for t in trained],
-                                                         [t["valid"]["ndcg@10"] for t in trained]),
+            "spearman_kl_vs_valid_ndcg@10": spearman([t["kl"] for t in converged], [t["valid"]["ndcg@10"] for t in converged]),
+            "spearman_ratio_vs_valid_ndcg@10": spearman([t["ratio"] for t in converged],
+                                                         [t["valid"]["ndcg@10"] for t in converged]),
+            "settings": len(converged),
         },
         "screen_seconds": screen_seconds,
         "prune": None if prune is None else {"factor": prune.factor, "margin": prune.margin,
-                                             "pruned": [n for n, r in finished.items() if r.get("pruned")]},
+                                             "pruned": [name for name, _ in jobs if finished[name].get("pruned")]},
         "config": base.to_dict(),
     }
     write_text(out / "search.json", json.dumps(json_safe(result), indent=2) + "\n")
@@ -296,9 +302,10 @@ def format_search(result: dict) -> str:
     def rho(value):
         return "n/a" if value is None else f"{value:+.2f}"
 
-    lines.append(f"screening vs training (Spearman over trained settings): KL {rho(sp['spearman_kl_vs_valid_ndcg@10'])}, "
+    over = "trained settings" if "settings" not in sp else f"the {sp['settings']} trained settings not pruned"
+    lines.append(f"screening vs training (Spearman over {over}): KL {rho(sp['spearman_kl_vs_valid_ndcg@10'])}, "
                  f"ratio {rho(sp['spearman_ratio_vs_valid_ndcg@10'])}")
-    if result.get("prune"):
+    if result.get("prune") and result["prune"]["pruned"]:
         rule = result["prune"]
         lines.append(f"--prune (factor {rule['factor']:g}, margin {rule['margin']:g}): a pruned training stopped before "
                      "convergence, as its trend over its last patience window, steepened by the factor up to its last "

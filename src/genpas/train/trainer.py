@@ -66,11 +66,12 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(out_dir)
         self.on_batch = on_batch  # test hook: called with every training batch
-        # called with the epoch once its checkpoint and log row are written; whatever it raises ends the run there,
-        # unfinished and resumable (the search's pruning: search/pruning.py)
+        # called with the epoch after its checkpoint and log row when the run would go on; what it raises ends the run,
+        # resumable (search/pruning.py). One process only: ranks deciding apart would hang the others.
         self.after_epoch = after_epoch
-        self.rank = int(os.environ.get("RANK", 0))
-        self.world = int(os.environ.get("WORLD_SIZE", 1))
+        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        if after_epoch is not None and self.world > 1:
+            raise GenpasError("an after-epoch hook (the search's --prune) needs a run of one process, not torchrun")
         self.device = pick_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
         if self.world > 1 and not torch.distributed.is_initialized():
@@ -223,8 +224,13 @@ class Trainer:
             if self.is_main:
                 self._log(row, writer)
                 log.info("epoch %d loss %.4f valid ndcg@10 %.4f (%.1fs)", epoch, row["loss"], score, seconds)
-            if self.after_epoch is not None:
-                self.after_epoch(epoch)
+            if self.after_epoch is not None and not stopped and epoch + 1 < cfg.epochs and not self._out_of_time(state):
+                try:
+                    self.after_epoch(epoch)
+                except BaseException:
+                    if writer is not None:
+                        writer.close()
+                    raise
         if writer is not None:
             writer.close()
         if state["best_epoch"] < 0:
