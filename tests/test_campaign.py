@@ -15,6 +15,7 @@ import pytest
 from genpas.data.synth import SynthConfig, synthesize, write_table
 from genpas.search import campaign
 from genpas.search.experiments import ExperimentSettings, RunStore, run_strategies
+from genpas.search.run_store import LeftToOthers
 from genpas.train.config import TrainConfig
 
 TINY = dict(dim=8, layers=1, heads=1, max_len=6, batch_size=32, warmup_steps=2, epochs=2, patience=1,
@@ -109,7 +110,7 @@ def test_a_worker_that_does_not_wait_leaves_held_runs_and_the_last_one_writes_th
     store = RunStore(tmp_path / "shared")
     keys = [run["key"] for run in campaign.plan(job(settings), store)]
     stranger = Stranger(tmp_path / "shared" / "runs" / ".claims" / keys[1])
-    with pytest.raises(campaign.LeftToOthers, match=keys[1]) as left:
+    with pytest.raises(LeftToOthers, match=keys[1]) as left:
         campaign.share(job(settings), store, wait=False)
     assert left.value.keys == [keys[1]] and set(store.ledger.done) == {keys[0], keys[2], keys[3]}
     assert not (tmp_path / "shared" / "strategies.json").exists()

@@ -98,7 +98,7 @@ def test_processes_share_a_search(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from genpas.search import trained
-    from genpas.search.run_store import RunStore, run_key
+    from genpas.search.run_store import LeftToOthers, RunStore, run_key
     from genpas.train.config import TrainConfig
 
     write_table(synthesize(SynthConfig(users=60, items=25, mean_length=8, seed=3)), tmp_path / "log.csv")
@@ -146,7 +146,7 @@ def test_processes_share_a_search(tmp_path, monkeypatch):
                                                          if json.loads(line)["name"] != keys["mt"]))
     (tmp_path / "s" / "search.json").unlink()
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    with pytest.raises(trained.LeftToOthers, match=keys["mt"]):
+    with pytest.raises(LeftToOthers, match=keys["mt"]):
         trained.search(base, tmp_path / "s", top_k=2, samples=2, wait=False)
     assert not (tmp_path / "s" / "search.json").exists()
     held.close()

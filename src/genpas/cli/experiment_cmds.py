@@ -130,6 +130,7 @@ def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) 
     from genpas.search import campaign
     from genpas.search.experiment_report import TABLES
     from genpas.search.experiments import RunStore, save
+    from genpas.search.run_store import LeftToOthers
 
     if share and plan:
         raise GenpasError("give only one of --plan and --share")
@@ -146,7 +147,7 @@ def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) 
     store = _store(out, data)
     try:
         result = campaign.share(job, store, wait) if share else job(store)
-    except campaign.LeftToOthers as left:
+    except LeftToOthers as left:
         typer.echo(str(left))
         return
     path = save(result, out)

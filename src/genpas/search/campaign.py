@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from genpas.errors import GenpasError
 from genpas.search.experiments import RunStore
-from genpas.search.run_store import LeftToOthers, run_progress
-from genpas.train.run_dir import RunBusy, can_lock, held_elsewhere
+from genpas.search.run_store import run_progress, work_through
+from genpas.train.run_dir import can_lock, held_elsewhere
 
 STATES = ("finished", "running", "started", "pending")
 
@@ -58,23 +58,6 @@ def share(job, store: RunStore, wait: bool = True) -> dict:
     if not can_lock():
         raise GenpasError("--share needs advisory file locks (POSIX fcntl), which this platform lacks")
     runs = _planned(job, store)  # the plan depends on configurations only, never on results: computed once
-    held = train_free(store, [run for run in runs if store.finished(run[2], run[0]) is None])  # unheld runs...
-    while held and not wait:
-        again = train_free(store, held)
-        if len(again) == len(held):
-            raise LeftToOthers([key for key, _, _ in held])
-        held = again
-    for key, name, cfg in held:  # ...then the others': wait, and finish any whose process died
-        store.get(cfg, name)
+    work_through([(key, (name, cfg)) for key, name, cfg in runs if store.finished(cfg, key) is None],
+                 lambda run, wait_now: store.get(run[1], run[0], wait=wait_now), wait)
     return job(store)
-
-
-def train_free(store: RunStore, runs: list[tuple]) -> list[tuple]:
-    """Train (or read back) each of `runs` (key, name, config) that no other process holds; returns those held."""
-    held = []
-    for key, name, cfg in runs:
-        try:
-            store.get(cfg, name, wait=False)
-        except RunBusy:  # another process trains it
-            held.append((key, name, cfg))
-    return held

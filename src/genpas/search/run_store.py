@@ -277,6 +277,28 @@ class RunStore:
             return record
 
 
+def work_through(runs: list[tuple[str, object]], attempt, wait: bool) -> None:
+    """How a worker shares runs with other processes: `attempt(run, False)` on each (key, run) of `runs`, which
+    trains or reads back the run, or raises RunBusy while another process holds it; the held ones are passed over
+    again as long as a pass finds one of them free. Those still held are then waited for, `attempt(run, True)`
+    (which also takes over a run whose process died), or without `wait` LeftToOthers names them."""
+    held = list(runs)
+    while held:
+        still = []
+        for key, run in held:
+            try:
+                attempt(run, False)
+            except RunBusy:
+                still.append((key, run))
+        if len(still) == len(held):  # a pass that found nothing free
+            break
+        held = still
+    if held and not wait:
+        raise LeftToOthers([key for key, _ in held])
+    for _, run in held:
+        attempt(run, True)
+
+
 def stand_in(cfg: TrainConfig) -> dict:
     """A record of zeros in the shape of a finished run's, for planning passes only (their results are discarded)."""
     zeros = {k: 0.0 for k in METRICS}

@@ -29,7 +29,7 @@ from genpas.augment.strategy import bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
 from genpas.search.pruning import MARGIN, Prune
-from genpas.search.run_store import LeftToOthers, RunStore, ended_by, run_key, run_progress
+from genpas.search.run_store import RunStore, ended_by, run_key, run_progress, work_through
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
@@ -183,29 +183,16 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
     if prune is not None and not 3 <= base.patience < base.epochs - 1:
         log.warning("--prune stops nothing with patience %d and %d epochs: it needs a window of at least 3 epochs "
                     "(the patience) and epochs beyond it", base.patience, base.epochs)
-    finished, held = {}, list(jobs)
-    # Several processes may run one search: each trains the jobs no other process holds, passing over the held ones
-    # again while a pass finds one free, then waits for the rest (and resumes any whose process died), or without
-    # `wait` raises LeftToOthers. The pick depends on the records only, so every process picks the same.
-    while held:
-        still = []
-        for name, cfg in held:
-            try:
-                finished[name] = _record(store, name, cfg, wait=False, prune=prune)
-            except RunBusy:
-                still.append((name, cfg))
-                continue
-            if on_result is not None:
-                on_result(name, finished[name])
-        if len(still) == len(held):  # a pass that found nothing free
-            if not wait:
-                raise LeftToOthers([f"{cfg.strategy}-{run_key(cfg)}" for _, cfg in still])
-            for name, cfg in still:
-                finished[name] = _record(store, name, cfg, wait=True, prune=prune)
-                if on_result is not None:
-                    on_result(name, finished[name])
-            break
-        held = still
+    finished = {}
+
+    def record(job, wait_now: bool) -> None:  # the pick depends on the records only: every process picks the same
+        name, cfg = job
+        finished[name] = _record(store, name, cfg, wait=wait_now, prune=prune)
+        if on_result is not None:
+            on_result(name, finished[name])
+
+    # Several processes may run one search: each trains the jobs no other process holds (run_store.work_through).
+    work_through([(f"{cfg.strategy}-{run_key(cfg)}", (name, cfg)) for name, cfg in jobs], record, wait)
 
     trained = []
     for r in candidates:
