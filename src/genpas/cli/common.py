@@ -116,13 +116,14 @@ def strategy_names(text: str, known) -> tuple[str, ...]:
 
 
 def progress_text(row: dict) -> str:
-    """A plan row's progress, e.g. '90 epochs, best valid ndcg@10 0.1798 (epoch 78); at most 13 more (about 26 min
-    at the recent pace)'; empty before the first epoch."""
+    """A plan row's progress, e.g. '90 epochs, best valid ndcg@10 0.1798 (epoch 78); ends within 13 more unless it
+    improves (about 26 min at the recent pace)'; empty before the first epoch. A run that improves goes on (patience
+    restarts), up to the epoch cap."""
     if not row["epochs"]:
         return ""
     text = f"  {row['epochs']} epochs, best valid ndcg@10 {row['best_valid_ndcg@10']:.4f} (epoch {row['best_epoch']})"
     if row["epochs_left"]:
-        text += f"; at most {row['epochs_left']} more"
+        text += f"; ends within {row['epochs_left']} more unless it improves"
         if row["epoch_seconds"]:
             minutes = row["epochs_left"] * row["epoch_seconds"] / 60
             text += f" (about {minutes:.0f} min at the recent pace)" if minutes < 120 else \
