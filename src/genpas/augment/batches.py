@@ -44,10 +44,20 @@ from genpas.errors import GenpasError
 MODES = ("pairs", "packed")
 
 
+def pair_span(k, j, max_len: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(e, input length k - e) of pairs whose input is s_e .. s_{k-1}: from s_j, cut to the last max_len items."""
+    e = effective_start(k, j, max_len)
+    return e, k - e
+
+
+def window_lengths(store: SequenceStore, u, e, max_len: int) -> np.ndarray:
+    """Input lengths of packed windows from s_e: at most max_len items, the last one followed by its target."""
+    return np.minimum(max_len, store.lengths[u] - e)
+
+
 def pair_batch(store: SequenceStore, u, k, j, max_len: int | None, times: bool = False) -> dict[str, np.ndarray]:
     """Pairs mode: input s_e .. s_{k-1} (left-aligned), one target s_k at the last input position."""
-    e = effective_start(k, j, max_len)
-    length = k - e
+    e, length = pair_span(k, j, max_len)
     width = int(length.max())
     inputs = _gather_rows(store.items, store.offsets[u] + e - 1, length, width)  # from the flat index of s_e
     rows = np.arange(len(u))
@@ -64,8 +74,7 @@ def pair_batch(store: SequenceStore, u, k, j, max_len: int | None, times: bool =
 def window_batch(store: SequenceStore, max_len: int, u, e, weights: np.ndarray, times: bool = False
                  ) -> dict[str, np.ndarray]:
     """Packed mode: input s_e .. s_{e+W-1}, target s_{e+t} at position t - 1 with weight weights[:, t - 1]."""
-    n = store.lengths[u]
-    length = np.minimum(max_len, n - e)  # the last input item needs a target after it
+    length = window_lengths(store, u, e, max_len)
     width = int(length.max())
     base = store.offsets[u] + e - 1
     inputs = _gather_rows(store.items, base, length, width)
@@ -180,10 +189,8 @@ class TrainingStream(IterableDataset):
     def input_lengths(self, drawn: tuple) -> np.ndarray:
         """The input length of each draw of `drawn` (its row's width before padding)."""
         if self.config.mode == "packed" and not self.config.classic:
-            u, e = drawn[0], drawn[1]
-            return np.minimum(self.config.max_len, self.store.lengths[u] - e)
-        _, k, j = drawn
-        return k - effective_start(k, j, self.config.max_len)
+            return window_lengths(self.store, drawn[0], drawn[1], self.config.max_len)
+        return pair_span(drawn[1], drawn[2], self.config.max_len)[1]
 
     def __iter__(self):
         """This rank's batches in order. Data-loader workers each draw the rank's whole share (cheap) and build every
