@@ -332,3 +332,12 @@ def test_run_progress_counts_the_epochs_patience_and_the_cap_still_allow(tmp_pat
     assert run_progress(log, TrainConfig(epochs=8, patience=10))["epochs_left"] == 3  # the cap comes first
     assert run_progress(log, TrainConfig(epochs=100, patience=3))["epochs_left"] == 0
     assert run_progress(tmp_path / "none.csv", TrainConfig())["epochs_left"] is None
+
+
+def test_the_plan_lists_a_run_finished_on_other_data_as_pending(settings, tmp_path, caplog):
+    run_strategies(settings, RunStore(tmp_path / "exp"), ("mt",))
+    # the log edited in place under the same name: the finished runs' data checksum no longer matches
+    write_table(synthesize(SynthConfig(users=50, items=20, mean_length=8, seed=6)), tmp_path / "log.csv")
+    states = [r["state"] for r in campaign.plan(job(settings), RunStore(tmp_path / "exp"))]
+    assert states == ["pending"] * 4
+    assert "finished on other data than" in caplog.text and "it trains again" in caplog.text

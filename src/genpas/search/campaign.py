@@ -12,11 +12,14 @@ by it.
 
 from __future__ import annotations
 
+import logging
+
 from genpas.errors import GenpasError
 from genpas.search.experiments import RunStore
 from genpas.search.run_store import run_progress, work_through
 from genpas.train.run_dir import can_lock, held_elsewhere
 
+log = logging.getLogger(__name__)
 STATES = ("finished", "running", "started", "pending")
 
 
@@ -39,15 +42,25 @@ def state_of(store: RunStore, key: str) -> str:
 
 def plan(job, store: RunStore) -> list[dict]:
     """Every run the experiment needs, in its order: key, strategy name, seed, state (one of STATES), and its
-    progress (run_store.run_progress: epochs, best validation NDCG@10 and its epoch, epochs left at most, recent
-    seconds an epoch)."""
+    progress (run_store.run_progress: epochs, best validation NDCG@10 and its epoch, epochs left unless it improves,
+    recent seconds an epoch). A run finished on other data than the configuration names now is pending: it trains
+    again (reading the data for that check takes seconds, once)."""
     runs = []
     for key, name, cfg in _planned(job, store):
-        state = state_of(store, key)
+        state = retrained(store, cfg, key, state_of(store, key))
         progress = run_progress(store.root / "runs" / key / "log.csv", cfg)
         runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state, **progress}
                     | ({"epochs_left": 0} if state == "finished" else {}))
     return runs
+
+
+def retrained(store: RunStore, cfg, key: str, state: str) -> str:
+    """`state`, or pending where a run the ledger holds as finished was trained on other data than cfg's now (the
+    store then trains it again), said once in a warning."""
+    if state != "finished" or store.finished(cfg, key) is not None:
+        return state
+    log.warning("run %s finished on other data than %s holds now: it trains again", key, cfg.data)
+    return "pending"
 
 
 def share(job, store: RunStore, wait: bool = True) -> dict:

@@ -130,7 +130,7 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
     """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES, or
     "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it) and progress
     (run_store.run_progress). Reads DIR and writes nothing."""
-    from genpas.search.campaign import state_of
+    from genpas.search.campaign import retrained, state_of
 
     out, split = Path(out), load_split(base)
     _, _, jobs, _ = _jobs(base, split, out, top_k, seed, budget_minutes, keep_fraction, samples, save=False)
@@ -138,7 +138,7 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
     prune = None if prune_factor is None else Prune(lambda: _leader(store, jobs), prune_factor, prune_margin)
     for name, cfg in jobs:
         key = f"{cfg.strategy}-{run_key(cfg)}"
-        state = "finished" if _legacy(store, name, cfg) is not None else state_of(store, key)
+        state = "finished" if _legacy(store, name, cfg) is not None else retrained(store, cfg, key, state_of(store, key))
         if state in ("started", "pending") and prune is not None and store.stopped(cfg, key, prune) is not None:
             state = "pruned"
         rows.append({"name": name, "key": key, "state": state, **run_progress(out / "runs" / key / "log.csv", cfg)}
