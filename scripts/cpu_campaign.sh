@@ -5,7 +5,8 @@
 # whichever lane finishes a command's last run writes that command's results. A lane repeats the queue until every
 # command has written its results, then stops.
 #
-#   scripts/cpu_campaign.sh start [LANES]   start LANES lanes (default 2) in the background; logs in $LOGS
+#   scripts/cpu_campaign.sh start [LANES]   start the lanes 1..LANES (default 2) not running yet, in the background;
+#                                           logs in $LOGS
 #   scripts/cpu_campaign.sh queue           the queue's commands, one a line
 #   scripts/cpu_campaign.sh plan            each command's runs: finished, running, started (resumable), pending
 #   scripts/cpu_campaign.sh stop            stop the lanes (a run resumes from its last finished epoch), then park the
@@ -20,6 +21,10 @@
 #      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
 #      configurations and in the report; both strategies get the same bound (equal compute);
 #   5. HSTU MT over seeds 0 and 1.
+# With LEADER=ALPHA,BETA,GAMMA set (the setting leading the search so far, e.g. LEADER=0,1,1), a command after the
+# search trains MT and that setting over seeds 0 and 1 before the search has picked: its seed 0 is the search's own
+# run, so only seed 1 is new, and if the search picks that setting, command 2 finds every run finished. If another
+# setting overtakes it, command 2 trains the pick as well, and the leader's runs stay as a second GenPAS setting.
 # TIGER needs the `text` extra (pip install -e '.[text]') for its semantic ids from the items' titles and genres.
 set -uo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -34,6 +39,11 @@ queue() {  # one command per line, its words tab-separated
     printf '%s\t' search --config configs/sasrec-ml1m.yaml --top-k 3 --seed 0 --prune --out "$E" --no-wait \
         --no-progress
     echo
+    if [ -n "${LEADER:-}" ]; then  # the search's leading setting over the seeds, while the search finishes
+        printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --genpas "$LEADER" \
+            --seeds 0,1 "${SHARED[@]}"
+        echo
+    fi
     printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1 "${SHARED[@]}"
     echo
@@ -86,8 +96,10 @@ start)
     command -v genpas > /dev/null || { echo "genpas is not on PATH: activate the environment (. .venv/bin/activate)" >&2; exit 2; }
     mkdir -p "$LOGS"
     for i in $(seq 1 "$lanes"); do
-        [ -f "$LOGS/lane-$i.pid" ] && kill -0 -- "-$(cat "$LOGS/lane-$i.pid")" 2> /dev/null \
-            && { echo "lane $i is running already (stop it first)" >&2; exit 2; }
+        if [ -f "$LOGS/lane-$i.pid" ] && kill -0 -- "-$(cat "$LOGS/lane-$i.pid")" 2> /dev/null; then
+            echo "lane $i: running already"
+            continue
+        fi
         setsid bash "$SELF" lane >> "$LOGS/lane-$i.log" 2>&1 < /dev/null &
         echo $! > "$LOGS/lane-$i.pid"
         echo "lane $i: pid $!, log $LOGS/lane-$i.log"

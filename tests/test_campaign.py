@@ -204,6 +204,12 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     assert ["sasrec", "sasrec", "tiger", "tiger", "hstu"] == [line.split("configs/")[1].split("-")[0] for line in queue]
     tiger = [line for line in queue if "tiger" in line]
     assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
+    import os
+
+    led = subprocess.run(["bash", str(script), "queue"], capture_output=True, text=True,
+                         env={**os.environ, "LEADER": "0,1,1"}).stdout.splitlines()
+    assert led[0] == queue[0] and led[2:] == queue[1:]  # the leader's command comes right after the search
+    assert "--strategies mt,genpas --genpas 0,1,1 --seeds 0,1" in led[1] and "--share --no-wait" in led[1]
     bad = subprocess.run(["bash", str(script), "start", "0"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and bad.stderr == "LANES must be a positive whole number, got '0'\n"
