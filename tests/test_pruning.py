@@ -221,3 +221,16 @@ def test_a_damaged_pruned_file_stops_only_searches_that_prune(tmp_path):
     assert RunStore(tmp_path / "d").get(base, "lt")["stopped_by"] in ("epochs", "patience")
     with pytest.raises(GenpasError, match=r"pruned.jsonl: line 1: .*remove the line, or the file \(its pruned runs"):
         RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))
+
+
+def test_a_pruned_tiger_run_is_evaluated_with_the_semantic_ids_of_its_weights(tmp_path):
+    from dataclasses import replace
+
+    from genpas.search.run_store import RunStore
+
+    base = replace(_setup(tmp_path), model="tiger", mode="pairs", levels=2, codebook_size=4, beam=10,
+                   item_embeddings="cooccurrence", heads=2, lr=0.003, patience=4, epochs=10)
+    record = RunStore(tmp_path / "d").get(base, "mt", prune=Prune(lambda: ("a leader", 1.0)))
+    assert record["stopped_by"] == "pruned" and record["config"]["model"] == "tiger"
+    best = max(score for _, score in record["curve"])
+    assert record["valid"]["ndcg@10"] == pytest.approx(best, abs=1e-6)  # the beam search ranks as in training
