@@ -292,8 +292,10 @@ def test_park_runs_stages_unfinished_checkpoints_and_unstages_finished_ones(tmp_
     done = subprocess.run(["bash", "scripts/park_runs.sh", "exp"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and "parked exp/runs/going at epoch 4" in done.stdout
     assert sorted(git("diff", "--cached", "--name-only").split()) == [
+        "exp/runs/done/best.safetensors", "exp/runs/done/metrics.json",
         "exp/runs/going/best.safetensors", "exp/runs/going/config.yaml", "exp/runs/going/last.pt",
-        "exp/runs/going/log.csv"]  # the finished run's checkpoint left the index; the one with none is not parked
+        "exp/runs/going/log.csv"]  # the finished run keeps its best weights, its last.pt left the index; the run
+    #                               with no checkpoint is not parked
     assert (runs / "done" / "last.pt").exists()  # the files themselves stay
     missing = subprocess.run(["bash", "scripts/park_runs.sh", "nowhere"], cwd=tmp_path, capture_output=True, text=True)
     assert missing.returncode == 2 and "nowhere/runs: no such directory" in missing.stderr

@@ -215,6 +215,35 @@ def evaluate_cmd(
     typer.echo(json.dumps({split: {k: v for k, v in m.items() if k != "groups"} for split, m in result.items()}))
 
 
+@app.command("compare")
+def compare_cmd(
+    run: Annotated[Path, typer.Option("--run", help="Run A: a run directory written by `genpas train`.")],
+    baseline: Annotated[Path, typer.Option("--baseline", help="Run B, the one A is compared against.")],
+    split: Annotated[str, typer.Option("--split", help="valid or test.")] = "test",
+    metric: Annotated[str, typer.Option("--metric", help="ndcg@K or recall@K.")] = "ndcg@10",
+    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples of the users (0: none).")] = 10_000,
+    seed: Seed = 0,
+    exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--keep-history",
+                               help="Default: the runs' own setting (which must agree).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+):
+    """Two runs user by user: A's metric minus B's over the same users, its standard error and a bootstrap
+    interval; writes nothing."""
+    from genpas.train.paired import compare_runs
+
+    r = compare_runs(run, baseline, split, metric, resamples, seed, exclude_history)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2))
+        return
+    history = "history excluded" if r["exclude_history"] else "history kept"
+    typer.echo(f"{split} {metric} over {r['users']} users ({history}): A {r['a']:.4f}, B {r['b']:.4f}")
+    interval = "" if r["ci95"] is None else \
+        f"; 95% bootstrap interval [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}] ({resamples} resamples)"
+    typer.echo(f"A - B = {r['difference']:+.4f}, standard error {r['standard_error']:.4f} (z {r['z']:+.2f}){interval}")
+    typer.echo(f"users: A better {r['a_better']}, B better {r['b_better']}, equal {r['equal']}")
+    typer.echo(f"{r['verdict']} (these users, these two runs; other seeds' spread is not in it)")
+
+
 METRIC_KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
 
 

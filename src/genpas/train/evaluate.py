@@ -22,7 +22,6 @@ def padded_inputs(items: np.ndarray, inputs: EvalInputs, rows: np.ndarray, max_l
     return np.where(mask, items[idx].astype(np.int64) + 1, 0)
 
 
-@torch.no_grad()
 def evaluate(
     model,
     split: LeaveOneOut,
@@ -44,6 +43,21 @@ def evaluate(
 
     by_length: batch users in order of input length (the default; see below), or in user order.
     """
+    ranks = user_ranks(model, split, which, max_len, device, exclude_history, batch_size, by_length)
+    result = {**ranking_metrics(ranks, ks), "users": int(len(ranks)), "exclude_history": bool(exclude_history)}
+    groups = popularity_groups(split.train.items, split.full.num_items)[split.inputs(which).targets]
+    result["groups"] = {
+        name: {**ranking_metrics(ranks[groups == g], ks), "users": int((groups == g).sum())}
+        for g, name in enumerate(GROUP_NAMES)
+    }
+    return result
+
+
+@torch.no_grad()
+def user_ranks(model, split: LeaveOneOut, which: str, max_len: int, device: torch.device | str = "cpu",
+               exclude_history: bool = False, batch_size: int = 512, by_length: bool = True) -> np.ndarray:
+    """The pessimistic rank of every evaluated user's `which` target over all items (see `evaluate`), in the order
+    of split.inputs(which)."""
     model.eval()
     inputs = split.inputs(which)
     items = split.full.items
@@ -66,13 +80,7 @@ def evaluate(
             times = gather_times(split.full.times, cut.starts[rows], cut.lengths[rows] + 1, batch.shape[1] + 1)
         scores = ranking_scores(model, batch, times, seen, f"{which} users")
         ranks[rows] = target_ranks(scores, targets).cpu().numpy()
-    result = {**ranking_metrics(ranks, ks), "users": int(len(ranks)), "exclude_history": bool(exclude_history)}
-    groups = popularity_groups(split.train.items, split.full.num_items)[inputs.targets]
-    result["groups"] = {
-        name: {**ranking_metrics(ranks[groups == g], ks), "users": int((groups == g).sum())}
-        for g, name in enumerate(GROUP_NAMES)
-    }
-    return result
+    return ranks
 
 
 def ranking_scores(model, batch: torch.Tensor, times: np.ndarray | None, seen: torch.Tensor | None,

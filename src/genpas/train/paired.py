@@ -1,0 +1,122 @@
+"""Two finished runs compared user by user (`genpas compare --run A --baseline B`).
+
+Both runs' best checkpoints rank every evaluated user's target (validation or test) under one protocol; a user's
+NDCG@K (or Recall@K) under A minus under B is the user's paired difference. Its mean is exactly the difference of
+the two runs' metrics; its standard error is sd / sqrt(n) over the n users, and a 95 % interval comes from
+resampling the users (percentile bootstrap, seeded). A lead of more than two standard errors is one the choice of
+evaluated users does not explain, for this pair of runs: it says nothing of other seeds, whose spread
+`genpas experiment strategies` measures (a method's win needs both).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from genpas.errors import GenpasError
+
+SPLITS = ("valid", "test")
+
+
+def user_metric(ranks: np.ndarray, metric: str) -> np.ndarray:
+    """Each user's ndcg@K or recall@K from the target's rank (train/metrics.py: the same formulas, per user)."""
+    name, k = parse_metric(metric)
+    hit = ranks <= k
+    if name == "recall":
+        return hit.astype(np.float64)
+    return np.where(hit, 1.0 / np.log2(ranks.astype(np.float64) + 1.0), 0.0)
+
+
+def parse_metric(metric: str) -> tuple[str, int]:
+    found = re.fullmatch(r"(ndcg|recall)@([1-9][0-9]*)", metric)
+    if found is None:
+        raise GenpasError(f"--metric must be ndcg@K or recall@K (K >= 1), got {metric!r}")
+    return found.group(1), int(found.group(2))
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, seed: int = 0) -> dict:
+    """Mean, standard error and bootstrap interval of a - b over paired users, and how many users each side wins."""
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise GenpasError("a paired comparison needs the same users, at least two, on both sides")
+    if resamples < 0:
+        raise GenpasError(f"--resamples must be >= 0 (0: no bootstrap interval), got {resamples}")
+    d = a - b
+    mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+    interval = None
+    if resamples:
+        rng, means = np.random.default_rng(seed), []
+        for start in range(0, resamples, 500):  # 500 resamples of n users at a time: memory stays linear in n
+            idx = rng.integers(0, len(d), size=(min(500, resamples - start), len(d)))
+            means.append(d[idx].mean(axis=1))
+        interval = [float(q) for q in np.quantile(np.concatenate(means), [0.025, 0.975])]
+    return {"users": int(len(d)), "a": float(a.mean()), "b": float(b.mean()), "difference": mean,
+            "standard_error": se, "z": mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean)),
+            "ci95": interval, "resamples": resamples, "seed": seed,
+            "a_better": int((d > 0).sum()), "b_better": int((d < 0).sum()), "equal": int((d == 0).sum()),
+            "verdict": verdict(mean, se)}
+
+
+def verdict(mean: float, se: float) -> str:
+    if abs(mean) > 2 * se:
+        return ("A" if mean > 0 else "B") + " ahead by more than two standard errors"
+    return "within two standard errors"
+
+
+def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "ndcg@10", resamples: int = 10_000,
+                 seed: int = 0, exclude_history: bool | None = None) -> dict:
+    """The paired comparison of two run directories' best checkpoints on `which` (see the module docstring).
+    exclude_history None: the runs' own setting, which must then agree."""
+    from genpas.train.build import load_split
+
+    if which not in SPLITS:
+        raise GenpasError(f"--split must be valid or test, got {which!r}")
+    parse_metric(metric)
+    cfgs = [best_config(run) for run in (run_a, run_b)]
+    if exclude_history is None:
+        if cfgs[0].exclude_history != cfgs[1].exclude_history:
+            raise GenpasError(f"{run_a} ranks {'without' if cfgs[0].exclude_history else 'with'} the user's history "
+                              f"and {run_b} {'without' if cfgs[1].exclude_history else 'with'}: give "
+                              "--exclude-history or --keep-history")
+        exclude_history = cfgs[0].exclude_history
+    splits = [_split(run, cfg, load_split) for run, cfg in zip((run_a, run_b), cfgs)]
+    if splits[0].full.fingerprint() != splits[1].full.fingerprint():
+        raise GenpasError(f"{run_a} and {run_b} were trained on different data (their events, ids or order differ): "
+                          "users can be paired only on the same data")
+    values = [user_metric(_ranks(run, cfg, split, which, exclude_history), metric)
+              for run, cfg, split in zip((run_a, run_b), cfgs, splits)]
+    return {"run": str(run_a), "baseline": str(run_b), "split": which, "metric": metric,
+            "exclude_history": bool(exclude_history), **paired_difference(*values, resamples=resamples, seed=seed)}
+
+
+def best_config(run: Path):
+    """The run's TrainConfig, refused unless the run holds a best checkpoint to rank with."""
+    from genpas.train.recommend import run_config
+
+    cfg = run_config(run)
+    if cfg.model != "pop" and not (Path(run) / "best.safetensors").is_file():
+        raise GenpasError(f"{run}: no best.safetensors; give a run directory that has trained at least one epoch")
+    return cfg
+
+
+def _split(run: Path, cfg, load_split):
+    try:
+        return load_split(cfg)
+    except GenpasError as exc:
+        raise GenpasError(f"the data of {run} ({run / 'config.yaml'}: data: {cfg.data}) cannot be loaded: {exc}") \
+            from None
+
+
+def _ranks(run: Path, cfg, split, which: str, exclude_history: bool) -> np.ndarray:
+    from genpas.train.build import build_model, pick_device
+    from genpas.train.checkpoint import load_weights
+    from genpas.train.evaluate import user_ranks
+
+    weights = Path(run) / "best.safetensors"
+    model, _ = build_model(cfg, split, weights if cfg.model == "tiger" else None)  # TIGER: the ids it trained with
+    if cfg.model != "pop":
+        load_weights(weights, model, split.full.item_fingerprint())
+    device = pick_device(cfg.device)
+    return user_ranks(model.to(device), split, which, cfg.max_len, device, exclude_history, cfg.eval_batch_size)
