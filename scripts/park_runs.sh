@@ -20,7 +20,7 @@ for dir in "${@:-docs/results/ml-1m}"; do
         run=${run%/}
         if [ -f "$run/metrics.json" ]; then
             git rm -q --cached --ignore-unmatch "$run/last.pt"
-            [ -f "$run/best.safetensors" ] && git add -f "$run/best.safetensors" "$run/metrics.json"
+            if [ -f "$run/best.safetensors" ]; then git add -f "$run/best.safetensors" "$run/metrics.json"; fi
         elif [ -f "$run/last.pt" ] && [ -f "$run/best.safetensors" ]; then
             git add -f "$run/last.pt" "$run/best.safetensors" "$run/config.yaml" "$run/log.csv"
             echo "parked $run at epoch $(tail -n 1 "$run/log.csv" | cut -d, -f1)"
