@@ -23,8 +23,10 @@
 #   5. HSTU MT over seeds 0 and 1.
 # With LEADER=ALPHA,BETA,GAMMA set (the setting leading the search so far, e.g. LEADER=0,1,1), a command after the
 # search trains MT and that setting over seeds 0 and 1 before the search has picked: its seed 0 is the search's own
-# run, so only seed 1 is new, and if the search picks that setting, command 2 finds every run finished. If another
-# setting overtakes it, command 2 trains the pick as well, and the leader's runs stay as a second GenPAS setting.
+# run, so only seed 1 is new, and if the search picks that setting, command 2 finds every run finished. The command
+# leaves the queue once the search has picked (so its table never overwrites command 2's); if another setting
+# overtakes the leader, command 2 trains the pick, and the leader's runs stay in the run store. LEADER reaches the
+# lanes a start starts; running lanes keep the queue they started with (stop, then start, to change it).
 # TIGER needs the `text` extra (pip install -e '.[text]') for its semantic ids from the items' titles and genres.
 set -uo pipefail
 SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -39,7 +41,7 @@ queue() {  # one command per line, its words tab-separated
     printf '%s\t' search --config configs/sasrec-ml1m.yaml --top-k 3 --seed 0 --prune --out "$E" --no-wait \
         --no-progress
     echo
-    if [ -n "${LEADER:-}" ]; then  # the search's leading setting over the seeds, while the search finishes
+    if [ -n "${LEADER:-}" ] && [ ! -f "$PICK" ]; then  # the search's leading setting, while the search finishes
         printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --genpas "$LEADER" \
             --seeds 0,1 "${SHARED[@]}"
         echo
@@ -93,11 +95,13 @@ case "${1:-}" in
 start)
     lanes=${2:-2}
     [[ "$lanes" =~ ^[1-9][0-9]*$ ]] || { echo "LANES must be a positive whole number, got '$lanes'" >&2; exit 2; }
+    [ -z "${LEADER:-}" ] || [[ "$LEADER" =~ ^[^,[:space:]]+,[^,[:space:]]+,[^,[:space:]]+$ ]] \
+        || { echo "LEADER must be ALPHA,BETA,GAMMA (e.g. 0,1,1), got '$LEADER'" >&2; exit 2; }
     command -v genpas > /dev/null || { echo "genpas is not on PATH: activate the environment (. .venv/bin/activate)" >&2; exit 2; }
     mkdir -p "$LOGS"
     for i in $(seq 1 "$lanes"); do
         if [ -f "$LOGS/lane-$i.pid" ] && kill -0 -- "-$(cat "$LOGS/lane-$i.pid")" 2> /dev/null; then
-            echo "lane $i: running already"
+            echo "lane $i: running already (with the queue it started with)"
             continue
         fi
         setsid bash "$SELF" lane >> "$LOGS/lane-$i.log" 2>&1 < /dev/null &

@@ -204,12 +204,6 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     assert ["sasrec", "sasrec", "tiger", "tiger", "hstu"] == [line.split("configs/")[1].split("-")[0] for line in queue]
     tiger = [line for line in queue if "tiger" in line]
     assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
-    import os
-
-    led = subprocess.run(["bash", str(script), "queue"], capture_output=True, text=True,
-                         env={**os.environ, "LEADER": "0,1,1"}).stdout.splitlines()
-    assert led[0] == queue[0] and led[2:] == queue[1:]  # the leader's command comes right after the search
-    assert "--strategies mt,genpas --genpas 0,1,1 --seeds 0,1" in led[1] and "--share --no-wait" in led[1]
     bad = subprocess.run(["bash", str(script), "start", "0"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and bad.stderr == "LANES must be a positive whole number, got '0'\n"
@@ -348,6 +342,34 @@ def test_the_plan_lists_a_run_finished_on_other_data_as_pending(settings, tmp_pa
     run_strategies(settings, RunStore(tmp_path / "exp"), ("mt",))
     # the log edited in place under the same name: the finished runs' data checksum no longer matches
     write_table(synthesize(SynthConfig(users=50, items=20, mean_length=8, seed=6)), tmp_path / "log.csv")
-    states = [r["state"] for r in campaign.plan(job(settings), RunStore(tmp_path / "exp"))]
-    assert states == ["pending"] * 4
+    planned = campaign.plan(job(settings), RunStore(tmp_path / "exp"))
+    assert [r["state"] for r in planned] == ["pending"] * 4 and planned[0]["epochs"] == 0  # no epochs of this data
     assert "finished on other data than" in caplog.text and "it trains again" in caplog.text
+    stranger = Stranger(tmp_path / "exp" / "runs" / ".claims" / planned[0]["key"])  # a worker retrains it
+    assert campaign.plan(job(settings), RunStore(tmp_path / "exp"))[0]["state"] == "running"
+    stranger.release()
+
+
+def test_the_leaders_command_runs_only_until_the_search_has_picked(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(Path(__file__).parents[1] / "scripts" / "cpu_campaign.sh", tmp_path / "scripts")
+
+    def queue(**env):
+        return subprocess.run(["bash", "scripts/cpu_campaign.sh", "queue"], cwd=tmp_path, capture_output=True,
+                              text=True, env={**os.environ, **env}).stdout.splitlines()
+
+    plain, led = queue(), queue(LEADER="0,1,1")
+    assert led[0] == plain[0] and led[2:] == plain[1:]  # the leader's command comes right after the search
+    assert "--strategies mt,genpas --genpas 0,1,1 --seeds 0,1" in led[1] and "--share --no-wait" in led[1]
+    (tmp_path / "docs" / "results" / "ml-1m").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "ml-1m" / "search.json").write_text("{}")
+    assert queue(LEADER="0,1,1") == plain  # once the search has picked, the pick's command writes the table
+    bad = subprocess.run(["bash", "scripts/cpu_campaign.sh", "start"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "LEADER": "0;1"})
+    assert bad.returncode == 2 and "LEADER must be ALPHA,BETA,GAMMA" in bad.stderr

@@ -38,7 +38,7 @@ def test_the_paired_difference_its_standard_error_and_interval():
     clear = paired_difference(np.full(50, 0.3) + np.linspace(0, 0.01, 50), np.full(50, 0.1), resamples=0)
     assert clear["verdict"] == "A ahead by more than two standard errors"
     assert paired_difference(b, a, resamples=0)["difference"] == pytest.approx(-0.08)
-    with pytest.raises(GenpasError, match="--resamples must be >= 0"):
+    with pytest.raises(GenpasError, match="--resamples must be 0 .no bootstrap interval. or at least 100"):
         paired_difference(a, b, resamples=-1)
 
 
@@ -81,7 +81,7 @@ def test_compare_refuses_what_cannot_be_paired(runs, cli, tmp_path):
         (["--baseline", str(tmp_path / "empty")], "no config.yaml there"),
         (["--baseline", str(runs / "b"), "--metric", "map@10"], "--metric must be ndcg@K or recall@K"),
         (["--baseline", str(runs / "b"), "--split", "train"], "--split must be valid or test"),
-        (["--baseline", str(runs / "b"), "--resamples", "-2"], "--resamples must be >= 0"),
+        (["--baseline", str(runs / "b"), "--resamples", "-2"], "--resamples must be 0"),
     ]
     for extra, message in cases:
         code, out = cli(["compare", "--run", str(runs / "a"), *extra])
@@ -89,3 +89,25 @@ def test_compare_refuses_what_cannot_be_paired(runs, cli, tmp_path):
     (runs / "b" / "best.safetensors").unlink()
     code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b")])
     assert code == 2 and "no best.safetensors" in out.err
+
+
+def test_compare_refuses_bad_options_before_ranking_and_tiger_past_its_beam(runs, cli, monkeypatch):
+    from genpas.train import paired
+
+    monkeypatch.setattr(paired, "_ranks", lambda *a, **k: pytest.fail("ranked before refusing"))
+    for extra, message in ((["--seed", "-1"], "--seed must be >= 0"),
+                           (["--resamples", "5"], "--resamples must be 0 (no bootstrap interval) or at least 100")):
+        code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), *extra])
+        assert code == 2 and out.err.strip() == f"error: {message}, got {extra[1]}"
+    config = (runs / "b" / "config.yaml").read_text()
+    (runs / "b" / "config.yaml").write_text(config.replace("model: sasrec", "model: tiger").replace("beam: 20", "beam: 5"))
+    code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b")])
+    assert code == 2 and "TIGER ranks only its beam of 5 items, so ndcg@10 is not comparable" in out.err
+    code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "nowhere")])
+    assert code == 2 and f"--baseline {runs / 'nowhere'}: no config.yaml there" in out.err
+
+
+def test_no_spread_gives_no_z_and_valid_json():
+    r = paired_difference(np.full(10, 0.5), np.full(10, 0.4), resamples=0)
+    assert r["z"] is None and r["verdict"] == "A ahead by more than two standard errors"
+    json.loads(json.dumps(r, allow_nan=False))

@@ -225,13 +225,14 @@ def compare_cmd(
     seed: Seed = 0,
     exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--keep-history",
                                help="Default: the runs' own setting (which must agree).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ):
     """Two runs user by user: A's metric minus B's over the same users, its standard error and a bootstrap
     interval; writes nothing."""
     from genpas.train.paired import compare_runs
 
-    r = compare_runs(run, baseline, split, metric, resamples, seed, exclude_history)
+    r = compare_runs(run, baseline, split, metric, resamples, seed, exclude_history, device)
     if as_json:
         typer.echo(json.dumps(r, indent=2))
         return
@@ -239,7 +240,8 @@ def compare_cmd(
     typer.echo(f"{split} {metric} over {r['users']} users ({history}): A {r['a']:.4f}, B {r['b']:.4f}")
     interval = "" if r["ci95"] is None else \
         f"; 95% bootstrap interval [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}] ({resamples} resamples)"
-    typer.echo(f"A - B = {r['difference']:+.4f}, standard error {r['standard_error']:.4f} (z {r['z']:+.2f}){interval}")
+    z = "n/a" if r["z"] is None else f"{r['z']:+.2f}"
+    typer.echo(f"A - B = {r['difference']:+.4f}, standard error {r['standard_error']:.4f} (z {z}){interval}")
     typer.echo(f"users: A better {r['a_better']}, B better {r['b_better']}, equal {r['equal']}")
     typer.echo(f"{r['verdict']} (these users, these two runs; other seeds' spread is not in it)")
 

@@ -48,19 +48,23 @@ def plan(job, store: RunStore) -> list[dict]:
     runs = []
     for key, name, cfg in _planned(job, store):
         state = retrained(store, cfg, key, state_of(store, key))
-        progress = run_progress(store.root / "runs" / key / "log.csv", cfg)
+        log_csv = store.root / "runs" / key / ("log.csv" if state != "pending" else ".none")  # pending: no epochs yet
+        progress = run_progress(log_csv, cfg)
         runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state, **progress}
                     | ({"epochs_left": 0} if state == "finished" else {}))
     return runs
 
 
 def retrained(store: RunStore, cfg, key: str, state: str) -> str:
-    """`state`, or pending where a run the ledger holds as finished was trained on other data than cfg's now (the
-    store then trains it again), said once in a warning."""
+    """`state`, unless the ledger holds the run as finished on other data than cfg's now: then the store trains it
+    again, so it is running where a process holds it, else pending (what its directory holds is of the old data),
+    and a warning says so."""
     if state != "finished" or store.finished(cfg, key) is not None:
         return state
     log.warning("run %s finished on other data than %s holds now: it trains again", key, cfg.data)
-    return "pending"
+    run_dir = store.root / "runs" / key
+    held = held_elsewhere(store.root / "runs" / ".claims" / key) or held_elsewhere(run_dir / ".lock")
+    return "running" if held else "pending"
 
 
 def share(job, store: RunStore, wait: bool = True) -> dict:

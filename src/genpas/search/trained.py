@@ -141,7 +141,8 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
         state = "finished" if _legacy(store, name, cfg) is not None else retrained(store, cfg, key, state_of(store, key))
         if state in ("started", "pending") and prune is not None and store.stopped(cfg, key, prune) is not None:
             state = "pruned"
-        rows.append({"name": name, "key": key, "state": state, **run_progress(out / "runs" / key / "log.csv", cfg)}
+        log_csv = out / "runs" / key / ("log.csv" if state != "pending" else ".none")  # pending: no epochs yet
+        rows.append({"name": name, "key": key, "state": state, **run_progress(log_csv, cfg)}
                     | ({"epochs_left": 0} if state in ("finished", "pruned") else {}))
     return rows
 

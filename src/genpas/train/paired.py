@@ -41,22 +41,29 @@ def paired_difference(a: np.ndarray, b: np.ndarray, resamples: int = 10_000, see
     """Mean, standard error and bootstrap interval of a - b over paired users, and how many users each side wins."""
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
         raise GenpasError("a paired comparison needs the same users, at least two, on both sides")
-    if resamples < 0:
-        raise GenpasError(f"--resamples must be >= 0 (0: no bootstrap interval), got {resamples}")
+    check_options(resamples, seed)
     d = a - b
     mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
     interval = None
     if resamples:
         rng, means = np.random.default_rng(seed), []
-        for start in range(0, resamples, 500):  # 500 resamples of n users at a time: memory stays linear in n
-            idx = rng.integers(0, len(d), size=(min(500, resamples - start), len(d)))
+        chunk = max(1, min(500, 2_000_000 // len(d)))  # resamples drawn at a time: at most 2M indices (16 MB)
+        for start in range(0, resamples, chunk):
+            idx = rng.integers(0, len(d), size=(min(chunk, resamples - start), len(d)))
             means.append(d[idx].mean(axis=1))
         interval = [float(q) for q in np.quantile(np.concatenate(means), [0.025, 0.975])]
     return {"users": int(len(d)), "a": float(a.mean()), "b": float(b.mean()), "difference": mean,
-            "standard_error": se, "z": mean / se if se > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean)),
+            "standard_error": se, "z": mean / se if se > 0 else None,  # None: no spread at all (JSON has no inf)
             "ci95": interval, "resamples": resamples, "seed": seed,
             "a_better": int((d > 0).sum()), "b_better": int((d < 0).sum()), "equal": int((d == 0).sum()),
             "verdict": verdict(mean, se)}
+
+
+def check_options(resamples: int, seed: int) -> None:
+    if resamples != 0 and resamples < 100:
+        raise GenpasError(f"--resamples must be 0 (no bootstrap interval) or at least 100, got {resamples}")
+    if seed < 0:
+        raise GenpasError(f"--seed must be >= 0, got {seed}")
 
 
 def verdict(mean: float, se: float) -> str:
@@ -66,15 +73,21 @@ def verdict(mean: float, se: float) -> str:
 
 
 def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "ndcg@10", resamples: int = 10_000,
-                 seed: int = 0, exclude_history: bool | None = None) -> dict:
+                 seed: int = 0, exclude_history: bool | None = None, device: str = "auto") -> dict:
     """The paired comparison of two run directories' best checkpoints on `which` (see the module docstring).
     exclude_history None: the runs' own setting, which must then agree."""
-    from genpas.train.build import load_split
+    from genpas.train.build import load_split, pick_device
 
     if which not in SPLITS:
         raise GenpasError(f"--split must be valid or test, got {which!r}")
-    parse_metric(metric)
-    cfgs = [best_config(run) for run in (run_a, run_b)]
+    _, k = parse_metric(metric)
+    check_options(resamples, seed)
+    cfgs = [best_config(run, option) for run, option in ((run_a, "--run"), (run_b, "--baseline"))]
+    for run, cfg in zip((run_a, run_b), cfgs):
+        if cfg.model == "tiger" and k > cfg.beam:  # items past TIGER's beam all score -inf: its metric stops there
+            raise GenpasError(f"{run}: TIGER ranks only its beam of {cfg.beam} items, so {metric} is not comparable; "
+                              f"use K <= {cfg.beam}")
+    target = pick_device(device)
     if exclude_history is None:
         if cfgs[0].exclude_history != cfgs[1].exclude_history:
             raise GenpasError(f"{run_a} ranks {'without' if cfgs[0].exclude_history else 'with'} the user's history "
@@ -85,17 +98,17 @@ def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "n
     if splits[0].full.fingerprint() != splits[1].full.fingerprint():
         raise GenpasError(f"{run_a} and {run_b} were trained on different data (their events, ids or order differ): "
                           "users can be paired only on the same data")
-    values = [user_metric(_ranks(run, cfg, split, which, exclude_history), metric)
+    values = [user_metric(_ranks(run, cfg, split, which, exclude_history, target), metric)
               for run, cfg, split in zip((run_a, run_b), cfgs, splits)]
     return {"run": str(run_a), "baseline": str(run_b), "split": which, "metric": metric,
             "exclude_history": bool(exclude_history), **paired_difference(*values, resamples=resamples, seed=seed)}
 
 
-def best_config(run: Path):
+def best_config(run: Path, option: str = "--run"):
     """The run's TrainConfig, refused unless the run holds a best checkpoint to rank with."""
     from genpas.train.recommend import run_config
 
-    cfg = run_config(run)
+    cfg = run_config(run, option)
     if cfg.model != "pop" and not (Path(run) / "best.safetensors").is_file():
         raise GenpasError(f"{run}: no best.safetensors; give a run directory that has trained at least one epoch")
     return cfg
@@ -109,8 +122,8 @@ def _split(run: Path, cfg, load_split):
             from None
 
 
-def _ranks(run: Path, cfg, split, which: str, exclude_history: bool) -> np.ndarray:
-    from genpas.train.build import build_model, pick_device
+def _ranks(run: Path, cfg, split, which: str, exclude_history: bool, device) -> np.ndarray:
+    from genpas.train.build import build_model
     from genpas.train.checkpoint import load_weights
     from genpas.train.evaluate import user_ranks
 
@@ -118,5 +131,4 @@ def _ranks(run: Path, cfg, split, which: str, exclude_history: bool) -> np.ndarr
     model, _ = build_model(cfg, split, weights if cfg.model == "tiger" else None)  # TIGER: the ids it trained with
     if cfg.model != "pop":
         load_weights(weights, model, split.full.item_fingerprint())
-    device = pick_device(cfg.device)
     return user_ranks(model.to(device), split, which, cfg.max_len, device, exclude_history, cfg.eval_batch_size)

@@ -163,16 +163,16 @@ def write_recommendations(path: Path, recs: Recommendations, store: SequenceStor
     return recs.count
 
 
-def run_config(run: Path):
-    """The TrainConfig of a run directory, or one error line when `run` holds none."""
+def run_config(run: Path, option: str = "--run"):
+    """The TrainConfig of a run directory, or one error line (naming `option`) when `run` holds none."""
     from genpas.train.config import TrainConfig
     from genpas.train.run_dir import locate_data
 
     if not (Path(run) / "config.yaml").is_file():
-        raise GenpasError(f"--run {run}: no config.yaml there; give a run directory written by `genpas train`")
+        raise GenpasError(f"{option} {run}: no config.yaml there; give a run directory written by `genpas train`")
     cfg = locate_data(run, TrainConfig.from_run(Path(run) / "config.yaml"))
     if cfg.model == "pop" and (Path(run) / "best.safetensors").exists():  # popularity trains no weights
-        raise GenpasError(f"--run {run}: its config.yaml says model pop, but the run holds trained weights "
+        raise GenpasError(f"{option} {run}: its config.yaml says model pop, but the run holds trained weights "
                           "(best.safetensors): was the config edited? Restore the one the run was trained with")
     return cfg
 
