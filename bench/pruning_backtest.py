@@ -100,6 +100,7 @@ def backtest(rule, groups) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("docs/results"))
+    parser.add_argument("--quick", action="store_true", help="Accepted for bench/run_all.py: the replay is seconds.")
     args = parser.parse_args()
     groups = finished_runs(args.root)
     rules = {f"library F={FACTOR:g} M={MARGIN:g} (default)": library_rule(FACTOR, MARGIN),

@@ -89,7 +89,7 @@ def main() -> None:
             name = {"training.py": "training_cpu", "time_to_quality.py": "time_to_quality_cpu"}.get(script, script[:-3])
             if "--ml1m-minutes" in extra:
                 name += "_ml1m"
-            path = RESULTS / f"{name}{suffix}.json"
+            path = RESULTS / f"{name}{'' if script == 'pruning_backtest.py' else suffix}.json"  # one replay, quick or not
             if not path.exists():
                 raise SystemExit(f"{path}: no results; run `python bench/{script}` first")
             return json.loads(path.read_text())
@@ -104,6 +104,7 @@ def main() -> None:
         if not args.from_results or (RESULTS / "time_to_quality_cpu_ml1m.json").exists():
             quality |= run("time_to_quality.py", False, ml1m)
     serving = run("recommend.py", args.quick)
+    pruning = run("pruning_backtest.py", args.quick)
     scale = None if args.skip_scale else run("scale.py", args.quick)
     versus = None if args.skip_recbole else run("vs_recbole.py", args.quick,
                                                 ("--budget-minutes", args.budget_minutes, "--seeds", args.seeds))
@@ -134,6 +135,8 @@ def main() -> None:
         **({"time_to_quality_s_ml1m_bounded": quality["time_to_quality_s_ml1m_bounded"]}
            if "time_to_quality_s_ml1m_bounded" in quality else {}),
         "recommend_users_per_s": {p["data"]: p["users_per_s"] for p in serving["passes"] if "users_per_s" in p},
+        "pruning_backtest": {k: pruning["rules"][next(iter(pruning["rules"]))][k]  # the default rule's replay
+                             for k in ("runs", "underestimated", "stopped", "runs_in_searches", "share_saved")},
         "quick": args.quick,
     }
     if scale is not None:
