@@ -349,3 +349,13 @@ print(json.dumps(rows))
     assert sum("waiting for another process's screening" in err for _, err in results) == 1
     assert [p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith(".")] == [
         p.name for p in (tmp_path / "s").glob("screening-*.json")]  # the lock is a hidden file beside the cache
+
+
+def test_the_level_of_a_validation_curve_is_its_best_five_epoch_mean():
+    from genpas.search import trained
+
+    curve = [[i * 10, v] for i, v in enumerate([0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 0.2])]
+    assert trained.level(curve) == pytest.approx((0.3 + 0.4 + 0.5 + 0.9 + 0.2) / 5)  # the spike counts for a fifth
+    assert trained.level(curve[:4]) is None
+    facts = trained._trained_facts({"best_epoch": 5, "train_seconds": 1.0, "curve": curve})
+    assert facts["valid_ndcg@10_level"] == trained.level(curve)

@@ -268,20 +268,38 @@ def _trained_facts(record: dict) -> dict:
     """How far a training went: its best epoch, epochs, why it ended, optimizer steps and seconds (a search bounded by
     --time-budget gives each candidate wall-clock seconds, so its epochs depend on the machine's load)."""
     return {"best_epoch": record["best_epoch"], "epochs_run": record.get("epochs_run"),
+            "valid_ndcg@10_level": level(record.get("curve") or []),
             "stopped_by": ended_by(record) if "epochs_run" in record else None,
             "optimizer_steps": record.get("optimizer_steps"), "train_seconds": record["train_seconds"]} | (
                 {"pruned": record["pruned"]} if "pruned" in record else {})
 
 
+LEVEL_EPOCHS = 5
+
+
+def level(curve: list) -> float | None:
+    """The best mean of LEVEL_EPOCHS consecutive validation NDCG@10 scores of a run's curve ([[steps, score], ...]):
+    the level it held, where the best single epoch also holds that epoch's luck (None for shorter curves)."""
+    scores = np.array([score for _, score in curve], dtype=np.float64)
+    if len(scores) < LEVEL_EPOCHS:
+        return None
+    return float(np.convolve(scores, np.ones(LEVEL_EPOCHS) / LEVEL_EPOCHS, mode="valid").max())
+
+
 def format_search(result: dict) -> str:
-    lines = [f"{'setting':32s}{'KL':>8s}{'ratio':>8s}{'valid ndcg@10':>15s}{'test ndcg@10':>14s}", "-" * 77]
+    def lvl(entry):
+        value = entry.get("valid_ndcg@10_level")
+        return f"{value:10.4f}" if value is not None else f"{'':10s}"
+
+    lines = [f"{'setting':32s}{'KL':>8s}{'ratio':>8s}{'valid ndcg@10':>15s}{'5-epoch':>10s}{'test ndcg@10':>14s}",
+             "-" * 87]
     for name, b in result["baselines"].items():
-        lines.append(f"{name.upper():32s}{'':8s}{'':8s}{b['valid']['ndcg@10']:15.4f}{b['test']['ndcg@10']:14.4f}"
+        lines.append(f"{name.upper():32s}{'':8s}{'':8s}{b['valid']['ndcg@10']:15.4f}{lvl(b)}{b['test']['ndcg@10']:14.4f}"
                      + _pruned_text(b))
     for t in result["trained"]:
         label = make_strategy("genpas", t["alpha"], t["beta"], t["gamma"]).label
-        lines.append(f"{label:32s}{t['kl']:8.3f}{t['ratio']:8.3f}{t['valid']['ndcg@10']:15.4f}{t['test']['ndcg@10']:14.4f}"
-                     + _pruned_text(t))
+        lines.append(f"{label:32s}{t['kl']:8.3f}{t['ratio']:8.3f}{t['valid']['ndcg@10']:15.4f}{lvl(t)}"
+                     f"{t['test']['ndcg@10']:14.4f}" + _pruned_text(t))
     best = result["best"]
     lines.append("")
     lines.append(f"best: {best['strategy']} (alpha {best['alpha']}, beta {best['beta']}, gamma {best['gamma']}): "
@@ -290,6 +308,8 @@ def format_search(result: dict) -> str:
     def rho(value):
         return "n/a" if value is None else f"{value:+.2f}"
 
+    lines.append(f"5-epoch: the best mean of {LEVEL_EPOCHS} consecutive validations (the level a training held; the "
+                 "pick is by the best single epoch, which also holds that epoch's luck)")
     over = "trained settings" if "settings" not in sp else f"the {sp['settings']} trained settings not pruned"
     lines.append(f"screening vs training (Spearman over {over}): KL {rho(sp['spearman_kl_vs_valid_ndcg@10'])}, "
                  f"ratio {rho(sp['spearman_ratio_vs_valid_ndcg@10'])}")
