@@ -111,6 +111,9 @@ def test_a_search_that_prunes_records_it_and_plans_it(tmp_path, monkeypatch, cap
     result = trained.search(base, tmp_path / "s", top_k=1, samples=2, prune_factor=2.0)
     pruned = result["prune"]["pruned"]
     assert result["prune"]["factor"] == 2.0 and result["prune"]["margin"] == 0.05 and pruned
+    assert result["prune"]["epochs_left_at_most"] == sum(base.epochs - entries["epochs_run"]
+                                                         for entries in [*result["baselines"].values(),
+                                                                         *result["trained"]] if "pruned" in entries)
     entries = {**result["baselines"], **{trained._name(t["alpha"], t["beta"], t["gamma"]): t for t in result["trained"]}}
     for name in pruned:
         assert entries[name]["stopped_by"] == "pruned" and entries[name]["pruned"]["reach"] < 1.0

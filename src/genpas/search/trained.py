@@ -230,12 +230,19 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
             "settings": len(converged),
         },
         "screen_seconds": screen_seconds,
-        "prune": None if prune is None else {"factor": prune.factor, "margin": prune.margin,
-                                             "pruned": [name for name, _ in jobs if finished[name].get("pruned")]},
+        "prune": None if prune is None else _pruning_facts(prune, jobs, finished),
         "config": base.to_dict(),
     }
     write_text(out / "search.json", json.dumps(json_safe(result), indent=2) + "\n")
     return result
+
+
+def _pruning_facts(prune: Prune, jobs: list, finished: dict) -> dict:
+    """The rule, the pruned trainings in job order, and the epochs the epoch cap still left them in all (what the
+    pruning saved at most: patience might have ended them sooner)."""
+    pruned = [(name, cfg) for name, cfg in jobs if finished[name].get("pruned")]
+    return {"factor": prune.factor, "margin": prune.margin, "pruned": [name for name, _ in pruned],
+            "epochs_left_at_most": sum(cfg.epochs - finished[name]["epochs_run"] for name, cfg in pruned)}
 
 
 def _record(store: RunStore, name: str, cfg: TrainConfig, wait: bool, prune: Prune | None = None) -> dict:
@@ -318,7 +325,8 @@ def format_search(result: dict) -> str:
         lines.append(f"--prune (factor {rule['factor']:g}, margin {rule['margin']:g}): a pruned training stopped before "
                      "convergence, as its trend over its last patience window, steepened by the factor up to its last "
                      "epoch, plus the noise of its validations and the margin, stays below the leader; its figures "
-                     "are those of its best epoch so far (genpas.search.pruning)")
+                     "are those of its best epoch so far (genpas.search.pruning); the epoch cap left the pruned "
+                     f"trainings {rule['epochs_left_at_most']} epochs at most")
     return "\n".join(lines)
 
 
