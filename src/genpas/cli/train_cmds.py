@@ -196,7 +196,6 @@ def evaluate_cmd(
 ):
     """Re-evaluate a saved run's best checkpoint on validation and test; prints the metrics and writes
     RUN/evaluation.json."""
-    from genpas.train.checkpoint import load_weights
     from genpas.train.recommend import run_config
     from genpas.train.trainer import Trainer
 
@@ -204,9 +203,7 @@ def evaluate_cmd(
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
     # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.
-    trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors" if cfg.model == "tiger" else None)
-    if cfg.model != "pop":
-        load_weights(run / "best.safetensors", trainer.model, trainer.split.full.item_fingerprint())
+    trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors")
     result = {"valid": trainer.evaluate("valid"), "test": trainer.evaluate("test")}
     try:
         write_json_atomic(run / "evaluation.json", result)

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from genpas.errors import GenpasError
-from genpas.train.checkpoint import load_state, load_weights
+from genpas.train.checkpoint import load_state
 from genpas.train.loss import COMPUTE_KEYS
 
 FACTOR, MARGIN = 2.0, 0.05
@@ -117,10 +117,8 @@ def pruned_record(cfg, key: str, run_dir: Path, split, verdict: dict, started: f
     from genpas.search.run_store import validation_curve
     from genpas.train.trainer import Trainer
 
-    saved, best = load_state(run_dir / "last.pt")["trainer"], run_dir / "best.safetensors"
-    # as `genpas evaluate` does: TIGER takes its semantic ids from the weights
-    model = Trainer(cfg, run_dir, split=split, check_memory=False, weights=best if cfg.model == "tiger" else None)
-    load_weights(best, model.model, split.full.item_fingerprint())
+    saved = load_state(run_dir / "last.pt")["trainer"]
+    model = Trainer(cfg, run_dir, split=split, check_memory=False, weights=run_dir / "best.safetensors")
     evaluated = time.perf_counter()
     metrics = {which: model.evaluate(which) for which in ("valid", "test")}
     if cfg.exclude_history:

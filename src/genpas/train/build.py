@@ -81,8 +81,19 @@ def load_split(cfg: TrainConfig):
 
 
 def build_model(cfg: TrainConfig, split, weights=None) -> tuple[torch.nn.Module, dict]:
-    """The model and what it was built from (TIGER: its semantic-id statistics). `weights`: a checkpoint the model
-    will load; TIGER then takes its semantic ids from it instead of computing them."""
+    """The model and what it was built from (TIGER: its semantic-id statistics). `weights`: a saved run's checkpoint
+    (best.safetensors), loaded into the model, whose items it must share; TIGER then takes its semantic ids from it
+    instead of computing them. A popularity model has no weights."""
+    model, info = _architecture(cfg, split, weights)
+    if weights is not None and cfg.model != "pop":
+        from genpas.train.checkpoint import load_weights
+
+        load_weights(weights, model, split.full.item_fingerprint())
+    return model, info
+
+
+def _architecture(cfg: TrainConfig, split, weights=None) -> tuple[torch.nn.Module, dict]:
+    """The freshly initialised model of `cfg` (TIGER's semantic ids from `weights` where given)."""
     if cfg.model == "pop":
         counts = np.bincount(split.train.items, minlength=split.full.num_items)
         return Popularity(torch.from_numpy(counts)), {}

@@ -25,14 +25,16 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return 1 + higher + ties
 
 
-def ranking_metrics(ranks: np.ndarray, ks=(5, 10)) -> dict[str, float]:
+def user_values(ranks: np.ndarray, name: str, k: int) -> np.ndarray:
+    """Each user's recall@k (a hit) or ndcg@k from the target's rank; a run's metric is their mean."""
     ranks = np.asarray(ranks, dtype=np.float64)
-    out = {}
-    for k in ks:
-        hit = ranks <= k
-        out[f"recall@{k}"] = float(hit.mean()) if len(ranks) else 0.0
-        out[f"ndcg@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean()) if len(ranks) else 0.0
-    return out
+    hit = ranks <= k
+    return hit.astype(np.float64) if name == "recall" else np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0)
+
+
+def ranking_metrics(ranks: np.ndarray, ks=(5, 10)) -> dict[str, float]:
+    return {f"{name}@{k}": float(user_values(ranks, name, k).mean()) if len(ranks) else 0.0
+            for k in ks for name in ("recall", "ndcg")}
 
 
 def popularity_groups(train_items: np.ndarray, num_items: int) -> np.ndarray:

@@ -22,12 +22,10 @@ SPLITS = ("valid", "test")
 
 
 def user_metric(ranks: np.ndarray, metric: str) -> np.ndarray:
-    """Each user's ndcg@K or recall@K from the target's rank (train/metrics.py: the same formulas, per user)."""
-    name, k = parse_metric(metric)
-    hit = ranks <= k
-    if name == "recall":
-        return hit.astype(np.float64)
-    return np.where(hit, 1.0 / np.log2(ranks.astype(np.float64) + 1.0), 0.0)
+    """Each user's ndcg@K or recall@K from the target's rank (metrics.user_values, whose mean is the run's metric)."""
+    from genpas.train.metrics import user_values
+
+    return user_values(ranks, *parse_metric(metric))
 
 
 def parse_metric(metric: str) -> tuple[str, int]:
@@ -124,11 +122,7 @@ def _split(run: Path, cfg, load_split):
 
 def _ranks(run: Path, cfg, split, which: str, exclude_history: bool, device) -> np.ndarray:
     from genpas.train.build import build_model
-    from genpas.train.checkpoint import load_weights
     from genpas.train.evaluate import user_ranks
 
-    weights = Path(run) / "best.safetensors"
-    model, _ = build_model(cfg, split, weights if cfg.model == "tiger" else None)  # TIGER: the ids it trained with
-    if cfg.model != "pop":
-        load_weights(weights, model, split.full.item_fingerprint())
+    model, _ = build_model(cfg, split, Path(run) / "best.safetensors")  # TIGER: with the ids it trained with
     return user_ranks(model.to(device), split, which, cfg.max_len, device, exclude_history, cfg.eval_batch_size)

@@ -183,7 +183,6 @@ def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_
     """Recommendations of a finished run (its config.yaml and best checkpoint) for the users `ids` (None: all),
     with the store they index. `beam`: TIGER's beam width here (default: the run's; a wider one ranks more items)."""
     from genpas.train.build import build_model, load_split, pick_device
-    from genpas.train.checkpoint import load_weights
 
     run = Path(run)
     cfg = run_config(run)
@@ -202,10 +201,7 @@ def recommend_run(run: Path, ids: list[str] | None = None, k: int = 10, exclude_
         raise GenpasError(f"the run's data ({run / 'config.yaml'}: data: {cfg.data}) cannot be loaded: {exc}") from None
     store = split.full
     codes = user_codes(store, ids, ids_option)
-    weights = run / "best.safetensors"
-    model, _ = build_model(cfg, split, weights if cfg.model == "tiger" else None)  # TIGER: the ids it trained with
-    if cfg.model != "pop":
-        load_weights(weights, model, store.item_fingerprint())
+    model, _ = build_model(cfg, split, run / "best.safetensors")  # TIGER: with the ids it trained with
     if beam is not None:
         model.cfg.beam = beam
     recs = recommend(model.to(target), store, codes, cfg.max_len, k, exclude_history, target, batch_size,

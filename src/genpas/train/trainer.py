@@ -82,7 +82,7 @@ class Trainer:
         if check_memory:  # before the model exists: a size that cannot fit is one line, not an allocator failure
             self._check_memory()
         torch.manual_seed(cfg.seed)
-        model, self.model_info = build_model(cfg, self.split, weights)  # weights: a saved run's, to evaluate
+        model, self.model_info = build_model(cfg, self.split, weights)  # weights: a saved run's, loaded to evaluate
         self.model = model.to(self.device)
         self.sampled = sampled_softmax(cfg, self.split, self.model, self.device)
         self.strategy = make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma)
