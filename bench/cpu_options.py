@@ -3,6 +3,7 @@ batch) under each option the speed issue names, measured in one process on the s
 
     python bench/cpu_options.py [--threads N] [--steps 40] [--rounds 3] [--no-compile]
     python bench/cpu_options.py --config configs/sasrec-ml1m.yaml --variants fp32,bf16 --steps 5   # ML-1M, length 200
+    python bench/cpu_options.py --config configs/tiger-ml1m.yaml --variants fp32,bf16,bf16-fused --no-compile  # TIGER pairs
 
 Variants: exact float32 (the reference), float32 with dropout masks from an integer hash (a candidate), bf16 autocast with the fused attention kernel, bf16 autocast with the explicit
 attention the model uses under CPU autocast (what `--precision bf16` runs), both again under
@@ -104,7 +105,7 @@ class Variant:
         """Seconds for one training step on each batch."""
         detect = sasrec.cpu_autocast
         if self.setup.fused_kernel:  # the model then sees no CPU autocast and keeps the fused kernel
-            sasrec.cpu_autocast = lambda: False
+            sasrec.cpu_autocast = lambda: False  # read there by SASRec, and by TIGER as sasrec.cpu_autocast
         device = torch.device("cpu")
         try:
             start = time.perf_counter()
@@ -157,8 +158,8 @@ def main() -> None:
     cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config)) if args.config else TrainConfig()
     split = load_split(cfg)
     model_times = cfg.model == "hstu"  # HSTU reads the event times
-    stream = TrainingStream(split.train, make_strategy("mt"),
-                            StreamConfig("packed", cfg.max_len, cfg.batch_size, 0, times=model_times))
+    stream = TrainingStream(split.train, make_strategy("mt"),  # the config's mode: TIGER trains on pairs
+                            StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, 0, times=model_times))
     batches = [b for _, b in zip(range(WARMUP + args.steps), iter(stream))]
     results: dict = {"threads": torch.get_num_threads(), "steps": args.steps, "rounds": args.rounds,
                      "data": cfg.data, "model": cfg.model, "max_len": cfg.max_len, "batch_size": cfg.batch_size,

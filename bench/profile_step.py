@@ -1,5 +1,6 @@
-"""Where a SASRec training step goes on this machine: batch building, forward, backward, optimizer, validation, and
-the operators by self CPU time (torch.profiler). Prints the figures and writes its JSON (below).
+"""Where a training step goes on this machine (SASRec by default; any model through --config): batch building,
+forward, backward, optimizer, validation, and the operators by self CPU time (torch.profiler). Prints the figures and
+writes its JSON (below).
 
     python bench/profile_step.py [--threads N] [--steps N] [--precision auto|fp32|bf16] [--config YAML]
 
@@ -40,7 +41,9 @@ def main() -> None:
     split = load_split(cfg)
     model, _ = build_model(cfg, split)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    stream = TrainingStream(split.train, make_strategy("mt"), StreamConfig("packed", cfg.max_len, cfg.batch_size, 0))
+    stream = TrainingStream(split.train, make_strategy("mt"),
+                            StreamConfig(cfg.mode, cfg.max_len, cfg.batch_size, 0,
+                                         times=getattr(model, "needs_times", False)))
     batches = iter(stream)
 
     def step(times=None):

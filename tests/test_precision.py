@@ -15,7 +15,7 @@ from genpas.data.split import leave_one_out
 from genpas.data.synth import SynthConfig, synthesize_store
 from genpas.errors import GenpasError
 from genpas.models import SASRec, SASRecConfig
-from genpas.models.sasrec import explicit_causal_attention
+from genpas.models.sasrec import explicit_attention
 from genpas.search.experiments import run_key
 from genpas.train.build import resolve_precision
 from genpas.train.config import LEGACY, TrainConfig, same_config
@@ -52,7 +52,14 @@ def test_explicit_attention_equals_the_fused_kernel():
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 2, 9, 8) for _ in range(3))
     expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    assert torch.allclose(explicit_causal_attention(q, k, v), expected, atol=1e-6)
+    assert torch.allclose(explicit_attention(q, k, v, causal=True), expected, atol=1e-6)
+    keys = torch.randn(3, 2, 5, 8), torch.randn(3, 2, 5, 8)  # cross-attention to 5 keys, the last ones padding
+    mask = (torch.arange(5) < torch.tensor([5, 3, 1])[:, None])[:, None, None, :]
+    expected = F.scaled_dot_product_attention(q, *keys, attn_mask=mask)
+    assert torch.allclose(explicit_attention(q, *keys, mask), expected, atol=1e-6)
+    self_mask = (torch.arange(9) < torch.tensor([9, 4, 2])[:, None])[:, None, None, :]
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=self_mask, is_causal=False)
+    assert torch.allclose(explicit_attention(q, k, v, self_mask), expected, atol=1e-6)
 
 
 def test_sasrec_under_cpu_autocast_stays_causal_and_close_to_float32():

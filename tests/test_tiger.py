@@ -102,6 +102,26 @@ def test_beam_search_is_exact_when_wide_enough(encoder_input):
     assert torch.allclose(model.rank_scores(torch.tensor([[5]])), dense[2:], atol=1e-5)
 
 
+@pytest.mark.parametrize("encoder_input", ["items", "codes"])
+def test_tiger_under_cpu_autocast_takes_explicit_attention_with_the_same_masks(encoder_input, monkeypatch):
+    """Under CPU autocast TIGER's attention is explicit products (the fused kernel's bf16 backward is slow): its
+    losses stay within bf16's precision of float32's, padding still never leaks, and the fused kernel is not called."""
+    model = small_tiger(encoder_input=encoder_input)
+    inputs = torch.tensor([[1, 2, 0, 0], [3, 4, 5, 1], [5, 0, 0, 0]])
+    targets = torch.tensor([2, 0, 4])
+    exact = model(inputs, targets)
+    fused = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda *a, **k: pytest.fail("the fused kernel ran under CPU autocast"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = model(inputs, targets)
+        unpadded = model(torch.tensor([[5]]), targets[2:])
+    assert bf16.dtype == torch.float32 and (bf16 - exact).abs().max() < 0.05
+    assert torch.allclose(unpadded, bf16[2:], atol=1e-3)  # masked keys weigh exactly nothing
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", fused)
+    assert torch.equal(model(inputs, targets), exact)  # float32 keeps the fused kernel: the same numbers
+
+
 def test_narrow_beam_returns_only_real_items_with_exact_scores():
     model = small_tiger(beam=2)
     inputs = torch.randint(0, 6, (16, 4))

@@ -48,14 +48,18 @@ def cpu_autocast() -> bool:
         return torch.is_autocast_cpu_enabled()
 
 
-def explicit_causal_attention(q, k, v, dropout: float = 0.0) -> torch.Tensor:
-    """Causal softmax attention as two matrix products (bf16 under autocast) around a float32 softmax. Under CPU
-    autocast this replaces the fused kernel, whose bf16 backward is several times slower than its float32 one on
-    short windows (docs/performance.md)."""
-    W = q.shape[-2]
+def explicit_attention(q, k, v, mask=None, causal: bool = False, dropout: float = 0.0) -> torch.Tensor:
+    """Softmax attention as two matrix products (bf16 under autocast) around a float32 softmax; `mask` (bool, True
+    where a query may look, broadcast to [B, H, T, S]) and `causal` as in F.scaled_dot_product_attention. Under CPU
+    autocast this replaces the fused kernel, whose bf16 backward is several times slower than its float32 one at
+    these sizes (docs/performance.md)."""
     scores = (q @ k.transpose(-1, -2)).float() * (1.0 / math.sqrt(q.shape[-1]))
-    future = torch.ones(W, W, dtype=torch.bool, device=q.device).triu(1)
-    weights = F.dropout(scores.masked_fill(future, -torch.inf).softmax(-1), dropout)
+    if causal:
+        T, S = scores.shape[-2:]
+        scores = scores.masked_fill(torch.ones(T, S, dtype=torch.bool, device=q.device).triu(1), -torch.inf)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -torch.inf)
+    weights = F.dropout(scores.softmax(-1), dropout)
     return weights.to(v.dtype) @ v
 
 
@@ -74,7 +78,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(B, W, self.heads, D // self.heads).transpose(1, 2) for t in (q, k, v))
         dropout = self.attn_dropout if self.training else 0.0
         if x.device.type == "cpu" and cpu_autocast():
-            y = explicit_causal_attention(q, k, v, dropout)
+            y = explicit_attention(q, k, v, causal=True, dropout=dropout)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(B, W, D)))

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genpas.models.sasrec import init_weights
+from genpas.models import sasrec
+from genpas.models.sasrec import explicit_attention, init_weights
 
 
 @dataclass
@@ -71,7 +72,10 @@ class Attention(nn.Module):
         S = context.shape[1]
         q = self.q(x).view(B, T, self.heads, D // self.heads).transpose(1, 2)
         k, v = (t.view(B, S, self.heads, D // self.heads).transpose(1, 2) for t in self.kv(context).split(D, dim=2))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        if x.device.type == "cpu" and sasrec.cpu_autocast():  # as in SASRec: the fused kernel's bf16 backward is slow
+            y = explicit_attention(q, k, v, mask, causal)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         return self.drop(self.proj(y.transpose(1, 2).reshape(B, T, D)))
 
 
