@@ -16,6 +16,8 @@
 #   1. the search (SASRec, top 3 settings and the three baselines, seed 0), pruning hopeless trainings (--prune:
 #      a pruned run stays resumable; docs/method.md "Pruning a search");
 #   2. SASRec MT and the search's pick over seeds 0 and 1 (needs the search's search.json: skipped until it exists);
+#   2b. the long-tail table of LT, MT and the pick over seeds 0 and 1: command 2's runs and the search's, and LT's
+#      seed 1 (LT ends within about 30 epochs);
 #   3. TIGER MT and 4. TIGER MT and the pick, seed 0 (3 starts before the search ends; 4 reuses its run and writes
 #      the table of both), at most TIGER_EPOCHS epochs (default 20) with patience
 #      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
@@ -48,6 +50,8 @@ queue() {  # one command per line, its words tab-separated
     fi
     printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1 "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment long-tail --config configs/sasrec-ml1m.yaml --search "$PICK" --seeds 0,1 "${SHARED[@]}"
     echo
     printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt --seeds 0 "${TIGER_BOUND[@]}" \
         "${SHARED[@]}"
