@@ -50,6 +50,11 @@ def run_key(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def run_name(cfg: TrainConfig, strategy: str | None = None) -> str:
+    """A run's name in the store (its directory under runs/ and its ledger key): <strategy>-<run_key>."""
+    return f"{strategy or cfg.strategy}-{run_key(cfg)}"
+
+
 class LeftToOthers(GenpasError):
     """A worker that does not wait stopped while other processes still train some of the runs (`keys`)."""
 
@@ -163,7 +168,7 @@ class RunStore:
     def get(self, cfg: TrainConfig, name: str, wait: bool = True, prune: Prune | None = None) -> dict:
         """The record of run `cfg`, trained here unless finished (see `train` for `wait`). With `prune` (a search's
         rule, pruning.py) a run the rule stops, or stopped before, gives its pruned record instead."""
-        key = f"{name}-{run_key(cfg)}"
+        key = run_name(cfg, name)
         record = self.ledger.done.get(key)
         if self.planning:
             self.planned.append((key, name, cfg))

@@ -29,7 +29,7 @@ from genpas.augment.strategy import bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
 from genpas.search.pruning import MARGIN, Prune
-from genpas.search.run_store import RunStore, ended_by, run_key, run_progress, work_through
+from genpas.search.run_store import RunStore, ended_by, run_name, run_progress, work_through
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
@@ -137,7 +137,7 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
     store, rows = RunStore(out, split=split), []
     prune = None if prune_factor is None else Prune(lambda: _leader(store, jobs), prune_factor, prune_margin)
     for name, cfg in jobs:
-        key = f"{cfg.strategy}-{run_key(cfg)}"
+        key = run_name(cfg)
         state = "finished" if _legacy(store, name, cfg) is not None else retrained(store, cfg, key, state_of(store, key))
         if state in ("started", "pending") and prune is not None and store.stopped(cfg, key, prune) is not None:
             state = "pruned"
@@ -158,7 +158,7 @@ def _leader(store: RunStore, jobs: list) -> tuple[str, float] | None:
     """(name, best validation NDCG@10) of the search's best finished training so far, read from the ledger (other
     processes of the search may have finished some meanwhile); None while none has finished."""
     store.ledger.refresh()
-    done = [(name, _legacy(store, name, cfg) or store.finished(cfg, f"{cfg.strategy}-{run_key(cfg)}"))
+    done = [(name, _legacy(store, name, cfg) or store.finished(cfg, run_name(cfg)))
             for name, cfg in jobs]
     scores = [(name, record["valid"]["ndcg@10"]) for name, record in done if record is not None]
     return max(scores, key=lambda pair: pair[1]) if scores else None
@@ -193,7 +193,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
             on_result(name, finished[name])
 
     # Several processes may run one search: each trains the jobs no other process holds (run_store.work_through).
-    work_through([(f"{cfg.strategy}-{run_key(cfg)}", (name, cfg)) for name, cfg in jobs], record, wait)
+    work_through([(run_name(cfg), (name, cfg)) for name, cfg in jobs], record, wait)
 
     trained = []
     for r in candidates:
@@ -259,7 +259,7 @@ def _record(store: RunStore, name: str, cfg: TrainConfig, wait: bool, prune: Pru
 def _adopt(store: RunStore, name: str, cfg: TrainConfig) -> None:
     """Move a training that such a search left unfinished in DIR/runs/<job name> to its run-store directory, under
     its claim and only when no process trains there, so it resumes instead of starting over."""
-    old, new = store.root / "runs" / name, store.root / "runs" / f"{cfg.strategy}-{run_key(cfg)}"
+    old, new = store.root / "runs" / name, store.root / "runs" / run_name(cfg)
     if not (old / "last.pt").exists() or new.exists() or held_elsewhere(old / ".lock"):
         return
     try:
