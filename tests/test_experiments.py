@@ -127,6 +127,7 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert "Seeds: 0, 1" in text and "## Data efficiency" in text
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
     assert "## Single runs" in text and single in text
+    assert "(8 wide, 1 layers, bf16 autocast on CUDA, float32 elsewhere)" in text  # the single run's precision
     assert "effective targets per row" in text and "strategies-curves.png" in text
     models = text[text.index("## Models compared"):].split("\n## ")[0]
     hstu_mt = next(line for line in models.splitlines() if line.startswith("| HSTU | MT |"))

@@ -100,6 +100,11 @@ def test_training_plus_evaluation_seconds_of_records():
     result.update(_seconds_with_evaluation(runs[:1]))
     assert "(2.0 min with evaluation;" in provenance(result)
     assert "batch 64, lr" in provenance(result)  # draw order: nothing said
+    assert "bf16 autocast on CUDA, float32 elsewhere, at most" in provenance(result)  # precision auto
+    result["config"] = TrainConfig(precision="bf16").to_dict()
+    assert ", bf16 autocast, at most" in provenance(result)
+    del result["config"]["precision"]  # a result from before the option: it trained as auto does
+    assert "bf16 autocast on CUDA, float32 elsewhere" in provenance(result)
     result["config"] = TrainConfig(group_by_length=8).to_dict()
     assert "batch 64 (grouped by input length, 8 batches at a time), lr" in provenance(result)
 

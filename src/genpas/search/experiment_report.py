@@ -33,10 +33,16 @@ def provenance(result: dict) -> str:
     model = MODEL_NAMES.get(cfg["model"], cfg["model"])
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}{_grouped(cfg)}, lr {cfg['lr']}, "
-            f"at most "
+            f"{precision_text(cfg)}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
             f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_with_evaluation(result)}; runs shared with "
             f"other experiments are counted in each).{_devices(result)}")
+
+
+def precision_text(cfg: dict) -> str:
+    """How a run's arithmetic ran: its `precision` (results from before the option trained as `auto` does)."""
+    return {"fp32": "float32", "bf16": "bf16 autocast"}.get(cfg.get("precision", "auto"),
+                                                             "bf16 autocast on CUDA, float32 elsewhere")
 
 
 def _grouped(cfg: dict) -> str:
@@ -276,7 +282,7 @@ def _run_row(run, m: dict) -> tuple[str, int]:
                  f"{ids['distinct_prefix_tuples']} distinct prefixes, largest de-dup code {ids['max_dedup_code']}"
                  if ids else "")
     cfg = m["config"]
-    return (f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers) | "
+    return (f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers, {precision_text(cfg)}) | "
             f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
             f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |",
             int(cfg["seed"]))
