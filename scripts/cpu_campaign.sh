@@ -22,7 +22,9 @@
 #      the table of both), at most TIGER_EPOCHS epochs (default 20) with patience
 #      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
 #      configurations and in the report; both strategies get the same bound (equal compute);
-#   5. HSTU MT over seeds 0 and 1.
+#   5. SASRec MT and the pick again with a third seed, 2 (the table of command 2 over seeds 0, 1 and 2 replaces
+#      its two-seed table once seed 2 has finished: commands write their results in queue order);
+#   6. HSTU MT over seeds 0 and 1.
 # With LEADER=ALPHA,BETA,GAMMA set (the setting leading the search so far, e.g. LEADER=0,1,1), a command after the
 # search trains MT and that setting over seeds 0 and 1 before the search has picked: its seed 0 is the search's own
 # run, so only seed 1 is new, and if the search picks that setting, command 2 finds every run finished. The command
@@ -58,6 +60,9 @@ queue() {  # one command per line, its words tab-separated
     echo
     printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0 "${TIGER_BOUND[@]}" "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
+        --seeds 0,1,2 "${SHARED[@]}"
     echo
     printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt --seeds 0,1 "${SHARED[@]}"
     echo
