@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from genpas.data.synth import SynthConfig, synthesize, write_table
@@ -78,6 +79,14 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert (tiny / "exp" / "strategies-curves.png").stat().st_size > 1000
     ledger = (tiny / "exp" / "ledger.jsonl").read_text().splitlines()
     assert len(ledger) == 10  # 5 strategies x 2 seeds
+    # User by user, per seed, from the runs' ranks.npz: the mean is exactly that seed's difference of the metrics.
+    by_user = result["genpas_vs_by_user"]
+    assert set(by_user) == {"mt", "sw", "lt"} and [s["seed"] for s in by_user["mt"]] == [0, 1]
+    for i, seed in enumerate(by_user["mt"]):
+        expected = (result["strategies"]["genpas"]["test"]["ndcg@10"]["values"][i]
+                    - result["strategies"]["mt"]["test"]["ndcg@10"]["values"][i])
+        assert seed["ndcg@10"]["difference"] == pytest.approx(expected, abs=1e-12)
+        assert seed["users"] == run["test"]["users"] and seed["ndcg@10"]["standard_error"] >= 0
 
     # long-tail reuses the LT, MT and GenPAS runs: nothing new is trained.
     code, _ = _run(["experiment", "long-tail", *common, "--seeds", "0,1"], capsys)
@@ -127,6 +136,9 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert "Seeds: 0, 1" in text and "## Data efficiency" in text
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
     assert "## Single runs" in text and single in text
+    sentence = next(line for line in text.splitlines() if line.startswith("- User by user, test NDCG@10, GenPAS - MT"))
+    first = result["genpas_vs_by_user"]["mt"][0]["ndcg@10"]
+    assert f"seed 0 {first['difference']:+.4f} ± {first['standard_error']:.4f}" in sentence
     assert "(8 wide, 1 layers, bf16 autocast on CUDA, float32 elsewhere)" in text  # the single run's precision
     assert "effective targets per row" in text and "strategies-curves.png" in text
     models = text[text.index("## Models compared"):].split("\n## ")[0]
@@ -324,3 +336,28 @@ def test_the_report_names_the_devices_of_its_runs():
                              "lt": {"runs": [{"device": "cpu"}, {"seed": 2}]}}}
     assert _devices(result) == " Devices: cpu (2 runs), cuda:0 (1 run)."
     assert _devices({"strategies": {}}) == ""
+
+
+def test_by_user_pairs_the_seeds_whose_runs_keep_ranks(tmp_path):
+    from genpas.search.experiment_report import by_user_sentence
+    from genpas.search.experiments import by_user
+    from genpas.train.ranks import write_ranks
+
+    data = "d" * 64
+    write_ranks(tmp_path / "runs" / "genpas-0", {"test_history_kept": np.array([1, 3, 30, 2])}, data)
+    write_ranks(tmp_path / "runs" / "mt-0", {"test_history_kept": np.array([2, 3, 40, 1])}, data)
+    (tmp_path / "runs" / "mt-1").mkdir()  # finished before runs kept their ranks
+    write_ranks(tmp_path / "runs" / "genpas-1", {"test_history_kept": np.array([1, 1, 1, 1])}, data)
+
+    def records(name):
+        return [{"name": f"{name}-{s}", "config": {"seed": s}, "data_sha256": data} for s in (0, 1)]
+
+    seeds = by_user(tmp_path, records("genpas"), records("mt"), exclude_history=False)
+    assert seeds[1] is None and seeds[0]["seed"] == 0 and seeds[0]["users"] == 4
+    gain = [1 - 1 / np.log2(3), 0, 0, 1 / np.log2(3) - 1]  # NDCG@10 per user: ranks 1 vs 2, and 2 vs 1
+    assert seeds[0]["ndcg@10"]["difference"] == pytest.approx(np.mean(gain))
+    assert seeds[0]["ndcg@10"]["standard_error"] == pytest.approx(np.std(gain, ddof=1) / 2)
+    assert (seeds[0]["recall@10"]["difference"], seeds[0]["ndcg@10"]["a_better"]) == (0.0, 1)
+    sentence = by_user_sentence(seeds, "MT")
+    assert "seed 0 +0.0000 ± 0.1507 (within two standard errors); 1 seed without per-user ranks" in sentence
+    assert by_user(tmp_path, records("genpas"), records("mt"), exclude_history=True) == [None, None]

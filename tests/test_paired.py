@@ -86,15 +86,19 @@ def test_compare_refuses_what_cannot_be_paired(runs, cli, tmp_path):
     for extra, message in cases:
         code, out = cli(["compare", "--run", str(runs / "a"), *extra])
         assert code == 2 and len(out.err.strip().splitlines()) == 1 and message in out.err, (extra, out.err)
-    (runs / "b" / "best.safetensors").unlink()
+    (runs / "b" / "best.safetensors").unlink()  # its ranks.npz still pairs it
+    code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), "--json"])
+    assert code == 0 and json.loads(out.out)["ranks_from"] == ["ranks.npz", "ranks.npz"]
+    (runs / "b" / "ranks.npz").unlink()
     code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b")])
-    assert code == 2 and "no best.safetensors" in out.err
+    assert code == 2 and "no best.safetensors, and no ranks.npz with the ranks asked for" in out.err
 
 
 def test_compare_refuses_bad_options_before_ranking_and_tiger_past_its_beam(runs, cli, monkeypatch):
     from genpas.train import paired
 
-    monkeypatch.setattr(paired, "_ranks", lambda *a, **k: pytest.fail("ranked before refusing"))
+    monkeypatch.setattr(paired, "_stored", lambda *a, **k: pytest.fail("ranks read before refusing"))
+    monkeypatch.setattr(paired, "_from_model", lambda *a, **k: pytest.fail("ranked before refusing"))
     for extra, message in ((["--seed", "-1"], "--seed must be >= 0"),
                            (["--resamples", "5"], "--resamples must be 0 (no bootstrap interval) or at least 100")):
         code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), *extra])
@@ -111,3 +115,71 @@ def test_no_spread_gives_no_z_and_valid_json():
     r = paired_difference(np.full(10, 0.5), np.full(10, 0.4), resamples=0)
     assert r["z"] is None and r["verdict"] == "A ahead by more than two standard errors"
     json.loads(json.dumps(r, allow_nan=False))
+
+
+def test_a_run_keeps_the_ranks_behind_its_metrics_and_compare_pairs_them(runs, cli, tmp_path):
+    """ranks.npz holds every evaluated user's rank, whose metrics are the run's; compare reads them instead of
+    ranking with the model, to the same numbers; `genpas evaluate` writes them again."""
+    from genpas.train.ranks import read_ranks
+
+    metrics = json.loads((runs / "a" / "metrics.json").read_text())
+    ranks = read_ranks(runs / "a", metrics["data_sha256"])
+    assert set(ranks) == {"valid_history_kept", "test_history_kept"}  # a run that keeps the history
+    for which in ("valid", "test"):
+        assert ranks[f"{which}_history_kept"].dtype == np.int32 and len(ranks[f"{which}_history_kept"]) == 40
+        expected = {k: v for k, v in metrics[which].items() if "@" in k}
+        assert ranking_metrics(ranks[f"{which}_history_kept"]) == pytest.approx(expected)
+    args = ["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), "--json", "--resamples", "200"]
+    code, out = cli(args)
+    stored = json.loads(out.out)
+    assert code == 0 and stored["ranks_from"] == ["ranks.npz", "ranks.npz"]
+    kept = {name: (runs / name / "ranks.npz").read_bytes() for name in ("a", "b")}
+    for name in ("a", "b"):
+        (runs / name / "ranks.npz").unlink()
+    code, out = cli(args)
+    fresh = json.loads(out.out)
+    assert code == 0 and fresh.pop("ranks_from") == ["best.safetensors"] * 2
+    stored.pop("ranks_from")
+    assert fresh == stored  # the same users, ranks, differences and interval
+    code, _ = cli(["evaluate", "--run", str(runs / "a")])
+    again = read_ranks(runs / "a")
+    (runs / "a" / "ranks.npz").write_bytes(kept["a"])
+    assert code == 0 and set(again) == set(ranks)
+    assert all(np.array_equal(again[key], ranks[key]) for key in ranks)  # evaluate ranks as the training's end did
+
+
+def test_excluded_runs_keep_both_protocols_and_damaged_ranks_are_one_line(tmp_path, cli):
+    write_table(synthesize(SynthConfig(users=30, items=20, mean_length=8, seed=5)), tmp_path / "log.csv")
+    for name in ("x", "y"):
+        code, _ = cli(["train", "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / name), "--epochs", "1",
+                       "--dim", "16", "--layers", "1", "--heads", "2", "--exclude-history", "--no-progress"])
+        assert code == 0
+    from genpas.train.ranks import read_ranks
+
+    metrics = json.loads((tmp_path / "x" / "metrics.json").read_text())
+    ranks = read_ranks(tmp_path / "x")
+    assert set(ranks) == {f"{w}_history_{p}" for w in ("valid", "test") for p in ("excluded", "kept")}
+    assert ranking_metrics(ranks["test_history_excluded"])["ndcg@10"] == pytest.approx(metrics["test"]["ndcg@10"])
+    assert ranking_metrics(ranks["test_history_kept"])["ndcg@10"] == pytest.approx(
+        metrics["test_history_kept"]["ndcg@10"])
+    code, out = cli(["compare", "--run", str(tmp_path / "x"), "--baseline", str(tmp_path / "y"), "--keep-history",
+                     "--json", "--resamples", "0"])
+    y_kept = json.loads((tmp_path / "y" / "metrics.json").read_text())["test_history_kept"]["ndcg@10"]
+    assert code == 0 and json.loads(out.out)["b"] == pytest.approx(y_kept)  # the history-kept ranks, stored
+    assert json.loads(out.out)["ranks_from"] == ["ranks.npz", "ranks.npz"]
+    good = (tmp_path / "y" / "ranks.npz").read_bytes()
+    damages = [(good[: len(good) // 2], "cannot be read"), (b"not an archive", "cannot be read")]
+    other = tmp_path / "other.npz"
+    np.savez(other, data_sha256=np.array("0" * 64), test_history_excluded=np.array([1, 2], dtype=np.int32))
+    damages.append((other.read_bytes(), "holds ranks of other data than the run's metrics.json"))
+    np.savez(other, data_sha256=np.array(metrics["data_sha256"]), test_history_excluded=np.array([0, 2]))
+    damages.append((other.read_bytes(), "test_history_excluded is not a list of ranks"))
+    np.savez(other, test_history_excluded=np.array([1, 2]))
+    damages.append((other.read_bytes(), "does not say which data its users come from"))
+    for damage, message in damages:
+        (tmp_path / "y" / "ranks.npz").write_bytes(damage)
+        code, out = cli(["compare", "--run", str(tmp_path / "x"), "--baseline", str(tmp_path / "y")])
+        assert code == 2 and len(out.err.strip().splitlines()) == 1 and message in out.err, (message, out.err)
+        assert f"genpas evaluate --run {tmp_path / 'y'}" in out.err
+    code, _ = cli(["evaluate", "--run", str(tmp_path / "y")])  # writes the file again, whole
+    assert code == 0 and set(read_ranks(tmp_path / "y")) == {"valid_history_excluded", "test_history_excluded"}

@@ -304,7 +304,26 @@ def _summary(result: dict) -> list[str]:
     for base, by_split in versus.items():
         for split in ("valid", "test"):
             lines.append("- " + verdict_sentence(by_split[split]["ndcg@10"], "NDCG@10", split, rows[base]["label"]))
+    for base, seeds in result.get("genpas_vs_by_user", {}).items():
+        lines.append("- " + by_user_sentence(seeds, rows[base]["label"]))
     return lines + [""]
+
+
+def by_user_sentence(seeds: list, baseline: str) -> str:
+    """The per-seed user-level comparisons of a strategies result (experiments.by_user) as one sentence."""
+    def one(s):
+        d = s["ndcg@10"]
+        side = ("within two standard errors" if abs(d["difference"]) <= 2 * d["standard_error"] else
+                f"{'GenPAS' if d['difference'] > 0 else baseline} ahead by more than two")
+        return f"seed {s['seed']} {d['difference']:+.4f} ± {d['standard_error']:.4f} ({side})"
+
+    shown = "; ".join(one(s) for s in seeds if s is not None)
+    missing = sum(s is None for s in seeds)
+    gap = (f"{'; ' if shown else ''}{missing} seed{'s' * (missing != 1)} without per-user ranks (runs finished "
+           f"before runs kept them)" if missing else "")
+    return (f"User by user, test NDCG@10, GenPAS - {baseline} over the same test users ± its standard error over "
+            f"the users (how far the choice of test users moves one seed's difference; the seeds' spread above is "
+            f"the other half of a win): {shown}{gap}.")
 
 
 def _drawn(path: Path, draw, result: dict):

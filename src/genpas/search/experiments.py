@@ -47,6 +47,8 @@ from genpas.search.run_store import (  # noqa: F401 (re-exported)
 from genpas.train.config import TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
+from genpas.train.paired import paired_difference, user_metric
+from genpas.train.ranks import ranks_key, read_ranks
 from genpas.train.trainer import load_split
 
 log = logging.getLogger(__name__)
@@ -142,9 +144,9 @@ def _seconds_with_evaluation(runs: list[dict]) -> dict:
 def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", "lt", "mt", "sw", "genpas")) -> dict:
     """Each strategy once per seed; mean and spread of every metric; GenPAS against MT."""
     started = time.perf_counter()
-    rows, runs = {}, []
+    rows, runs, records_of = {}, [], {}
     for name in names:
-        records = [store.get(settings.config(name, s), name) for s in settings.seeds]
+        records = records_of[name] = [store.get(settings.config(name, s), name) for s in settings.seeds]
         runs += records
         rows[name] = {"label": label_of(name, settings.genpas),
                       "valid": {k: spread([r["valid"][k] for r in records]) for k in METRICS},
@@ -166,15 +168,39 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
             for base in ("mt", "sw", "lt") if base in rows}
         if "mt" in result["genpas_vs"]:
             result["genpas_vs_mt"] = result["genpas_vs"]["mt"]
+        result["genpas_vs_by_user"] = {
+            base: by_user(store.root, records_of["genpas"], records_of[base], settings.base.exclude_history)
+            for base in result["genpas_vs"]}
     return result
+
+
+def by_user(root: Path, records: list[dict], baselines: list[dict], exclude_history: bool) -> list[dict | None]:
+    """Seed by seed, GenPAS minus the baseline over the same test users (NDCG@10 and Recall@10): the mean, which is
+    the difference of the two runs' metrics, and its standard error over the users, from the ranks the runs keep
+    (ROOT/runs/<name>/ranks.npz). It measures how much the choice of test users moves one seed's difference; the
+    seeds' spread (genpas_vs) is the other half of a win. None for a seed whose runs keep no ranks (finished before
+    runs kept them: `genpas evaluate --run` writes them)."""
+    key = ranks_key("test", exclude_history)
+    out = []
+    for a, b in zip(records, baselines):
+        ranks = [read_ranks(root / "runs" / r["name"], r.get("data_sha256")).get(key) for r in (a, b)]
+        if any(r is None for r in ranks) or len(ranks[0]) != len(ranks[1]):
+            out.append(None)
+            continue
+        seed = {"seed": a["config"]["seed"], "users": int(len(ranks[0]))}
+        for metric in ("ndcg@10", "recall@10"):
+            d = paired_difference(*(user_metric(r, metric) for r in ranks), resamples=0)
+            seed[metric] = {k: d[k] for k in ("difference", "standard_error", "z", "a_better", "b_better", "verdict")}
+        out.append(seed)
+    return out
 
 
 def run_long_tail(settings: ExperimentSettings, store: RunStore, names=("lt", "mt", "genpas")) -> dict:
     """Test metrics by popularity third of the target item (tail, middle, head), mean over seeds."""
     started = time.perf_counter()
-    rows, runs = {}, []
+    rows, runs, records_of = {}, [], {}
     for name in names:
-        records = [store.get(settings.config(name, s), name) for s in settings.seeds]
+        records = records_of[name] = [store.get(settings.config(name, s), name) for s in settings.seeds]
         runs += records
         rows[name] = {"label": label_of(name, settings.genpas), "groups": {
             g: {"users": records[0]["test"]["groups"][g]["users"],

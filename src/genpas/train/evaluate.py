@@ -44,6 +44,12 @@ def evaluate(
     by_length: batch users in order of input length (the default; see below), or in user order.
     """
     ranks = user_ranks(model, split, which, max_len, device, exclude_history, batch_size, by_length)
+    return rank_summary(ranks, split, which, ks, exclude_history)
+
+
+def rank_summary(ranks: np.ndarray, split: LeaveOneOut, which: str, ks: tuple[int, ...] = (5, 10),
+                 exclude_history: bool = False) -> dict:
+    """`evaluate`'s result from the users' ranks (`user_ranks`): the metrics, overall and by target popularity."""
     result = {**ranking_metrics(ranks, ks), "users": int(len(ranks)), "exclude_history": bool(exclude_history)}
     groups = popularity_groups(split.train.items, split.full.num_items)[split.inputs(which).targets]
     result["groups"] = {
@@ -51,6 +57,22 @@ def evaluate(
         for g, name in enumerate(GROUP_NAMES)
     }
     return result
+
+
+def final_evaluation(model, split: LeaveOneOut, cfg, device, also_kept: bool = True) -> tuple[dict, dict]:
+    """A run's closing evaluation: metrics on valid and test under the run's protocol (cfg.exclude_history), and
+    where that excludes the history and `also_kept`, the history-kept ones beside ("valid_history_kept", ...); and
+    the users' ranks behind each (ranks.py keys), which the run keeps in ranks.npz."""
+    from genpas.train.ranks import ranks_key
+
+    metrics, ranks = {}, {}
+    for exclude in [cfg.exclude_history] + ([False] if cfg.exclude_history and also_kept else []):
+        for which in ("valid", "test"):
+            r = user_ranks(model, split, which, cfg.max_len, device, exclude, cfg.eval_batch_size)
+            ranks[ranks_key(which, exclude)] = r
+            name = which if exclude == cfg.exclude_history else f"{which}_history_kept"
+            metrics[name] = rank_summary(r, split, which, cfg.ks, exclude)
+    return metrics, ranks
 
 
 @torch.no_grad()

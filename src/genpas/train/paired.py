@@ -1,6 +1,7 @@
 """Two finished runs compared user by user (`genpas compare --run A --baseline B`).
 
-Both runs' best checkpoints rank every evaluated user's target (validation or test) under one protocol; a user's
+Both runs rank every evaluated user's target (validation or test) under one protocol: the ranks a finished run keeps
+(ranks.npz, train/ranks.py), or else its best checkpoint ranks them anew; a user's
 NDCG@K (or Recall@K) under A minus under B is the user's paired difference. Its mean is exactly the difference of
 the two runs' metrics; its standard error is sd / sqrt(n) over the n users, and a 95 % interval comes from
 resampling the users (percentile bootstrap, seeded). A lead of more than two standard errors is one the choice of
@@ -10,6 +11,7 @@ evaluated users does not explain, for this pair of runs: it says nothing of othe
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -72,34 +74,62 @@ def verdict(mean: float, se: float) -> str:
 
 def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "ndcg@10", resamples: int = 10_000,
                  seed: int = 0, exclude_history: bool | None = None, device: str = "auto") -> dict:
-    """The paired comparison of two run directories' best checkpoints on `which` (see the module docstring).
-    exclude_history None: the runs' own setting, which must then agree."""
-    from genpas.train.build import load_split, pick_device
+    """The paired comparison of two run directories on `which` (see the module docstring): from the users' ranks a
+    finished run keeps (ranks.npz), else from its best checkpoint. exclude_history None: the runs' own setting,
+    which must then agree."""
+    from genpas.train.recommend import run_config
 
     if which not in SPLITS:
         raise GenpasError(f"--split must be valid or test, got {which!r}")
     _, k = parse_metric(metric)
     check_options(resamples, seed)
-    cfgs = [best_config(run, option) for run, option in ((run_a, "--run"), (run_b, "--baseline"))]
-    for run, cfg in zip((run_a, run_b), cfgs):
+    runs = (Path(run_a), Path(run_b))
+    cfgs = [run_config(run, option) for run, option in zip(runs, ("--run", "--baseline"))]
+    for run, cfg in zip(runs, cfgs):
         if cfg.model == "tiger" and k > cfg.beam:  # items past TIGER's beam all score -inf: its metric stops there
             raise GenpasError(f"{run}: TIGER ranks only its beam of {cfg.beam} items, so {metric} is not comparable; "
                               f"use K <= {cfg.beam}")
-    target = pick_device(device)
     if exclude_history is None:
         if cfgs[0].exclude_history != cfgs[1].exclude_history:
             raise GenpasError(f"{run_a} ranks {'without' if cfgs[0].exclude_history else 'with'} the user's history "
                               f"and {run_b} {'without' if cfgs[1].exclude_history else 'with'}: give "
                               "--exclude-history or --keep-history")
         exclude_history = cfgs[0].exclude_history
-    splits = [_split(run, cfg, load_split) for run, cfg in zip((run_a, run_b), cfgs)]
-    if splits[0].full.fingerprint() != splits[1].full.fingerprint():
+    sides = [_stored(run, which, exclude_history) or _from_model(run, option, which, exclude_history, device)
+             for run, option in zip(runs, ("--run", "--baseline"))]
+    if sides[0][1] != sides[1][1] or len(sides[0][0]) != len(sides[1][0]):
         raise GenpasError(f"{run_a} and {run_b} were trained on different data (their events, ids or order differ): "
                           "users can be paired only on the same data")
-    values = [user_metric(_ranks(run, cfg, split, which, exclude_history, target), metric)
-              for run, cfg, split in zip((run_a, run_b), cfgs, splits)]
+    values = [user_metric(ranks, metric) for ranks, _, _ in sides]
     return {"run": str(run_a), "baseline": str(run_b), "split": which, "metric": metric,
-            "exclude_history": bool(exclude_history), **paired_difference(*values, resamples=resamples, seed=seed)}
+            "exclude_history": bool(exclude_history), "ranks_from": [source for _, _, source in sides],
+            **paired_difference(*values, resamples=resamples, seed=seed)}
+
+
+def _stored(run: Path, which: str, exclude_history: bool) -> tuple[np.ndarray, str, str] | None:
+    """(ranks, data fingerprint, "ranks.npz") of a finished run that keeps the ranks asked for, else None."""
+    from genpas.train.ranks import FILE, ranks_key, read_ranks
+
+    try:
+        data = json.loads((run / "metrics.json").read_text()).get("data_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None  # not finished (or its metrics.json is another command's business): the checkpoint decides
+    ranks = read_ranks(run, data).get(ranks_key(which, exclude_history)) if data else None
+    return None if ranks is None else (ranks, data, FILE)
+
+
+def _from_model(run: Path, option: str, which: str, exclude_history: bool, device: str
+                ) -> tuple[np.ndarray, str, str]:
+    """(ranks, data fingerprint, "best.safetensors"): the run's best checkpoint ranks the users now."""
+    from genpas.train.build import build_model, load_split, pick_device
+    from genpas.train.evaluate import user_ranks
+
+    cfg = best_config(run, option)
+    split = _split(run, cfg, load_split)
+    target = pick_device(device)
+    model, _ = build_model(cfg, split, run / "best.safetensors")  # TIGER: with the ids it trained with
+    ranks = user_ranks(model.to(target), split, which, cfg.max_len, target, exclude_history, cfg.eval_batch_size)
+    return ranks, split.full.fingerprint(), "best.safetensors"
 
 
 def best_config(run: Path, option: str = "--run"):
@@ -108,7 +138,8 @@ def best_config(run: Path, option: str = "--run"):
 
     cfg = run_config(run, option)
     if cfg.model != "pop" and not (Path(run) / "best.safetensors").is_file():
-        raise GenpasError(f"{run}: no best.safetensors; give a run directory that has trained at least one epoch")
+        raise GenpasError(f"{run}: no best.safetensors, and no ranks.npz with the ranks asked for; give a run "
+                          "directory that has trained at least one epoch")
     return cfg
 
 
@@ -118,11 +149,3 @@ def _split(run: Path, cfg, load_split):
     except GenpasError as exc:
         raise GenpasError(f"the data of {run} ({run / 'config.yaml'}: data: {cfg.data}) cannot be loaded: {exc}") \
             from None
-
-
-def _ranks(run: Path, cfg, split, which: str, exclude_history: bool, device) -> np.ndarray:
-    from genpas.train.build import build_model
-    from genpas.train.evaluate import user_ranks
-
-    model, _ = build_model(cfg, split, Path(run) / "best.safetensors")  # TIGER: with the ids it trained with
-    return user_ranks(model.to(device), split, which, cfg.max_len, device, exclude_history, cfg.eval_batch_size)

@@ -9,6 +9,7 @@ evaluated on validation and test. Everything is written under the run directory:
 
     config.yaml   the full configuration (rerun with --config)
     metrics.json  valid/test metrics, best_epoch, train_seconds, the compute spent (loss.py), config
+    ranks.npz     every evaluated user's rank behind those metrics (ranks.py)
     best.safetensors, last.pt   checkpoints (see checkpoint.py)
     log.csv, tensorboard/       per-epoch curves
 
@@ -45,9 +46,10 @@ from genpas.train.build import (  # noqa: F401 (the API names them here)
 )
 from genpas.train.checkpoint import load_state, load_weights, restore_state, save_state, save_weights
 from genpas.train.config import LEGACY, RESUMABLE_CHANGES, TrainConfig
-from genpas.train.evaluate import evaluate
+from genpas.train.evaluate import evaluate, final_evaluation
 from genpas.train.loss import Compute, weighted_loss
 from genpas.train.memory import memory_problem, within_cores
+from genpas.train.ranks import write_ranks
 from genpas.train.run_dir import (  # noqa: F401 (the API names them here)
     PROTOCOL,
     clear_run,
@@ -289,14 +291,10 @@ class Trainer:
                 compute_at_best=None, stopped_by=None, valid_seconds=0.0) -> dict:
         started = time.perf_counter()
         # A run ranked without the user's history (the published protocol) also reports the history-kept figures.
-        kept = ({f"{which}_history_kept": self.evaluate(which, exclude_history=False) for which in ("valid", "test")}
-                if self.cfg.exclude_history else {})
-        valid, test = self.evaluate("valid"), self.evaluate("test")
+        evaluated, ranks = final_evaluation(self.model, self.split, self.cfg, self.device)
         final = time.perf_counter() - started
         metrics = {
-            "valid": valid,
-            "test": test,
-            **kept,
+            **evaluated,
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "stopped_by": stopped_by,  # patience | time_budget | epochs (None: nothing trained, e.g. popularity)
@@ -316,7 +314,8 @@ class Trainer:
             **self.model_info,
             "config": self.cfg.to_dict(),
         }
-        if self.is_main:
+        if self.is_main:  # the ranks first: a run with metrics.json has them (ranks.py)
+            write_ranks(self.out, ranks, metrics["data_sha256"])
             write_text(self.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         return metrics
 
