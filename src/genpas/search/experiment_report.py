@@ -12,6 +12,7 @@ from pathlib import Path
 from genpas.atomic import write_text
 from genpas.errors import GenpasError
 from genpas.search.experiment_plots import TITLES, curves_plot, experiment_plot
+from genpas.search.experiments import MIN_SEEDS
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.published import published_section, single_run
@@ -85,6 +86,10 @@ def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> 
         return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f} (one seed, no spread to "
                 f"compare with).")
     rel = f" ({100 * v['relative']:+.1f}% of {baseline})" if v["relative"] is not None else ""
+    if v["verdict"] == "too few seeds":
+        return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the "
+                f"paired difference {v['standard_error']:.4f}: **no verdict** (fewer seeds than the {MIN_SEEDS} a "
+                f"verdict needs: a standard error from so few differences is itself too uncertain).")
     word = {"win": "GenPAS wins", "loss": "GenPAS loses", "tie": "tie"}[v["verdict"]]
     return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
             f"difference {v['standard_error']:.4f}: **{word}** (win/loss means beyond two standard errors).")

@@ -98,18 +98,24 @@ def spread(values) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "values": [float(x) for x in v]}
 
 
+MIN_SEEDS = 3  # a verdict needs at least this many seeds (spec section 12)
+
+
 def paired_verdict(genpas_values, mt_values) -> dict:
     """GenPAS against MT over the same seeds: mean paired difference, its standard error, and a verdict.
 
     win / loss when the mean difference is more than two standard errors of the paired differences away from zero,
-    tie otherwise (with one seed there is no spread, so the verdict is 'single seed').
+    tie otherwise. With one seed there is no spread ('single seed'); with fewer than MIN_SEEDS the standard error is
+    given but no verdict ('too few seeds'): from two seeds it has one degree of freedom, and two such standard
+    errors are crossed by chance about 3 times in 10 (Student's t with 1 degree of freedom).
     """
     d = np.asarray(genpas_values, dtype=np.float64) - np.asarray(mt_values, dtype=np.float64)
     mean = float(d.mean())
     if len(d) < 2:
         return {"mean_difference": mean, "standard_error": None, "relative": None, "verdict": "single seed"}
     se = float(d.std(ddof=1) / math.sqrt(len(d)))
-    verdict = "win" if mean > 2 * se else "loss" if mean < -2 * se else "tie"
+    verdict = ("too few seeds" if len(d) < MIN_SEEDS else
+               "win" if mean > 2 * se else "loss" if mean < -2 * se else "tie")
     mt_mean = float(np.mean(mt_values))
     return {"mean_difference": mean, "standard_error": se, "relative": mean / mt_mean if mt_mean else None,
             "verdict": verdict}
