@@ -100,7 +100,14 @@ def test_training_plus_evaluation_seconds_of_records():
     result.update(_seconds_with_evaluation(runs[:1]))
     assert "(2.0 min with evaluation;" in provenance(result)
     assert "batch 64, lr" in provenance(result)  # draw order: nothing said
-    assert "bf16 autocast on CUDA, float32 elsewhere, at most" in provenance(result)  # precision auto
+    assert "bf16 autocast on CUDA, float32 elsewhere, at most" in provenance(result)  # auto, no devices recorded
+    result["runs"] = [{"device": "cpu"}]
+    assert ", float32, at most" in provenance(result)  # auto on a CPU
+    result["runs"] = [{"device": "cuda:0"}]
+    assert ", bf16 autocast, at most" in provenance(result)
+    result["runs"] = [{"device": "cuda:0"}, {"device": "cpu"}]
+    assert "bf16 autocast on CUDA, float32 elsewhere, at most" in provenance(result)
+    del result["runs"]
     result["config"] = TrainConfig(precision="bf16").to_dict()
     assert ", bf16 autocast, at most" in provenance(result)
     del result["config"]["precision"]  # a result from before the option: it trained as auto does

@@ -34,16 +34,20 @@ def provenance(result: dict) -> str:
     model = MODEL_NAMES.get(cfg["model"], cfg["model"])
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}{_grouped(cfg)}, lr {cfg['lr']}, "
-            f"{precision_text(cfg)}, at most "
+            f"{precision_text(cfg, _device_counts(result))}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
             f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_with_evaluation(result)}; runs shared with "
             f"other experiments are counted in each).{_devices(result)}")
 
 
-def precision_text(cfg: dict) -> str:
-    """How a run's arithmetic ran: its `precision` (results from before the option trained as `auto` does)."""
-    return {"fp32": "float32", "bf16": "bf16 autocast"}.get(cfg.get("precision", "auto"),
-                                                             "bf16 autocast on CUDA, float32 elsewhere")
+def precision_text(cfg: dict, devices=()) -> str:
+    """How runs' arithmetic ran: their `precision` (results from before the option trained as `auto` does), auto
+    resolved where the `devices` they ran on say it: bf16 autocast on CUDA, float32 elsewhere."""
+    chosen = cfg.get("precision", "auto")
+    if chosen == "auto" and devices:
+        cuda = {str(d).startswith("cuda") for d in devices}
+        chosen = "auto" if len(cuda) > 1 else "bf16" if cuda == {True} else "fp32"
+    return {"fp32": "float32", "bf16": "bf16 autocast"}.get(chosen, "bf16 autocast on CUDA, float32 elsewhere")
 
 
 def _grouped(cfg: dict) -> str:
@@ -53,6 +57,13 @@ def _grouped(cfg: dict) -> str:
 
 def _devices(result: dict) -> str:
     """" Devices: cpu (4 runs), cuda:0 (2 runs)." from the per-run records of a result ("" when none says)."""
+    counts = _device_counts(result)
+    listed = ", ".join(f"{d} ({n} run{'s' * (n != 1)})" for d, n in sorted(counts.items()))
+    return f" Devices: {listed}." if listed else ""
+
+
+def _device_counts(result: dict) -> dict[str, int]:
+    """How many of a result's per-run records ran on each device."""
     counts: dict[str, int] = {}
 
     def walk(node):
@@ -69,8 +80,7 @@ def _devices(result: dict) -> str:
                 walk(value)
 
     walk(result)
-    listed = ", ".join(f"{d} ({n} run{'s' * (n != 1)})" for d, n in sorted(counts.items()))
-    return f" Devices: {listed}." if listed else ""
+    return counts
 
 
 def _with_evaluation(result: dict) -> str:
@@ -287,7 +297,8 @@ def _run_row(run, m: dict) -> tuple[str, int]:
                  f"{ids['distinct_prefix_tuples']} distinct prefixes, largest de-dup code {ids['max_dedup_code']}"
                  if ids else "")
     cfg = m["config"]
-    return (f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers, {precision_text(cfg)}) | "
+    return (f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers, "
+            f"{precision_text(cfg, [m['device']] if m.get('device') else ())}) | "
             f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
             f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |",
             int(cfg["seed"]))
@@ -310,11 +321,11 @@ def _summary(result: dict) -> list[str]:
         for split in ("valid", "test"):
             lines.append("- " + verdict_sentence(by_split[split]["ndcg@10"], "NDCG@10", split, rows[base]["label"]))
     for base, seeds in result.get("genpas_vs_by_user", {}).items():
-        lines.append("- " + by_user_sentence(seeds, rows[base]["label"]))
+        lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
     return lines + [""]
 
 
-def by_user_sentence(seeds: list, baseline: str) -> str:
+def by_user_sentence(seeds: list, baseline: str, seed_ids: list) -> str:
     """The per-seed user-level comparisons of a strategies result (experiments.by_user) as one sentence."""
     def one(s):
         d = s["ndcg@10"]
@@ -323,9 +334,9 @@ def by_user_sentence(seeds: list, baseline: str) -> str:
         return f"seed {s['seed']} {d['difference']:+.4f} ± {d['standard_error']:.4f} ({side})"
 
     shown = "; ".join(one(s) for s in seeds if s is not None)
-    missing = sum(s is None for s in seeds)
-    gap = (f"{'; ' if shown else ''}{missing} seed{'s' * (missing != 1)} without per-user ranks (runs finished "
-           f"before runs kept them)" if missing else "")
+    missing = [str(i) for i, s in zip(seed_ids, seeds) if s is None]
+    gap = (f"{'; ' if shown else ''}seed{'s' * (len(missing) != 1)} {', '.join(missing)}: not both runs keep "
+           f"per-user ranks (a run finished before runs kept them)" if missing else "")
     return (f"User by user, test NDCG@10, GenPAS - {baseline} over the same test users ± its standard error over "
             f"the users (how far the choice of test users moves one seed's difference; the seeds' spread above is "
             f"the other half of a win): {shown}{gap}.")
