@@ -285,13 +285,14 @@ def test_park_runs_stages_unfinished_checkpoints_and_unstages_finished_ones(tmp_
         (runs / name / "last.pt").write_bytes(b"state")
         (runs / name / "best.safetensors").write_bytes(b"weights")
     (runs / "done" / "metrics.json").write_text("{}")
+    (runs / "done" / "ranks.npz").write_bytes(b"ranks")
     (runs / "pop").mkdir()  # finished without weights (a popularity run), and last in the loop
     (runs / "pop" / "metrics.json").write_text("{}")
     git("add", "-f", "exp/runs/done/last.pt")  # parked in an earlier session, finished since
     done = subprocess.run(["bash", "scripts/park_runs.sh", "exp"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and "parked exp/runs/going at epoch 4" in done.stdout
     assert sorted(git("diff", "--cached", "--name-only").split()) == [
-        "exp/runs/done/best.safetensors", "exp/runs/done/metrics.json",
+        "exp/runs/done/best.safetensors", "exp/runs/done/metrics.json", "exp/runs/done/ranks.npz",
         "exp/runs/going/best.safetensors", "exp/runs/going/config.yaml", "exp/runs/going/last.pt",
         "exp/runs/going/log.csv"]  # the finished run keeps its best weights, its last.pt left the index; the run
     #                               with no checkpoint is not parked

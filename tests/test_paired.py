@@ -183,3 +183,52 @@ def test_excluded_runs_keep_both_protocols_and_damaged_ranks_are_one_line(tmp_pa
         assert f"genpas evaluate --run {tmp_path / 'y'}" in out.err
     code, _ = cli(["evaluate", "--run", str(tmp_path / "y")])  # writes the file again, whole
     assert code == 0 and set(read_ranks(tmp_path / "y")) == {"valid_history_excluded", "test_history_excluded"}
+
+
+def test_ranks_follow_the_best_checkpoint_through_a_resume_and_evaluate_adds_only_reproduced_ones(runs, cli, caplog):
+    """The trainer writes ranks.npz whole at the end of every training, so a resumed run's file holds the ranks of
+    its new best checkpoint only; `genpas evaluate` adds ranks only where they reproduce metrics.json, and its file
+    has the same bytes as the training's."""
+    from genpas.train.ranks import read_ranks
+
+    code, _ = cli(["evaluate", "--run", str(runs / "a"), "--exclude-history"])  # a protocol the run did not report
+    assert code == 0 and set(read_ranks(runs / "a")) == {"valid_history_kept", "test_history_kept"}
+    code, _ = cli(["train", "--out", str(runs / "a"), "--resume", "--epochs", "4", "--no-progress"])
+    metrics = json.loads((runs / "a" / "metrics.json").read_text())
+    ranks = read_ranks(runs / "a", metrics["data_sha256"])
+    assert code == 0 and metrics["epochs_run"] == 4 and set(ranks) == {"valid_history_kept", "test_history_kept"}
+    for which in ("valid", "test"):
+        expected = {k: v for k, v in metrics[which].items() if "@" in k}
+        assert ranking_metrics(ranks[f"{which}_history_kept"]) == pytest.approx(expected, abs=0)
+    written = (runs / "a" / "ranks.npz").read_bytes()
+    (runs / "a" / "ranks.npz").unlink()
+    code, _ = cli(["evaluate", "--run", str(runs / "a")])
+    assert code == 0 and (runs / "a" / "ranks.npz").read_bytes() == written  # the same ranks, the same bytes
+    metrics["test"]["ndcg@10"] += 0.5  # a metrics.json the checkpoint does not reproduce
+    (runs / "a" / "metrics.json").write_text(json.dumps(metrics))
+    (runs / "a" / "ranks.npz").unlink()
+    with caplog.at_level("WARNING"):
+        code, _ = cli(["evaluate", "--run", str(runs / "a")])
+    assert code == 0 and set(read_ranks(runs / "a")) == {"valid_history_kept"}
+    assert "the ranks of test_history_kept do not reproduce its metrics.json" in caplog.text
+
+
+def test_ranks_damaged_inside_the_archive_are_one_line(runs, cli, tmp_path):
+    import zipfile
+
+    good = (runs / "b" / "ranks.npz").read_bytes()
+    flipped = bytearray(good)
+    start = good.index(b"test_history_kept.npy") + 40  # inside that member's compressed bytes
+    for i in range(start, start + 8):
+        flipped[i] ^= 0xFF
+    other = tmp_path / "odd.npz"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("data_sha256.npy", b"not an array")
+    for damage in (bytes(flipped), other.read_bytes(), good[:-30]):
+        (runs / "b" / "ranks.npz").write_bytes(damage)
+        code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b")])
+        assert code == 2 and len(out.err.strip().splitlines()) == 1, out.err
+        assert f"genpas evaluate --run {runs / 'b'}" in out.err and "ranks.npz" in out.err
+    code, _ = cli(["evaluate", "--run", str(runs / "b")])  # replaces the damaged file
+    code2, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), "--json"])
+    assert code == code2 == 0 and json.loads(out.out)["ranks_from"] == ["ranks.npz", "ranks.npz"]

@@ -195,9 +195,10 @@ def evaluate_cmd(
     exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--keep-history")] = None,
 ):
     """Re-evaluate a saved run's best checkpoint on validation and test; prints the metrics and writes
-    RUN/evaluation.json, and the users' ranks to RUN/ranks.npz (what `genpas compare` and the experiments pair)."""
+    RUN/evaluation.json, and adds the users' ranks to a finished run's RUN/ranks.npz where they reproduce its
+    metrics.json (what `genpas compare` and the experiments pair)."""
     from genpas.train.evaluate import final_evaluation
-    from genpas.train.ranks import write_ranks
+    from genpas.train.ranks import add_verified
     from genpas.train.recommend import run_config
     from genpas.train.trainer import Trainer
 
@@ -208,25 +209,17 @@ def evaluate_cmd(
     trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors")
     evaluated, ranks = final_evaluation(trainer.model, trainer.split, cfg, trainer.device, also_kept=False)
     result = {"valid": evaluated["valid"], "test": evaluated["test"]}
-    data = trainer.split.full.fingerprint()
-    trained_on = _trained_on(run)
     try:
         write_json_atomic(run / "evaluation.json", result)
-        if trained_on in (None, data):
-            write_ranks(run, ranks, data)
-        else:
-            log.warning("%s: the data has changed since the run finished, so its ranks.npz is left as it is", run)
+        if (run / "metrics.json").exists():  # a finished run: its ranks.npz takes the ranks behind its figures
+            _, refused = add_verified(run, ranks, cfg.ks)
+            if refused:
+                log.warning("%s: the ranks of %s do not reproduce its metrics.json (another checkpoint, device or "
+                            "data, or a protocol it did not report), so ranks.npz does not take them", run,
+                            ", ".join(refused))
     except OSError as exc:  # a read-only run directory: the metrics are still printed below
         log.warning("cannot write into %s (%s)", run, exc.strerror or exc)
     typer.echo(json.dumps({split: {k: v for k, v in m.items() if k != "groups"} for split, m in result.items()}))
-
-
-def _trained_on(run: Path) -> str | None:
-    """The data fingerprint of a finished run's metrics.json (None: not finished, or not said)."""
-    try:
-        return json.loads((run / "metrics.json").read_text()).get("data_sha256")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 @app.command("compare")

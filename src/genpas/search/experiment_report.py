@@ -12,7 +12,7 @@ from pathlib import Path
 from genpas.atomic import write_text
 from genpas.errors import GenpasError
 from genpas.search.experiment_plots import TITLES, curves_plot, experiment_plot
-from genpas.search.experiments import MIN_SEEDS
+from genpas.search.experiments import MIN_SEEDS, paired_verdict
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.published import published_section, single_run
@@ -105,6 +105,16 @@ def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> 
             f"difference {v['standard_error']:.4f}: **{word}** (win/loss means beyond two standard errors).")
 
 
+def _verdict(result: dict, base: str, split: str, metric: str, by_split: dict) -> dict:
+    """GenPAS against `base` on split/metric, judged again from the per-seed values under today's rule (a result file
+    written under an earlier rule keeps its old verdict), else as the file has it."""
+    rows = result["strategies"]
+    try:
+        return paired_verdict(rows["genpas"][split][metric]["values"], rows[base][split][metric]["values"])
+    except (KeyError, TypeError, ValueError):
+        return by_split[split][metric]
+
+
 def experiment_markdown(result: dict, image: str | None = None, heading: str = "#") -> str:
     kind = result["experiment"]
     model = result["config"].get("model", "sasrec")
@@ -131,7 +141,8 @@ def _strategies_table(result: dict) -> list[str]:
         for base, by_split in versus.items():
             for split in ("valid", "test"):
                 for metric in ("ndcg@10", "recall@10"):
-                    lines.append("- " + verdict_sentence(by_split[split][metric], metric, split, labels[base]))
+                    lines.append("- " + verdict_sentence(_verdict(result, base, split, metric, by_split),
+                                                         metric, split, labels[base]))
     return lines
 
 
@@ -319,7 +330,8 @@ def _summary(result: dict) -> list[str]:
     versus = result.get("genpas_vs") or {"mt": result["genpas_vs_mt"]}
     for base, by_split in versus.items():
         for split in ("valid", "test"):
-            lines.append("- " + verdict_sentence(by_split[split]["ndcg@10"], "NDCG@10", split, rows[base]["label"]))
+            lines.append("- " + verdict_sentence(_verdict(result, base, split, "ndcg@10", by_split), "NDCG@10", split,
+                                                 rows[base]["label"]))
     for base, seeds in result.get("genpas_vs_by_user", {}).items():
         lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
     return lines + [""]

@@ -30,6 +30,7 @@ import numpy as np
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
+from genpas.errors import GenpasError
 from genpas.search.compare import DEFAULT_GENPAS
 from genpas.search.run_store import (  # noqa: F401 (re-exported)
     HSTU_ONLY,
@@ -48,7 +49,7 @@ from genpas.train.config import TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
 from genpas.train.paired import paired_difference, user_metric
-from genpas.train.ranks import ranks_key, read_ranks
+from genpas.train.ranks import load_ranks, ranks_key
 from genpas.train.trainer import load_split
 
 log = logging.getLogger(__name__)
@@ -184,15 +185,21 @@ def by_user(root: Path, records: list[dict], baselines: list[dict], exclude_hist
     """Seed by seed, GenPAS minus the baseline over the same test users (NDCG@10 and Recall@10): the mean, which is
     the difference of the two runs' metrics, and its standard error over the users, from the ranks the runs keep
     (ROOT/runs/<name>/ranks.npz). It measures how much the choice of test users moves one seed's difference; the
-    seeds' spread (genpas_vs) is the other half of a win. None for a seed whose runs keep no ranks (finished before
-    runs kept them: `genpas evaluate --run` writes them)."""
-    key = ranks_key("test", exclude_history)
+    seeds' spread (genpas_vs) is the other half of a win. None for a seed where a run keeps no ranks (finished before
+    runs kept them: `genpas evaluate --run` adds them); ranks of different data or users are an error."""
     out = []
     for a, b in zip(records, baselines):
-        ranks = [read_ranks(root / "runs" / r["name"], r.get("data_sha256")).get(key) for r in (a, b)]
-        if any(r is None for r in ranks) or len(ranks[0]) != len(ranks[1]):
+        runs = [root / "runs" / r["name"] for r in (a, b)]
+        loaded = [load_ranks(run) for run in runs]
+        ranks = [arrays.get(ranks_key("test", r["config"].get("exclude_history", exclude_history)))
+                 for (_, arrays), r in zip(loaded, (a, b))]
+        if any(r is None for r in ranks):
             out.append(None)
             continue
+        data = {stored for stored, _ in loaded} | {r["data_sha256"] for r in (a, b) if r.get("data_sha256")}
+        if len(data) > 1 or len(ranks[0]) != len(ranks[1]):
+            raise GenpasError(f"{runs[0]} and {runs[1]} keep ranks of different data or users, so the seed's users "
+                              "cannot be paired: train them on the same data, or delete the stale ranks.npz")
         seed = {"seed": a["config"]["seed"], "users": int(len(ranks[0]))}
         for metric in ("ndcg@10", "recall@10"):
             d = paired_difference(*(user_metric(r, metric) for r in ranks), resamples=0)

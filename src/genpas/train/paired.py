@@ -108,14 +108,22 @@ def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "n
 
 def _stored(run: Path, which: str, exclude_history: bool) -> tuple[np.ndarray, str, str] | None:
     """(ranks, data fingerprint, "ranks.npz") of a finished run that keeps the ranks asked for, else None."""
-    from genpas.train.ranks import FILE, ranks_key, read_ranks
+    from genpas.train.ranks import FILE, metrics_name, ranks_key, read_ranks
 
     try:
-        data = json.loads((run / "metrics.json").read_text()).get("data_sha256")
-    except (OSError, ValueError, AttributeError):
+        metrics = json.loads((run / "metrics.json").read_text())
+        data, run_excludes = metrics["data_sha256"], bool(metrics["config"]["exclude_history"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None  # not finished (or its metrics.json is another command's business): the checkpoint decides
-    ranks = read_ranks(run, data).get(ranks_key(which, exclude_history)) if data else None
-    return None if ranks is None else (ranks, data, FILE)
+    ranks = read_ranks(run, data).get(ranks_key(which, exclude_history))
+    if ranks is None:
+        return None
+    reported = metrics.get(metrics_name(which, exclude_history, run_excludes) or "", {})
+    users = reported.get("users") if isinstance(reported, dict) else None
+    if users is not None and users != len(ranks):
+        raise GenpasError(f"{run / FILE} holds {len(ranks)} {which} ranks, its metrics.json {users} users: delete "
+                          f"it, or write it again with `genpas evaluate --run {run}`")
+    return ranks, data, FILE
 
 
 def _from_model(run: Path, option: str, which: str, exclude_history: bool, device: str

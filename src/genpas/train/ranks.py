@@ -4,15 +4,20 @@ A finished run writes the pessimistic rank of every evaluated user's target (the
 validation and test, under each ranking protocol it evaluated: the history kept, and where the run excludes it,
 excluded. Every recall@K and NDCG@K of the run is a mean over these ranks, so two runs on the same data can be
 compared user by user (`genpas compare`, the experiments' per-seed comparisons) from a few kilobytes, with neither
-the model nor the data at hand. `genpas evaluate --run RUN` writes the ranks of a run finished before runs kept them.
+the model nor the data at hand. The trainer writes the file whole when the run finishes, beside metrics.json, so
+its ranks are those of the best checkpoint that metrics.json reports. `genpas evaluate --run RUN` adds the ranks of
+a run finished before runs kept them, only where they reproduce metrics.json's figures.
 
 The file is a NumPy archive read without pickles: one int32 array per key `<split>_history_<excluded|kept>`, and
-`data_sha256`, the fingerprint of the data the users come from (metrics.json's `data_sha256`).
+`data_sha256`, the fingerprint of the data the users come from (metrics.json's `data_sha256`). Its members carry a
+fixed time stamp, so the same ranks make the same bytes.
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,37 +32,86 @@ def ranks_key(which: str, exclude_history: bool) -> str:
     return f"{which}_history_{'excluded' if exclude_history else 'kept'}"
 
 
-def read_ranks(run: Path, data_sha256: str | None = None) -> dict[str, np.ndarray]:
-    """Every key's ranks of RUN/ranks.npz ({} when the run has none); a damaged file, or one of other data than
-    `data_sha256`, is an error that says how to write it again."""
+def metrics_name(which: str, exclude_history: bool, run_excludes: bool) -> str | None:
+    """Where metrics.json reports the ranks of `ranks_key(which, exclude_history)` of a run whose own protocol is
+    `run_excludes`: `which`, `<which>_history_kept`, or None (a protocol the run did not evaluate)."""
+    if exclude_history == run_excludes:
+        return which
+    return f"{which}_history_kept" if run_excludes else None
+
+
+def load_ranks(run: Path) -> tuple[str | None, dict[str, np.ndarray]]:
+    """(data fingerprint, key -> ranks) of RUN/ranks.npz, (None, {}) when the run has none; a damaged file is an
+    error that says how to write it again."""
     path = Path(run) / FILE
     if not path.is_file():
-        return {}
+        return None, {}
     again = f"delete it, or write it again with `genpas evaluate --run {run}`"
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise GenpasError(f"{path} cannot be read ({exc}): {again}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise GenpasError(f"{path} cannot be read ({type(exc).__name__}: {exc}): {again}") from None
     stored = arrays.pop("data_sha256", None)
-    if stored is None or stored.shape != () or stored.dtype.kind != "U":
+    if not isinstance(stored, np.ndarray) or stored.shape != () or stored.dtype.kind != "U":
         raise GenpasError(f"{path} does not say which data its users come from: {again}")
-    if data_sha256 is not None and str(stored) != data_sha256:
-        raise GenpasError(f"{path} holds ranks of other data than the run's metrics.json: {again}")
     for name, ranks in arrays.items():
-        if ranks.ndim != 1 or ranks.dtype.kind not in "iu" or (len(ranks) and ranks.min() < 1):
+        if not isinstance(ranks, np.ndarray) or ranks.ndim != 1 or ranks.dtype.kind not in "iu" or \
+                (len(ranks) and ranks.min() < 1):
             raise GenpasError(f"{path}: {name} is not a list of ranks (positive whole numbers): {again}")
+    return str(stored), arrays
+
+
+def read_ranks(run: Path, data_sha256: str | None = None) -> dict[str, np.ndarray]:
+    """Every key's ranks of RUN/ranks.npz ({} when the run has none), refused when they are of other data than
+    `data_sha256` (where given)."""
+    stored, arrays = load_ranks(run)
+    if arrays and data_sha256 is not None and stored != data_sha256:
+        raise GenpasError(f"{Path(run) / FILE} holds ranks of other data than the run's metrics.json: delete it, "
+                          f"or write it again with `genpas evaluate --run {run}`")
     return arrays
 
 
 def write_ranks(run: Path, ranks: dict[str, np.ndarray], data_sha256: str) -> None:
-    """Add `ranks` (key -> one rank per user) to RUN/ranks.npz, replacing those keys, keeping the others of the same
-    data; written under a temporary name and renamed."""
-    path = Path(run) / FILE
+    """Write RUN/ranks.npz whole: `ranks` (key -> one rank per user) of data `data_sha256`; under a temporary name,
+    then renamed."""
+    arrays = {"data_sha256": np.array(data_sha256), **{k: np.asarray(r, dtype=np.int32) for k, r in ranks.items()}}
+    with atomic_path(Path(run) / FILE) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(member, "w") as out:
+                np.lib.format.write_array(out, arrays[name], allow_pickle=False)
+
+
+def add_verified(run: Path, ranks: dict[str, np.ndarray], ks=(5, 10)) -> tuple[list[str], list[str]]:
+    """Add to a finished run's ranks.npz those of `ranks` (ranks_key -> ranks) whose figures are exactly the ones
+    its metrics.json reports (the same best checkpoint ranked the same way), keeping its other keys of the same data;
+    (keys added, keys refused). A run that has not finished, or whose metrics.json does not report the protocol,
+    gets none of them."""
+    from genpas.train.metrics import ranking_metrics
+
     try:
-        kept = read_ranks(run, data_sha256)
+        metrics = json.loads((Path(run) / "metrics.json").read_text())
+        data, run_excludes = metrics["data_sha256"], bool(metrics["config"]["exclude_history"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return [], sorted(ranks)
+    try:
+        stored, kept = load_ranks(run)
     except GenpasError:
-        kept = {}  # a damaged file, or ranks of data the run no longer has: replaced whole
-    arrays = {**kept, **{key: np.asarray(r, dtype=np.int32) for key, r in ranks.items()}}
-    with atomic_path(path) as tmp, open(tmp, "wb") as out:
-        np.savez_compressed(out, data_sha256=np.array(data_sha256), **arrays)
+        stored, kept = None, {}  # a damaged file is replaced
+    kept = kept if stored == data else {}
+    added, refused = [], []
+    for key, r in sorted(ranks.items()):
+        which, _, protocol = key.partition("_history_")
+        name = metrics_name(which, protocol == "excluded", run_excludes)
+        reported = metrics.get(name) if name else None
+        figures = ranking_metrics(r, ks)
+        same = isinstance(reported, dict) and reported.get("users") == len(r) and \
+            any(k in reported for k in figures) and all(reported[k] == v for k, v in figures.items() if k in reported)
+        (added if same else refused).append(key)
+        if same:
+            kept[key] = r
+    if added:
+        write_ranks(run, kept, data)
+    return added, refused
