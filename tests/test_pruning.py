@@ -237,3 +237,11 @@ def test_a_pruned_tiger_run_is_evaluated_with_the_semantic_ids_of_its_weights(tm
     assert record["stopped_by"] == "pruned" and record["config"]["model"] == "tiger"
     best = max(score for _, score in record["curve"])
     assert record["valid"]["ndcg@10"] == pytest.approx(best, abs=1e-6)  # the beam search ranks as in training
+
+
+def test_a_reach_a_hair_below_the_leader_is_printed_apart_from_it():
+    from genpas.search.pruning import apart
+
+    assert apart(0.18616129869299963, 0.18616726889878168) == ("0.18616", "0.18617")  # ML-1M's GenPAS(0, 2, 1)
+    assert apart(0.1834, 0.1862) == ("0.1834", "0.1862")
+    assert apart(0.5, 0.5) == ("0.50000000", "0.50000000")  # equal: the digits stop at 8

@@ -132,3 +132,11 @@ def pruned_record(cfg, key: str, run_dir: Path, split, verdict: dict, started: f
             "device": str(model.device), "data_sha256": saved.get("data"),
             **{k: compute.get(k, 0) for k in COMPUTE_KEYS}, "compute_at_best": saved.get("compute_at_best", {}),
             "curve": validation_curve(run_dir / "log.csv"), "pruned": verdict}
+
+
+def apart(a: float, b: float) -> tuple[str, str]:
+    """a and b with 4 decimals, or as many more (up to 8) as it takes to tell them apart."""
+    digits = 4
+    while f"{a:.{digits}f}" == f"{b:.{digits}f}" and digits < 8:
+        digits += 1
+    return f"{a:.{digits}f}", f"{b:.{digits}f}"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genpas.errors import GenpasError
-from genpas.search.pruning import Prune, Pruned, pruned_record
+from genpas.search.pruning import Prune, Pruned, apart, pruned_record
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
@@ -264,9 +264,10 @@ class RunStore:
             if verdict is not None:  # evaluated outside the handler, whose traceback holds the training's model
                 record = pruned_record(cfg, key, run_dir, self.split, verdict, start)
                 self.pruned.add(record)
-                log.warning("stopped %s after epoch %d: its best valid NDCG@10 %.4f would reach at most %.4f, "
-                            "below %s's %.4f (--prune)", key, verdict["epoch"], verdict["best"], verdict["reach"],
-                            verdict["leader"], verdict["leader_valid_ndcg@10"])
+                reach, leader = apart(verdict["reach"], verdict["leader_valid_ndcg@10"])
+                log.warning("stopped %s after epoch %d: its best valid NDCG@10 %.4f would reach at most %s, "
+                            "below %s's %s (--prune)", key, verdict["epoch"], verdict["best"], reach,
+                            verdict["leader"], leader)
                 return record
             record = {"name": key, "config": cfg.to_dict(), "valid": metrics["valid"], "test": metrics["test"],
                       "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],

@@ -28,7 +28,7 @@ from genpas.augment import make_strategy
 from genpas.augment.strategy import bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
-from genpas.search.pruning import MARGIN, Prune
+from genpas.search.pruning import MARGIN, Prune, apart
 from genpas.search.run_store import RunStore, ended_by, run_name, run_progress, work_through
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
@@ -332,5 +332,8 @@ def format_search(result: dict) -> str:
 
 def _pruned_text(entry: dict) -> str:
     facts = entry.get("pruned")
-    return "" if not facts else (f"  pruned after epoch {facts['epoch']} (would reach at most "
-                                 f"{facts['reach']:.4f} < {facts['leader_valid_ndcg@10']:.4f})")
+    if not facts:
+        return ""
+    reach, leader = apart(facts["reach"], facts["leader_valid_ndcg@10"])
+    return f"  pruned after epoch {facts['epoch']} (would reach at most {reach} < {leader})"
+
