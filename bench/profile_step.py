@@ -4,6 +4,8 @@ writes its JSON (below).
 
     python bench/profile_step.py [--threads N] [--steps N] [--precision auto|fp32|bf16] [--config YAML]
 
+The precision defaults to the config's (e.g. bf16 for configs/tiger-ml1m.yaml).
+
 Writes bench/results/profile_step_<precision>.json (the precision as resolved on this machine); with --config (e.g.
 configs/sasrec-ml1m.yaml) the training options come from that file and the name gains its stem:
 profile_step_<precision>_<stem>.json.
@@ -31,13 +33,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
+                        help="default: the config's (auto unless --config sets it)")
     parser.add_argument("--config", type=Path, default=None, help="training options (default: the defaults, ml-100k)")
     args = parser.parse_args()
-    precision = resolve_precision(args.precision, torch.device("cpu"))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    # the model's defaults under the config's keys, as `genpas train --config` reads it
+    cfg = TrainConfig.for_model(TrainConfig.yaml_values(args.config), str(args.config)) if args.config else TrainConfig()
+    precision = resolve_precision(args.precision or cfg.precision, torch.device("cpu"))
     split = load_split(cfg)
     model, _ = build_model(cfg, split)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)

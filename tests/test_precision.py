@@ -57,6 +57,8 @@ def test_explicit_attention_equals_the_fused_kernel():
     mask = (torch.arange(5) < torch.tensor([5, 3, 1])[:, None])[:, None, None, :]
     expected = F.scaled_dot_product_attention(q, *keys, attn_mask=mask)
     assert torch.allclose(explicit_attention(q, *keys, mask), expected, atol=1e-6)
+    blind = torch.zeros(3, 1, 1, 5, dtype=torch.bool)  # no key to see at all: zeros, as the fused kernel gives
+    assert torch.equal(explicit_attention(q, *keys, blind), F.scaled_dot_product_attention(q, *keys, attn_mask=blind))
     self_mask = (torch.arange(9) < torch.tensor([9, 4, 2])[:, None])[:, None, None, :]
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=self_mask, is_causal=False)
     assert torch.allclose(explicit_attention(q, k, v, self_mask), expected, atol=1e-6)

@@ -117,6 +117,11 @@ def test_tiger_under_cpu_autocast_takes_explicit_attention_with_the_same_masks(e
         bf16 = model(inputs, targets)
         unpadded = model(torch.tensor([[5]]), targets[2:])
     assert bf16.dtype == torch.float32 and (bf16 - exact).abs().max() < 0.05
+    empty = torch.zeros(1, 4, dtype=torch.long)  # an input emptied by a transform: no key to attend to
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", fused)
+    blank = model(empty, targets[:1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.isfinite(blank).all() and (model(empty, targets[:1]) - blank).abs().max() < 0.05
     assert torch.allclose(unpadded, bf16[2:], atol=1e-3)  # masked keys weigh exactly nothing
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", fused)
     assert torch.equal(model(inputs, targets), exact)  # float32 keeps the fused kernel: the same numbers

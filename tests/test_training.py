@@ -107,6 +107,8 @@ def test_training_plus_evaluation_seconds_of_records():
     assert ", bf16 autocast, at most" in provenance(result)
     result["runs"] = [{"device": "cuda:0"}, {"device": "cpu"}]
     assert "bf16 autocast on CUDA, float32 elsewhere, at most" in provenance(result)
+    result["runs"] = [{"device": "cuda:0", "precision": "fp32"}]  # a GPU without bf16: auto resolved to float32
+    assert ", float32, at most" in provenance(result)
     del result["runs"]
     result["config"] = TrainConfig(precision="bf16").to_dict()
     assert ", bf16 autocast, at most" in provenance(result)

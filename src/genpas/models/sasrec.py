@@ -59,7 +59,7 @@ def explicit_attention(q, k, v, mask=None, causal: bool = False, dropout: float 
         scores = scores.masked_fill(torch.ones(T, S, dtype=torch.bool, device=q.device).triu(1), -torch.inf)
     if mask is not None:
         scores = scores.masked_fill(~mask, -torch.inf)
-    weights = F.dropout(scores.softmax(-1), dropout)
+    weights = F.dropout(scores.softmax(-1).nan_to_num(0.0), dropout)  # a query with no key to see: zeros, as SDPA
     return weights.to(v.dtype) @ v
 
 

@@ -34,17 +34,20 @@ def provenance(result: dict) -> str:
     model = MODEL_NAMES.get(cfg["model"], cfg["model"])
     return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
             f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}{_grouped(cfg)}, lr {cfg['lr']}, "
-            f"{precision_text(cfg, _device_counts(result))}, at most "
+            f"{precision_text(cfg, _run_values(result, 'device'), _run_values(result, 'precision'))}, at most "
             f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
             f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_with_evaluation(result)}; runs shared with "
             f"other experiments are counted in each).{_devices(result)}")
 
 
-def precision_text(cfg: dict, devices=()) -> str:
-    """How runs' arithmetic ran: their `precision` (results from before the option trained as `auto` does), auto
-    resolved where the `devices` they ran on say it: bf16 autocast on CUDA, float32 elsewhere."""
-    chosen = cfg.get("precision", "auto")
-    if chosen == "auto" and devices:
+def precision_text(cfg: dict, devices=(), resolved=()) -> str:
+    """How runs' arithmetic ran: their `precision` (results from before the option trained as `auto` does); `auto`
+    as every run records it resolved (`resolved`, fp32 or bf16 per run), else as the `devices` they ran on suggest
+    (bf16 autocast on CUDA, float32 elsewhere)."""
+    chosen, devices = cfg.get("precision", "auto"), [d for d in devices if d]
+    if chosen == "auto" and resolved and None not in resolved and len(set(resolved)) == 1:
+        chosen = resolved[0]
+    elif chosen == "auto" and devices:
         cuda = {str(d).startswith("cuda") for d in devices}
         chosen = "auto" if len(cuda) > 1 else "bf16" if cuda == {True} else "fp32"
     return {"fp32": "float32", "bf16": "bf16 autocast"}.get(chosen, "bf16 autocast on CUDA, float32 elsewhere")
@@ -57,22 +60,23 @@ def _grouped(cfg: dict) -> str:
 
 def _devices(result: dict) -> str:
     """" Devices: cpu (4 runs), cuda:0 (2 runs)." from the per-run records of a result ("" when none says)."""
-    counts = _device_counts(result)
+    counts: dict[str, int] = {}
+    for device in _run_values(result, "device"):
+        if device:
+            counts[device] = counts.get(device, 0) + 1
     listed = ", ".join(f"{d} ({n} run{'s' * (n != 1)})" for d, n in sorted(counts.items()))
     return f" Devices: {listed}." if listed else ""
 
 
-def _device_counts(result: dict) -> dict[str, int]:
-    """How many of a result's per-run records ran on each device."""
-    counts: dict[str, int] = {}
+def _run_values(result: dict, key: str) -> list:
+    """`key` of every per-run record of a result (the lists under "runs"), None where a record lacks it."""
+    values: list = []
 
     def walk(node):
         if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "runs" and isinstance(value, list):
-                    for run in value:
-                        if isinstance(run, dict) and run.get("device"):
-                            counts[run["device"]] = counts.get(run["device"], 0) + 1
+            for name, value in node.items():
+                if name == "runs" and isinstance(value, list):
+                    values.extend(run.get(key) for run in value if isinstance(run, dict))
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -80,7 +84,7 @@ def _device_counts(result: dict) -> dict[str, int]:
                 walk(value)
 
     walk(result)
-    return counts
+    return values
 
 
 def _with_evaluation(result: dict) -> str:
@@ -91,6 +95,11 @@ def _with_evaluation(result: dict) -> str:
             f"counted their evaluation time")
 
 
+def _se(x: float) -> str:
+    """A standard error with 4 decimals, or 2 significant digits below 0.0001 (never a bare 0.0000)."""
+    return f"{x:.4f}" if x >= 1e-4 or x == 0 else f"{x:.1e}"
+
+
 def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> str:
     if v["verdict"] == "single seed":
         return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f} (one seed, no spread to "
@@ -98,11 +107,11 @@ def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> 
     rel = f" ({100 * v['relative']:+.1f}% of {baseline})" if v["relative"] is not None else ""
     if v["verdict"] == "too few seeds":
         return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the "
-                f"paired difference {v['standard_error']:.4f}: **no verdict** (fewer seeds than the {MIN_SEEDS} a "
+                f"paired difference {_se(v['standard_error'])}: **no verdict** (fewer seeds than the {MIN_SEEDS} a "
                 f"verdict needs: a standard error from so few differences is itself too uncertain).")
     word = {"win": "GenPAS wins", "loss": "GenPAS loses", "tie": "tie"}[v["verdict"]]
     return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
-            f"difference {v['standard_error']:.4f}: **{word}** (win/loss means beyond two standard errors).")
+            f"difference {_se(v['standard_error'])}: **{word}** (win/loss means beyond two standard errors).")
 
 
 def _verdict(result: dict, base: str, split: str, metric: str, by_split: dict) -> dict:
@@ -309,7 +318,7 @@ def _run_row(run, m: dict) -> tuple[str, int]:
                  if ids else "")
     cfg = m["config"]
     return (f"| `{run}` | {cfg['model']} ({cfg['dim']} wide, {cfg['layers']} layers, "
-            f"{precision_text(cfg, [m['device']] if m.get('device') else ())}) | "
+            f"{precision_text(cfg, [m['device']] if m.get('device') else (), [m.get('precision')])}) | "
             f"{m['strategy']['label']} | {m['valid']['ndcg@10']:.4f} | {m['test']['ndcg@10']:.4f} | "
             f"{m['test']['recall@10']:.4f} | {m['best_epoch']} | {m['train_seconds']:.0f} | {described} |",
             int(cfg["seed"]))

@@ -75,7 +75,8 @@ def per_seed(record: dict) -> dict:
     return {"seed": record["config"]["seed"], "valid": slim(record["valid"]), "test": slim(record["test"]), **kept,
             "best_epoch": record["best_epoch"], "stopped_by": ended_by(record),
             **{k: record.get(k, 0) for k in COMPUTE_KEYS},
-            "train_seconds": record["train_seconds"], "device": record.get("device", "unknown")}
+            "train_seconds": record["train_seconds"], "device": record.get("device", "unknown"),
+            **({"precision": record["precision"]} if record.get("precision") else {})}
 
 
 def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:

@@ -23,7 +23,7 @@ def models_section(results: list[dict]) -> list[str]:
              "The strategies experiment of each model, on the same split, seeds and protocol (see each model's "
              "section below for its command and options). The difference to SASRec is paired by seed: mean ± "
              "standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
-             "standard errors.", "",
+             "standard errors and at least 3 seeds.", "",
              "| model | strategy | seeds | valid ndcg@10 | test ndcg@10 | test recall@10 | vs SASRec (test ndcg@10) "
              "| mean optimizer steps | device |", "|---" * 9 + "|"]
     base = by_model.get("sasrec")

@@ -274,7 +274,8 @@ class RunStore:
                       "stopped_by": metrics.get("stopped_by"), "train_seconds": metrics["train_seconds"],
                       "wall_seconds": time.perf_counter() - start,  # of this process's part only, if resumed
                       "eval_seconds": metrics.get("eval_seconds"),
-                      "device": metrics.get("device", "unknown"), "data_sha256": metrics.get("data_sha256"),
+                      "device": metrics.get("device", "unknown"), "precision": metrics.get("precision"),
+                      "data_sha256": metrics.get("data_sha256"),
                       **{k: metrics.get(k, 0) for k in COMPUTE_KEYS},
                       "compute_at_best": metrics.get("compute_at_best", {}),
                       **{k: metrics[k] for k in ("valid_history_kept", "test_history_kept") if k in metrics},

@@ -336,4 +336,3 @@ def _pruned_text(entry: dict) -> str:
         return ""
     reach, leader = apart(facts["reach"], facts["leader_valid_ndcg@10"])
     return f"  pruned after epoch {facts['epoch']} (would reach at most {reach} < {leader})"
-
