@@ -204,6 +204,14 @@ def test_ranks_follow_the_best_checkpoint_through_a_resume_and_evaluate_adds_onl
     (runs / "a" / "ranks.npz").unlink()
     code, _ = cli(["evaluate", "--run", str(runs / "a")])
     assert code == 0 and (runs / "a" / "ranks.npz").read_bytes() == written  # the same ranks, the same bytes
+    older = dict(metrics)
+    del older["data_sha256"]  # a run finished before metrics.json named its data: its ranks still pair it
+    (runs / "a" / "metrics.json").write_text(json.dumps(older))
+    code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), "--json"])
+    assert code == 0 and json.loads(out.out)["ranks_from"] == ["ranks.npz", "ranks.npz"]
+    (runs / "a" / "ranks.npz").unlink()
+    code, _ = cli(["evaluate", "--run", str(runs / "a")])  # verified by its figures alone
+    assert code == 0 and (runs / "a" / "ranks.npz").read_bytes() == written
     metrics["test"]["ndcg@10"] += 0.5  # a metrics.json the checkpoint does not reproduce
     (runs / "a" / "metrics.json").write_text(json.dumps(metrics))
     (runs / "a" / "ranks.npz").unlink()

@@ -212,7 +212,7 @@ def evaluate_cmd(
     try:
         write_json_atomic(run / "evaluation.json", result)
         if (run / "metrics.json").exists():  # a finished run: its ranks.npz takes the ranks behind its figures
-            _, refused = add_verified(run, ranks, cfg.ks)
+            _, refused = add_verified(run, ranks, trainer.split.full.fingerprint(), cfg.ks)
             if refused:
                 log.warning("%s: the ranks of %s do not reproduce its metrics.json (another checkpoint, device or "
                             "data, or a protocol it did not report), so ranks.npz does not take them", run,

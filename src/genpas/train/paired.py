@@ -108,16 +108,18 @@ def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "n
 
 def _stored(run: Path, which: str, exclude_history: bool) -> tuple[np.ndarray, str, str] | None:
     """(ranks, data fingerprint, "ranks.npz") of a finished run that keeps the ranks asked for, else None."""
-    from genpas.train.ranks import FILE, metrics_name, ranks_key, read_ranks
+    from genpas.train.ranks import FILE, load_ranks, metrics_name, ranks_key, read_ranks
 
     try:
         metrics = json.loads((run / "metrics.json").read_text())
-        data, run_excludes = metrics["data_sha256"], bool(metrics["config"]["exclude_history"])
-    except (OSError, ValueError, KeyError, TypeError):
+        data, run_excludes = metrics.get("data_sha256"), bool(metrics["config"]["exclude_history"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # not finished (or its metrics.json is another command's business): the checkpoint decides
+    # A run finished before metrics.json named its data: the ranks' own fingerprint stands for it.
     ranks = read_ranks(run, data).get(ranks_key(which, exclude_history))
     if ranks is None:
         return None
+    data = data or load_ranks(run)[0]
     reported = metrics.get(metrics_name(which, exclude_history, run_excludes) or "", {})
     users = reported.get("users") if isinstance(reported, dict) else None
     if users is not None and users != len(ranks):

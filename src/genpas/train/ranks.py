@@ -84,18 +84,22 @@ def write_ranks(run: Path, ranks: dict[str, np.ndarray], data_sha256: str) -> No
                 np.lib.format.write_array(out, arrays[name], allow_pickle=False)
 
 
-def add_verified(run: Path, ranks: dict[str, np.ndarray], ks=(5, 10)) -> tuple[list[str], list[str]]:
-    """Add to a finished run's ranks.npz those of `ranks` (ranks_key -> ranks) whose figures are exactly the ones
-    its metrics.json reports (the same best checkpoint ranked the same way), keeping its other keys of the same data;
-    (keys added, keys refused). A run that has not finished, or whose metrics.json does not report the protocol,
-    gets none of them."""
+def add_verified(run: Path, ranks: dict[str, np.ndarray], data_sha256: str, ks=(5, 10)
+                 ) -> tuple[list[str], list[str]]:
+    """Add to a finished run's ranks.npz those of `ranks` (ranks_key -> ranks, of data `data_sha256`) whose figures
+    are exactly the ones its metrics.json reports (the same best checkpoint ranked the same way), keeping its other
+    keys of the same data; (keys added, keys refused). A run that has not finished, was trained on other data, or
+    whose metrics.json does not report the protocol, gets none of them."""
     from genpas.train.metrics import ranking_metrics
 
     try:
         metrics = json.loads((Path(run) / "metrics.json").read_text())
-        data, run_excludes = metrics["data_sha256"], bool(metrics["config"]["exclude_history"])
-    except (OSError, ValueError, KeyError, TypeError):
+        data, run_excludes = metrics.get("data_sha256"), bool(metrics["config"]["exclude_history"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return [], sorted(ranks)
+    if data not in (None, data_sha256):  # None: finished before metrics.json named its data; the figures decide
+        return [], sorted(ranks)
+    data = data_sha256
     try:
         stored, kept = load_ranks(run)
     except GenpasError:
