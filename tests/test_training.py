@@ -230,6 +230,20 @@ def test_main_job_on_a_small_log(tmp_path, capsys):
     assert all(set(r["test"]) >= {"recall@5", "ndcg@5", "recall@10", "ndcg@10"} for r in results.values())
     assert (tmp_path / "res" / "results.png").read_bytes()[:4] == b"\x89PNG"
     assert "| MT |" in (tmp_path / "res" / "results.md").read_text()
+    # GenPAS against each other strategy over the same test users, from the runs' ranks.npz: exactly the difference
+    paired = json.loads((tmp_path / "res" / "results.json").read_text())["genpas_vs_by_user"]
+    assert set(paired) == {"Popularity", "LT", "MT", "SW"}
+    g = results["GenPAS(0.5, 0, 0)"]["test"]["ndcg@10"]
+    assert paired["MT"]["difference"] == pytest.approx(g - results["MT"]["test"]["ndcg@10"], abs=1e-12)
+    line = next(x for x in out.splitlines() if x.startswith("GenPAS(0.5, 0, 0) - MT: test NDCG@10"))
+    assert f"{paired['MT']['difference']:+.4f} ± {paired['MT']['standard_error']:.4f} over the same users" in line
+    assert line in (tmp_path / "res" / "results.md").read_text()
+    (tmp_path / "res" / "lt" / "ranks.npz").write_bytes(b"damaged")  # left out with a warning, the job still ends
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 0
+    assert set(json.loads((tmp_path / "res" / "results.json").read_text())["genpas_vs_by_user"]) == {
+        "Popularity", "MT", "SW"}
     stamp = (tmp_path / "res" / "mt" / "metrics.json").stat().st_mtime_ns
     with pytest.raises(SystemExit):
         main(args)

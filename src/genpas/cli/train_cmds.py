@@ -318,4 +318,10 @@ def run_cmd(
     results = compare(base, out, names, resume=not fresh, on_result=announce)
     typer.echo("")
     typer.echo(format_metrics_table(results))
+    paired = json.loads((out / "results.json").read_text()).get("genpas_vs_by_user", {})
+    if paired:
+        from genpas.search.compare import by_user_lines
+
+        genpas = next(label for label in results if label.startswith("GenPAS"))
+        typer.echo("\n" + "\n".join(by_user_lines(paired, genpas)))
     typer.echo(f"\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'}")

@@ -48,7 +48,7 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
             raise GenpasError(f"--strategies {name}: {exc}") from None
     split = load_split(base)
     data = split.full.fingerprint()
-    results = {}
+    results, labels = {}, {}
     for name, cfg in configs.items():
         run_dir = out / name
         metrics = _finished(run_dir / "metrics.json") if resume else None
@@ -56,11 +56,48 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
         if not same_data or not same_config(metrics["config"], cfg):
             metrics = train_owned(cfg, run_dir, split=split, fresh=not resume)
         label = "Popularity" if cfg.model == "pop" else make_strategy(cfg.strategy, cfg.alpha, cfg.beta, cfg.gamma).label
-        results[label] = metrics
+        results[label], labels[name] = metrics, label
         if on_result is not None:
             on_result(label, metrics)
-    write_report(results, out, base)
+    write_report(results, out, base, genpas_by_user(out, labels, results, base.exclude_history))
     return results
+
+
+def genpas_by_user(out: Path, labels: dict, results: dict, exclude_history: bool) -> dict:
+    """GenPAS minus every other strategy of the job over the same test users (NDCG@10), from the runs' ranks.npz
+    (train/ranks.py): {label: difference, standard error over the users, z, users each side serves better}. One seed,
+    so it measures how far the choice of test users moves the difference, not the seeds' spread. A run without
+    readable ranks is left out with a warning naming it."""
+    from genpas.train.paired import paired_difference, user_metric
+    from genpas.train.ranks import ranks_key, read_ranks
+
+    key, ranks = ranks_key("test", exclude_history), {}
+    for name, label in labels.items():
+        try:
+            ranks[name] = read_ranks(out / name, results[label].get("data_sha256")).get(key)
+        except GenpasError as exc:
+            log.warning("%s; its user-by-user comparison is left out", exc)
+            continue
+        if ranks[name] is None and "genpas" in labels:
+            log.warning("%s keeps no test ranks (it finished before runs kept them; `genpas evaluate --run %s` adds "
+                        "them), so it is left out of the user-by-user comparison", out / name, out / name)
+    if ranks.get("genpas") is None:
+        return {}
+    paired = {}
+    for name, theirs in ranks.items():
+        if name != "genpas" and theirs is not None and len(theirs) == len(ranks["genpas"]):
+            d = paired_difference(user_metric(ranks["genpas"], "ndcg@10"), user_metric(theirs, "ndcg@10"),
+                                  resamples=0)
+            paired[labels[name]] = {k: d[k] for k in ("difference", "standard_error", "z", "a_better", "b_better")}
+    return paired
+
+
+def by_user_lines(paired: dict, genpas: str = "GenPAS") -> list[str]:
+    """One line per baseline: test NDCG@10 of GenPAS minus it over the same users, and whether it is beyond two
+    standard errors of the users."""
+    return [f"{genpas} - {label}: test NDCG@10 {d['difference']:+.4f} ± {d['standard_error']:.4f} over the same users "
+            f"({'beyond' if abs(d['difference']) > 2 * d['standard_error'] else 'within'} two standard errors; "
+            f"users better served {d['a_better']} / {d['b_better']})" for label, d in paired.items()]
 
 
 def _finished(path: Path) -> dict | None:
@@ -72,14 +109,20 @@ def _finished(path: Path) -> dict | None:
     return metrics if isinstance(metrics, dict) and isinstance(metrics.get("config"), dict) else None
 
 
-def write_report(results: dict, out: Path, base: TrainConfig) -> None:
+def write_report(results: dict, out: Path, base: TrainConfig, by_user: dict | None = None) -> None:
     from genpas.search.report import bar_chart, markdown_table
 
     out.mkdir(parents=True, exist_ok=True)
     slim = {label: {k: m[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "strategy")}
             for label, m in results.items()}
-    write_text(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim}, indent=2) + "\n")
-    write_text(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base))
+    write_text(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim,
+                                                 "genpas_vs_by_user": by_user or {}}, indent=2) + "\n")
+    genpas = next((label for label in results if label.startswith("GenPAS")), "GenPAS")
+    paired = "".join(f"- {line}\n" for line in by_user_lines(by_user or {}, genpas))
+    note = ("\nOne seed: each line says how far the choice of test users alone moves the difference (its standard "
+            "error over the users); the seeds' spread is measured by `genpas experiment strategies`.\n\n" + paired
+            if paired else "")
+    write_text(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base) + note)
     model = {"sasrec": "SASRec", "hstu": "HSTU"}.get(base.model, base.model)
     bar_chart(results, out / "results.png", title=f"{model} on {base.data}: test metrics by augmentation strategy")
 
