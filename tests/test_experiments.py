@@ -138,6 +138,8 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert "Seeds: 0, 1" in text and "## Data efficiency" in text
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
     assert "## Single runs" in text and single in text
+    own = (tiny / "exp" / "strategies.md").read_text()  # the experiment's own page says it too
+    assert any(line.startswith("- User by user, test NDCG@10, GenPAS - MT") for line in own.splitlines())
     sentence = next(line for line in text.splitlines() if line.startswith("- User by user, test NDCG@10, GenPAS - MT"))
     first = result["genpas_vs_by_user"]["mt"][0]["ndcg@10"]
     assert f"seed 0 {first['difference']:+.4f} ± {first['standard_error']:.4f}" in sentence

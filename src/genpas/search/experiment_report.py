@@ -152,6 +152,8 @@ def _strategies_table(result: dict) -> list[str]:
                 for metric in ("ndcg@10", "recall@10"):
                     lines.append("- " + verdict_sentence(_verdict(result, base, split, metric, by_split),
                                                          metric, split, labels[base]))
+        for base, seeds in result.get("genpas_vs_by_user", {}).items():
+            lines.append("- " + by_user_sentence(seeds, labels[base], result["seeds"]))
     return lines
 
 
