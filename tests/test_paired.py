@@ -65,6 +65,7 @@ def test_compare_cli_pairs_the_users_of_two_runs(runs, cli):
                      "--metric", "recall@5"])
     lines = out.out.splitlines()
     assert code == 0 and lines[0].startswith("valid recall@5 over 40 users (history kept)")
+    assert lines[0].endswith("(ranks from A's ranks.npz, B's ranks.npz)")
     assert "A - B = +0.0000" in lines[1] and lines[2] == "users: A better 0, B better 0, equal 40"
     assert lines[3].startswith("within two standard errors")
 

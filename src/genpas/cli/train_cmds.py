@@ -244,7 +244,8 @@ def compare_cmd(
         typer.echo(json.dumps(r, indent=2))
         return
     history = "history excluded" if r["exclude_history"] else "history kept"
-    typer.echo(f"{split} {metric} over {r['users']} users ({history}): A {r['a']:.4f}, B {r['b']:.4f}")
+    typer.echo(f"{split} {metric} over {r['users']} users ({history}): A {r['a']:.4f}, B {r['b']:.4f} (ranks from "
+               f"A's {r['ranks_from'][0]}, B's {r['ranks_from'][1]})")
     interval = "" if r["ci95"] is None else \
         f"; 95% bootstrap interval [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}] ({resamples} resamples)"
     z = "n/a" if r["z"] is None else f"{r['z']:+.2f}"
