@@ -11,7 +11,6 @@ evaluated users does not explain, for this pair of runs: it says nothing of othe
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -108,13 +107,12 @@ def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "n
 
 def _stored(run: Path, which: str, exclude_history: bool) -> tuple[np.ndarray, str, str] | None:
     """(ranks, data fingerprint, "ranks.npz") of a finished run that keeps the ranks asked for, else None."""
-    from genpas.train.ranks import FILE, load_ranks, metrics_name, ranks_key, read_ranks
+    from genpas.train.ranks import FILE, finished_metrics, load_ranks, metrics_name, ranks_key, read_ranks
 
-    try:
-        metrics = json.loads((run / "metrics.json").read_text())
-        data, run_excludes = metrics.get("data_sha256"), bool(metrics["config"]["exclude_history"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    finished = finished_metrics(run)
+    if finished is None:
         return None  # not finished (or its metrics.json is another command's business): the checkpoint decides
+    metrics, data, run_excludes = finished
     # A run finished before metrics.json named its data: the ranks' own fingerprint stands for it.
     ranks = read_ranks(run, data).get(ranks_key(which, exclude_history))
     if ranks is None:

@@ -84,6 +84,16 @@ def write_ranks(run: Path, ranks: dict[str, np.ndarray], data_sha256: str) -> No
                 np.lib.format.write_array(out, arrays[name], allow_pickle=False)
 
 
+def finished_metrics(run: Path) -> tuple[dict, str | None, bool] | None:
+    """(metrics.json, its data fingerprint (None for a run finished before it was written), the run's own
+    exclude_history) of a finished run; None where the run has not finished or its metrics.json cannot say."""
+    try:
+        metrics = json.loads((Path(run) / "metrics.json").read_text())
+        return metrics, metrics.get("data_sha256"), bool(metrics["config"]["exclude_history"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def add_verified(run: Path, ranks: dict[str, np.ndarray], data_sha256: str, ks=(5, 10)
                  ) -> tuple[list[str], list[str]]:
     """Add to a finished run's ranks.npz those of `ranks` (ranks_key -> ranks, of data `data_sha256`) whose figures
@@ -92,11 +102,10 @@ def add_verified(run: Path, ranks: dict[str, np.ndarray], data_sha256: str, ks=(
     whose metrics.json does not report the protocol, gets none of them."""
     from genpas.train.metrics import ranking_metrics
 
-    try:
-        metrics = json.loads((Path(run) / "metrics.json").read_text())
-        data, run_excludes = metrics.get("data_sha256"), bool(metrics["config"]["exclude_history"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    finished = finished_metrics(run)
+    if finished is None:
         return [], sorted(ranks)
+    metrics, data, run_excludes = finished
     if data not in (None, data_sha256):  # None: finished before metrics.json named its data; the figures decide
         return [], sorted(ranks)
     data = data_sha256
