@@ -11,7 +11,7 @@ import pytest
 from genpas.data.synth import SynthConfig, synthesize, write_table
 from genpas.errors import GenpasError
 from genpas.train.metrics import ranking_metrics
-from genpas.train.paired import paired_difference, user_metric
+from genpas.train.paired import paired_difference, paired_ranks, user_metric, verdict
 
 
 def test_user_metrics_average_to_the_run_metrics():
@@ -40,6 +40,18 @@ def test_the_paired_difference_its_standard_error_and_interval():
     assert paired_difference(b, a, resamples=0)["difference"] == pytest.approx(-0.08)
     with pytest.raises(GenpasError, match="--resamples must be 0 .no bootstrap interval. or at least 100"):
         paired_difference(a, b, resamples=-1)
+
+
+def test_paired_ranks_keeps_the_difference_of_the_users_metrics_and_names_the_side_ahead():
+    a, b = np.array([1, 1, 2, 1, 30, 1]), np.array([4, 20, 2, 9, 30, 50])
+    kept = paired_ranks(a, b, "recall@3")  # users' recall@3: a 1,1,1,1,0,1 and b 0,0,1,0,0,0
+    assert kept["difference"] == pytest.approx(4 / 6) and (kept["a_better"], kept["b_better"]) == (4, 0)
+    full = paired_difference(user_metric(a, "recall@3"), user_metric(b, "recall@3"), resamples=0)
+    assert kept == {k: full[k] for k in kept} and set(kept) == {"difference", "standard_error", "z", "a_better",
+                                                                "b_better", "verdict"}
+    assert verdict(0.05, 0.02, "GenPAS", "MT") == "GenPAS ahead by more than two standard errors"
+    assert verdict(-0.05, 0.02, "GenPAS", "MT") == "MT ahead by more than two standard errors"
+    assert verdict(0.04, 0.02, "GenPAS", "MT") == "within two standard errors"  # exactly two: not beyond
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def genpas_by_user(out: Path, labels: dict, results: dict, exclude_history: bool
     (train/ranks.py): {label: difference, standard error over the users, z, users each side serves better}. One seed,
     so it measures how far the choice of test users moves the difference, not the seeds' spread. A run without
     readable ranks is left out with a warning naming it."""
-    from genpas.train.paired import paired_difference, user_metric
+    from genpas.train.paired import paired_ranks
     from genpas.train.ranks import ranks_key, read_ranks
 
     key, ranks = ranks_key("test", exclude_history), {}
@@ -86,18 +86,18 @@ def genpas_by_user(out: Path, labels: dict, results: dict, exclude_history: bool
     paired = {}
     for name, theirs in ranks.items():
         if name != "genpas" and theirs is not None and len(theirs) == len(ranks["genpas"]):
-            d = paired_difference(user_metric(ranks["genpas"], "ndcg@10"), user_metric(theirs, "ndcg@10"),
-                                  resamples=0)
-            paired[labels[name]] = {k: d[k] for k in ("difference", "standard_error", "z", "a_better", "b_better")}
+            paired[labels[name]] = paired_ranks(ranks["genpas"], theirs, "ndcg@10")
     return paired
 
 
 def by_user_lines(paired: dict, genpas: str = "GenPAS") -> list[str]:
     """One line per baseline: test NDCG@10 of GenPAS minus it over the same users, and whether it is beyond two
     standard errors of the users."""
+    from genpas.train.paired import verdict
+
     return [f"{genpas} - {label}: test NDCG@10 {d['difference']:+.4f} ± {d['standard_error']:.4f} over the same users "
-            f"({'beyond' if abs(d['difference']) > 2 * d['standard_error'] else 'within'} two standard errors; "
-            f"users better served {d['a_better']} / {d['b_better']})" for label, d in paired.items()]
+            f"({verdict(d['difference'], d['standard_error'], genpas, label)}; users better served "
+            f"{d['a_better']} / {d['b_better']})" for label, d in paired.items()]
 
 
 def _finished(path: Path) -> dict | None:

@@ -350,11 +350,12 @@ def _summary(result: dict) -> list[str]:
 
 def by_user_sentence(seeds: list, baseline: str, seed_ids: list) -> str:
     """The per-seed user-level comparisons of a strategies result (experiments.by_user) as one sentence."""
+    from genpas.train.paired import verdict
+
     def one(s):
         d = s["ndcg@10"]
-        side = ("within two standard errors" if abs(d["difference"]) <= 2 * d["standard_error"] else
-                f"{'GenPAS' if d['difference'] > 0 else baseline} ahead by more than two")
-        return f"seed {s['seed']} {d['difference']:+.4f} ± {d['standard_error']:.4f} ({side})"
+        return (f"seed {s['seed']} {d['difference']:+.4f} ± {d['standard_error']:.4f} "
+                f"({verdict(d['difference'], d['standard_error'], 'GenPAS', baseline)})")
 
     shown = "; ".join(one(s) for s in seeds if s is not None)
     missing = [str(i) for i, s in zip(seed_ids, seeds) if s is None]

@@ -48,7 +48,7 @@ from genpas.search.run_store import (  # noqa: F401 (re-exported)
 from genpas.train.config import TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
-from genpas.train.paired import paired_difference, user_metric
+from genpas.train.paired import paired_ranks
 from genpas.train.ranks import load_ranks, ranks_key
 from genpas.train.trainer import load_split
 
@@ -202,10 +202,7 @@ def by_user(root: Path, records: list[dict], baselines: list[dict], exclude_hist
             raise GenpasError(f"{runs[0]} and {runs[1]} keep ranks of different data or users, so the seed's users "
                               "cannot be paired: train them on the same data, or delete the stale ranks.npz")
         seed = {"seed": a["config"]["seed"], "users": int(len(ranks[0]))}
-        for metric in ("ndcg@10", "recall@10"):
-            d = paired_difference(*(user_metric(r, metric) for r in ranks), resamples=0)
-            seed[metric] = {k: d[k] for k in ("difference", "standard_error", "z", "a_better", "b_better", "verdict")}
-        out.append(seed)
+        out.append(seed | {metric: paired_ranks(*ranks, metric) for metric in ("ndcg@10", "recall@10")})
     return out
 
 

@@ -65,10 +65,23 @@ def check_options(resamples: int, seed: int) -> None:
         raise GenpasError(f"--seed must be >= 0, got {seed}")
 
 
-def verdict(mean: float, se: float) -> str:
+def verdict(mean: float, se: float, a: str = "A", b: str = "B") -> str:
+    """The one rule every user-level comparison reads: a side is ahead when the mean difference a - b is beyond two
+    standard errors of the users."""
     if abs(mean) > 2 * se:
-        return ("A" if mean > 0 else "B") + " ahead by more than two standard errors"
+        return (a if mean > 0 else b) + " ahead by more than two standard errors"
     return "within two standard errors"
+
+
+KEPT = ("difference", "standard_error", "z", "a_better", "b_better", "verdict")  # what a result file keeps of a pair
+
+
+def paired_ranks(a: np.ndarray, b: np.ndarray, metric: str) -> dict:
+    """A minus B over the same users on `metric` from their target ranks, as a result file keeps it (KEPT; no
+    bootstrap): the one pairing of the main job's runs (search/compare.py) and of an experiment's seeds
+    (search/experiments.py)."""
+    d = paired_difference(user_metric(a, metric), user_metric(b, metric), resamples=0)
+    return {k: d[k] for k in KEPT}
 
 
 def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "ndcg@10", resamples: int = 10_000,
