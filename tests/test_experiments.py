@@ -97,6 +97,10 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     mt_runs = [json.loads(line) for line in ledger if json.loads(line)["name"].startswith("mt-")]
     assert tail["strategies"]["mt"]["groups"]["head"]["ndcg@10"]["values"] == [
         r["test"]["groups"]["head"]["ndcg@10"] for r in mt_runs]
+    # its provenance names the runs' resolved precision and devices, though its rows keep no per-run records
+    assert tail["run_precisions"] == ["fp32"] * 6 and tail["run_devices"] == ["cpu"] * 6
+    assert "float32, at most" in (tiny / "exp" / "long-tail.md").read_text()
+    assert "Devices: cpu (6 runs)." in (tiny / "exp" / "long-tail.md").read_text()
 
     code, _ = _run(["experiment", "data-efficiency", *common, "--fractions", "0.1,1"], capsys)
     assert code == 0

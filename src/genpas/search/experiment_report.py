@@ -69,7 +69,11 @@ def _devices(result: dict) -> str:
 
 
 def _run_values(result: dict, key: str) -> list:
-    """`key` of every per-run record of a result (the lists under "runs"), None where a record lacks it."""
+    """`key` (device or precision) of every run of a result: the header's list of them (run_devices, ...), else from
+    the per-run records (the lists under "runs", as results written before the header listed them keep), None where
+    a record lacks it."""
+    if isinstance(result.get(f"run_{key}s"), list):
+        return list(result[f"run_{key}s"])
     values: list = []
 
     def walk(node):

@@ -138,7 +138,10 @@ class ExperimentSettings:
                 "genpas": list(self.genpas), "command": self.command, "config": self.base.to_dict(),
                 "wall_seconds": time.perf_counter() - started,
                 "train_seconds_of_runs": float(sum(r["train_seconds"] for r in runs)),
-                **_seconds_with_evaluation(runs)}
+                **_seconds_with_evaluation(runs),
+                # every run's device and resolved precision, for the report's provenance of any experiment
+                "run_devices": [r.get("device", "unknown") for r in runs],
+                "run_precisions": [r.get("precision") for r in runs]}
 
 
 def _seconds_with_evaluation(runs: list[dict]) -> dict:
