@@ -285,3 +285,15 @@ def test_a_failed_start_removes_only_the_empty_directories_it_made(tmp_path):
     (tmp_path / "new" / "a" / "run").rmdir()
     remove_empty_parents(tmp_path / "new" / "a" / "run", tmp_path / "new")
     assert not (tmp_path / "new" / "a").exists() and (tmp_path / "new" / "b").is_dir()
+
+
+def test_a_store_as_the_source_of_prepare_and_a_store_damaged_past_its_counts(tiny, cli):
+    assert cli(["prepare", "--data", str(tiny / "log.csv"), "--out", str(tiny / "store")])[0] == 0
+    refused(cli, ["prepare", "--data", tiny / "store", "--out", tiny / "again"], "a store that `genpas prepare` wrote")
+    manifest = json.loads((tiny / "store" / "manifest.json").read_text())
+    for key, value in (("stats", 5), ("options", [1])):
+        (tiny / "store" / "manifest.json").write_text(json.dumps({**manifest, key: value}))
+        refused(cli, ["data", "--data", tiny / "store", "--min-user-count", "3"], f"damaged manifest (TypeError: '{key}'")
+    (tiny / "store" / "manifest.json").unlink()  # an interrupted write: the arrays without their manifest
+    refused(cli, ["data", "--data", tiny / "store"], "no manifest.json, so not a complete store")
+    assert not (tiny / "again").exists()

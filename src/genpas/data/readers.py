@@ -53,6 +53,10 @@ def read_bytes(path: Path) -> bytes:
     if not path.exists():
         raise GenpasError(f"{path}: no such file; check the path or use --data ml-100k for the built-in dataset")
     if path.is_dir():
+        if (path / "offsets.npy").is_file() or (path / "stats.json").is_file():  # a store without its manifest
+            from genpas.data.store import read_manifest
+
+            read_manifest(path)  # says what is missing
         raise GenpasError(f"{path}: is a directory; point --data at the interaction file inside it")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":

@@ -230,6 +230,9 @@ def read_manifest(directory: Path) -> dict:
                 raise StoreError(f"{path}: bad count {key}={counts[key]!r}")
         for name in (*ARRAYS, *ID_MAPS):
             int(manifest["files"][name]["bytes"]), str(manifest["files"][name]["sha256"])
+        for key in ("stats", "options"):
+            if not isinstance(manifest.get(key, {}), dict):
+                raise TypeError(f"{key!r} is a {type(manifest[key]).__name__}, not a mapping")
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path}: damaged manifest ({type(exc).__name__}: {exc}); prepare the store again") from None
     return manifest
