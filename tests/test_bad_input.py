@@ -106,6 +106,9 @@ def test_unknown_option_is_a_usage_error(capsys):
     ("strategy: [mt]", "c.yaml: strategy: must be a string, got ['mt']"),
     ("model: {a: 1}", "c.yaml: model: must be a string, got {'a': 1}"),
     ("item_text: 5", "c.yaml: item_text: must be a string, got 5"),
+    ('transforms: "crop:0.5"', "c.yaml: transforms: must be a list of NAME:RATIO strings, e.g. [crop:0.6], got 'crop"),
+    ("transforms: 5", "c.yaml: transforms: must be a list of NAME:RATIO strings, e.g. [crop:0.6], got 5"),
+    ("mode: pairs\ntransforms: [foo]", "c.yaml: transforms: cannot read transform 'foo'; write NAME:RATIO"),
     ("heads: 3", "c.yaml: heads: must divide --dim (64), got 3"),
     ("lr: 0.1\nlr: 0.2", "c.yaml: line 2: invalid YAML (duplicate key 'lr')"),
     ("num_pairs: 10000000000000000000000", "c.yaml: num_pairs: must be <= 1000000000000"),
@@ -122,6 +125,17 @@ def test_config_values_of_the_wrong_kind_are_refused(tmp_path, capsys, yaml_text
     assert code == 2 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_transform_in_a_config_is_refused_by_a_plan_before_any_training(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    (tmp_path / "c.yaml").write_text("mode: pairs\ntransforms: [crop:2]\n")
+    for command in (["search", "--plan"], ["experiment", "strategies", "--plan"]):
+        code, err = run_cli(capsys, *command, "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"),
+                            "--out", str(tmp_path / "out"))
+        assert code == 2 and err.strip() == f"error: {tmp_path / 'c.yaml'}: transforms: transform crop: ratio 2.0 is " \
+                                            "outside [0, 1]", err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_bad_config_value_is_named_by_its_file_and_a_bad_flag_by_the_flag(tmp_path, capsys):

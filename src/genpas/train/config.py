@@ -99,7 +99,10 @@ class TrainConfig:
                 isinstance(k, int) and not isinstance(k, bool) for k in self.ks):
             raise self._bad("ks", f"must be a list of integers, got {self.ks!r}")
         self.ks = tuple(self.ks)
-        self.transforms = tuple(str(t) for t in self.transforms)
+        if isinstance(self.transforms, (str, bytes)) or not hasattr(self.transforms, "__iter__") or not all(
+                isinstance(t, str) for t in self.transforms):
+            raise self._bad("transforms", f"must be a list of NAME:RATIO strings, e.g. [crop:0.6], got {self.transforms!r}")
+        self.transforms = tuple(self.transforms)
         for name in ("data", "item_text", "text_model", "item_embeddings"):  # a Path from the API: its text
             if isinstance(getattr(self, name), os.PathLike):
                 setattr(self, name, os.fspath(getattr(self, name)))
@@ -166,6 +169,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
                 raise self._bad(name, f"must be a number or +-inf, got {value!r}")
+        from genpas.augment.transforms import parse_transforms
+
+        try:
+            parse_transforms(self.transforms)
+        except GenpasError as exc:
+            raise self._bad("transforms", str(exc)) from None
         number("lr", 0, low_open=True)
         number("weight_decay", 0)
         number("grad_clip", 0)
