@@ -138,6 +138,22 @@ def test_a_bad_transform_in_a_config_is_refused_by_a_plan_before_any_training(tm
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("yaml_text,message", [
+    ("data: 5", "c.yaml: data: must be a string, got 5"),
+    ("model: [a]", "c.yaml: model: must be a string, got ['a']"),
+    ("model: pop", "c.yaml: model: "),  # popularity is a strategy of these commands, not a model to train
+])
+def test_the_data_and_model_of_a_config_are_named_by_the_file_not_by_a_flag_not_given(tmp_path, capsys, yaml_text,
+                                                                                       message):
+    (tmp_path / "c.yaml").write_text(yaml_text + "\n")
+    commands = [["search", "--plan"], ["experiment", "strategies", "--plan"]]
+    commands += [["run", "--strategies", "pop"]] if yaml_text.startswith("data") else []
+    for command in commands:
+        code, err = run_cli(capsys, *command, "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out"))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and f"error: {tmp_path / message}" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bad_config_value_is_named_by_its_file_and_a_bad_flag_by_the_flag(tmp_path, capsys):
     (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
     (tmp_path / "c.yaml").write_text("lr: -1\nepochs: 1\n")

@@ -97,14 +97,15 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     if (epochs is not None and epochs < 1) or (patience is not None and patience < 1):
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
     values = TrainConfig.yaml_values(config) if config is not None else {}
-    # A flag given overrides the config; one left out keeps the config's value, else the default.
-    model = model or values.get("model", "sasrec")
-    if model not in ("sasrec", "hstu", "tiger"):
+    # A flag given overrides the config; one left out keeps the config's value (named by file and key), else the default.
+    if model is not None and model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"--model: expected sasrec, hstu or tiger, got {model!r}")
-    given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
-             "time_budget_minutes": None, **(data_flags or {}),
+    given = {**({} if model is None else {"model": model}), **({} if data is None else {"data": data}),
+             "progress": progress, "time_budget_minutes": None, **(data_flags or {}),
              **({} if epochs is None else {"epochs": epochs}), **({} if patience is None else {"patience": patience})}
     base = TrainConfig.overridden(values, given, str(config or "options"))
+    if base.model not in ("sasrec", "hstu", "tiger"):  # popularity is a strategy of the experiments, not a model
+        raise GenpasError(f"{config}: model: expected sasrec, hstu or tiger, got {base.model!r}")
     seed_list = parse_list(seeds, int, "--seeds")
     if any(seed < 0 for seed in seed_list):
         raise GenpasError(f"--seeds must be >= 0, got {seeds!r}")

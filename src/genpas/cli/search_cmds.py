@@ -65,8 +65,7 @@ def search_cmd(
     from genpas.train.config import TrainConfig
 
     values = TrainConfig.yaml_values(config) if config is not None else {}
-    model = model or values.get("model", "sasrec")  # a flag given overrides the config, one left out keeps it
-    if model not in ("sasrec", "hstu", "tiger"):
+    if model is not None and model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"unknown model {model!r} for search; use sasrec, hstu or tiger")
     if top_k < 1:
         raise GenpasError(f"--top-k must be >= 1, got {top_k}")
@@ -74,9 +73,12 @@ def search_cmd(
         raise GenpasError(f"--keep-fraction must be in (0, 1], got {keep_fraction}")
     if samples < 1:
         raise GenpasError(f"--samples must be >= 1, got {samples}")
-    given = {"model": model, "data": data or values.get("data", "ml-100k"), "progress": progress,
-             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx)}
+    # a flag given overrides the config; one left out keeps the config's value (named by file and key), else the default
+    given = {**({} if model is None else {"model": model}), **({} if data is None else {"data": data}),
+             "progress": progress, **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx)}
     base = TrainConfig.overridden(values, given, str(config or "options"))
+    if base.model not in ("sasrec", "hstu", "tiger"):
+        raise GenpasError(f"{config}: model: {base.model!r} cannot be searched; use sasrec, hstu or tiger")
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes

@@ -296,8 +296,8 @@ def run_cmd(
 
     names = list(strategy_names(strategies, LINEUP))
     values = TrainConfig.yaml_values(config) if config is not None else {}
-    data = data or values.get("data", "ml-100k")  # a flag left out keeps the config's value, else the default
-    given = {"data": data, **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
+    # a flag left out keeps the config's value (named by file and key), else the default
+    given = {**({} if data is None else {"data": data}), **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
              **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
     # a flag given, else the config's value, else the flag's default (a budget of null, as a run's config.yaml
     # writes it, is none set: the main job keeps its per-strategy budget)
@@ -313,9 +313,9 @@ def run_cmd(
 
     from genpas.outputs import data_inputs, output_dir
 
-    out = output_dir(out, data_inputs(data), create=False)  # each run creates its own directory
+    out = output_dir(out, data_inputs(base.data), create=False)  # each run creates its own directory
     budget = f"{base.time_budget_minutes:g} min each" if base.time_budget_minutes else "to validation patience"
-    typer.echo(f"training {', '.join(names)} on {data}, {budget}; results in {out}")
+    typer.echo(f"training {', '.join(names)} on {base.data}, {budget}; results in {out}")
     results = compare(base, out, names, resume=not fresh, on_result=announce)
     typer.echo("")
     typer.echo(format_metrics_table(results))
