@@ -297,3 +297,20 @@ def test_a_store_as_the_source_of_prepare_and_a_store_damaged_past_its_counts(ti
     (tiny / "store" / "manifest.json").unlink()  # an interrupted write: the arrays without their manifest
     refused(cli, ["data", "--data", tiny / "store"], "no manifest.json, so not a complete store")
     assert not (tiny / "again").exists()
+
+
+def test_a_report_refuses_a_field_only_its_plots_read_before_writing_anything(tiny, cli):
+    e = tiny / "e"
+    assert cli(["experiment", "strategies", "--strategies", "pop,mt", "--seeds", "0", "--data", str(tiny / "log.csv"),
+                "--config", str(tiny / "tiny.yaml"), "--out", str(e)])[0] == 0
+    good = json.loads((e / "strategies.json").read_text())
+    for row, value in (("curves", [[[1, 2, 3]]]), ("std", "x")):
+        result = json.loads(json.dumps(good))
+        if row == "curves":
+            result["strategies"]["mt"]["curves"] = value  # a validation curve of (step, ndcg) points, damaged
+        else:
+            result["strategies"]["mt"]["valid"]["ndcg@10"]["std"] = value  # drawn as an error bar only
+        (e / "strategies.json").write_text(json.dumps(result))
+        refused(cli, ["experiment", "report", "--out", e, "--to", tiny / "rep" / "r.md"],
+                f"{e / 'strategies.json'}: a field is missing or malformed")
+        assert not (tiny / "rep").exists()

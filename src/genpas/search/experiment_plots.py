@@ -14,6 +14,11 @@ TITLES = {"strategies": "Strategies compared over seeds", "long-tail": "Long tai
           "screening": "Does the screening predict training?"}
 
 def experiment_plot(result: dict, path: Path) -> None:
+    save_figure(*experiment_figure(result), path)
+
+
+def experiment_figure(result: dict):
+    """The experiment's headline figure, drawn but not written: (figure, axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,15 +73,23 @@ def experiment_plot(result: dict, path: Path) -> None:
     ax.set_title(f"{TITLES[kind]} ({result['data']})", fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
-    save_figure(fig, ax, path)
+    return fig, ax
 
 
 def curves_plot(result: dict, path: Path) -> bool:
     """Validation NDCG@10 against optimizer steps, one colour per strategy, one line per seed (convergence at a
     glance). False when the runs carry no curves (popularity only, or records from before curves were kept)."""
+    drawn = curves_figure(result)
+    if drawn is not None:
+        save_figure(*drawn, path)
+    return drawn is not None
+
+
+def curves_figure(result: dict):
+    """curves_plot's figure, drawn but not written: (figure, axes), or None where the runs carry no curves."""
     rows = [r for r in result["strategies"].values() if any(r.get("curves") or [])]
     if not rows:
-        return False
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,5 +106,4 @@ def curves_plot(result: dict, path: Path) -> bool:
     ax.set_ylabel("validation NDCG@10 after each epoch")
     ax.set_title(f"Validation curves, one line per seed ({result['data']})", fontsize=10)
     ax.legend(fontsize=7)
-    save_figure(fig, ax, path)
-    return True
+    return fig, ax

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.errors import GenpasError
-from genpas.search.experiment_plots import TITLES, curves_plot, experiment_plot
+from genpas.search.experiment_plots import TITLES, curves_figure, experiment_figure
 from genpas.search.experiments import MIN_SEEDS, paired_verdict
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.published import published_section, single_run
+from genpas.search.report import save_figure
 from genpas.search.result_files import json_object, load_results, load_search
 from genpas.search.screening_study import screening_summary, screening_table
 from genpas.train.metrics import GROUP_NAMES
@@ -269,6 +270,9 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         stem: _drawn(experiment_dir / f"{stem}.json", lambda r, stem=stem: experiment_markdown(
             r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), result)
         for stem, result in results.items()}
+    plots = {stem: _drawn(experiment_dir / f"{stem}.json", lambda r: (experiment_figure(r), curves_figure(r) if
+                                                                      r["experiment"] == "strategies" else None), result)
+             for stem, result in results.items()}  # drawn before anything is written too; saved below
     search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above
@@ -291,12 +295,12 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     lines += published_section(compared, singles)
     lines += models_section(compared)
     lines += search_lines
-    for kind, result in results.items():
-        experiment_plot(result, figures / f"{kind}.png")
+    for kind, (figure, curves_drawn) in plots.items():
+        save_figure(*figure, figures / f"{kind}.png")
         lines += [bodies[kind]]
-        curves = figures / f"{kind}-curves.png"
-        if result["experiment"] == "strategies" and curves_plot(result, curves):
-            lines += [f"![Validation curves]({curves.relative_to(target.parent)})", ""]
+        if curves_drawn is not None:
+            save_figure(*curves_drawn, figures / f"{kind}-curves.png")
+            lines += [f"![Validation curves]({(figures / f'{kind}-curves.png').relative_to(target.parent)})", ""]
     lines += run_lines
     write_text(target, "\n".join(lines))
     return target
