@@ -82,6 +82,8 @@ def test_a_damaged_log_or_checkpoint_of_a_run_to_resume(tiny, cli):
     (run / "log.csv").write_bytes(good_log)
     torch.save([1, 2], run / "last.pt")
     refused(cli, resume, "last.pt: not a training state")
+    (run / "last.pt").write_bytes(b"")  # a file emptied by a full disk: its reader's error has no message
+    refused(cli, resume, "last.pt: unreadable training state (empty or cut short); delete it to train from scratch")
     (run / "last.pt").write_bytes(good_state)
     state = torch.load(run / "last.pt", weights_only=True)
     state["model"] = {"no.such.weight": torch.zeros(3)}  # a state of another model

@@ -112,7 +112,8 @@ def load_state(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise GenpasError(f"{path}: unreadable training state ({str(exc).splitlines()[0]})") from None
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "empty or cut short")
+        raise GenpasError(f"{path}: unreadable training state ({reason}); delete it to train from scratch") from None
     if not isinstance(state, dict) or any(not isinstance(state.get(k), t) for k, t in STATE_KEYS.items()):
         raise GenpasError(f"{path}: not a training state (it needs {', '.join(STATE_KEYS)}); delete it to train "
                           "from scratch")
