@@ -316,3 +316,21 @@ def test_a_report_refuses_a_field_only_its_plots_read_before_writing_anything(ti
         refused(cli, ["experiment", "report", "--out", e, "--to", tiny / "rep" / "r.md"],
                 f"{e / 'strategies.json'}: a field is missing or malformed")
         assert not (tiny / "rep").exists()
+
+
+def test_a_runs_config_that_is_empty_or_not_a_mapping_or_inconsistent(tiny, cli):
+    run = tiny / "r"
+    assert cli(["train", "--data", str(tiny / "log.csv"), "--config", str(tiny / "tiny.yaml"), "--out", str(run)])[0] == 0
+    saved = (run / "config.yaml").read_text()
+    for text, message in (("", "config.yaml: empty, so not the config a run writes"),  # not read as the defaults
+                          ("[]\n", "config.yaml: expected a mapping of option: value"),
+                          ("false\n", "config.yaml: expected a mapping of option: value"),
+                          (saved.replace("dim: 8", "dim: 9").replace("heads: 1", "heads: 2"),
+                           f"{run / 'config.yaml'}: heads: must divide --dim (9), got 2")):  # no flag was given
+        (run / "config.yaml").write_text(text)
+        for command in (["evaluate", "--run", run], ["recommend", "--run", run, "--out", tiny / "rec.csv"]):
+            refused(cli, command, message)
+    (tiny / "false.yaml").write_text("false\n")
+    refused(cli, ["train", "--data", tiny / "log.csv", "--config", tiny / "false.yaml", "--out", tiny / "r2"],
+            "false.yaml: expected a mapping of option: value")
+    assert not (tiny / "rec.csv").exists() and not (tiny / "r2").exists()

@@ -269,9 +269,12 @@ class TrainConfig:
         """The config of a run directory's config.yaml, read as the run was trained: an option the file predates
         takes the value that run had (LEGACY), not today's default."""
         values = cls.yaml_values(path)
+        if not values:  # a run writes every option; without them the run would be read as the defaults
+            raise GenpasError(f"{path}: empty, so not the config a run writes (a write cut short?); restore it, or "
+                              "train the run again")
         token = _READING_A_RUN.set(True)
-        try:
-            cfg = cls.from_dict({**LEGACY, **values}, str(path), from_file=set(values))
+        try:  # every value, the ones LEGACY fills in too, is the run's: a bad one is named by the file
+            cfg = cls.from_dict({**LEGACY, **values}, str(path), from_file={f.name for f in fields(cls)})
         finally:
             _READING_A_RUN.reset(token)
         try:
@@ -289,7 +292,7 @@ class TrainConfig:
         if not path.is_file():
             raise GenpasError(f"{path}: not a file; give a YAML config file")
         try:
-            values = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+            values = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
         except UnicodeDecodeError:
             raise GenpasError(f"{path}: not UTF-8 text; a config is a YAML file") from None
         except OSError as exc:
@@ -300,7 +303,9 @@ class TrainConfig:
             problem = getattr(exc, "problem", None)
             detail = f" ({problem})" if problem and problem.startswith("duplicate key") else ""
             raise GenpasError(f"{path}: {where}invalid YAML{detail}") from None
-        if not isinstance(values, dict):
+        if values is None:  # an empty file sets nothing
+            return {}
+        if not isinstance(values, dict):  # [] and false too
             raise GenpasError(f"{path}: expected a mapping of option: value")
         return values
 
