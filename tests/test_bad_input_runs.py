@@ -334,3 +334,13 @@ def test_a_runs_config_that_is_empty_or_not_a_mapping_or_inconsistent(tiny, cli)
     refused(cli, ["train", "--data", tiny / "log.csv", "--config", tiny / "false.yaml", "--out", tiny / "r2"],
             "false.yaml: expected a mapping of option: value")
     assert not (tiny / "rec.csv").exists() and not (tiny / "r2").exists()
+
+
+def test_analyze_replaces_a_plot_already_in_plots_with_overwrite_only(tiny, cli):
+    (tiny / "p").mkdir()
+    (tiny / "p" / "kl_heatmap.png").write_bytes(b"someone else's picture")
+    command = ["analyze", "--data", tiny / "log.csv", "--samples", "1", "--out", tiny / "a.json", "--plots", tiny / "p"]
+    refused(cli, command, f"{tiny / 'p' / 'kl_heatmap.png'} already exists; pass --overwrite to replace it")
+    assert (tiny / "p" / "kl_heatmap.png").read_bytes() == b"someone else's picture" and not (tiny / "a.json").exists()
+    assert cli([str(a) for a in command] + ["--overwrite"])[0] == 0
+    assert (tiny / "p" / "kl_heatmap.png").read_bytes().startswith(b"\x89PNG")

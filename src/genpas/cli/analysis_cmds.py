@@ -79,6 +79,8 @@ def analyze_cmd(
         if Path(plots).expanduser().absolute() == out.absolute():
             raise GenpasError(f"--plots {plots} is the --out file; give the plots a directory of their own")
         plots = output_dir(plots, data_inputs(data), option="--plots", create=False)  # made by the first plot
+        for name in PLOT_FILES:  # a plot already there is replaced with --overwrite only, as --out is
+            output_file(plots / name, data_inputs(data), overwrite, option="--plots' plot")
     strat = strategy_from(strategy, alpha, beta, gamma)
     if engine is not None:
         from genpas.augment.partitioned import partition_count
@@ -112,6 +114,9 @@ def analyze_cmd(
     typer.echo(f"wrote {out}")
 
 
+PLOT_FILES = ("rank_frequency.png", "kl_heatmap.png", "input_length.png")
+
+
 def make_plots(store, result, strategy, split, eval_on, smoothing, directory: Path) -> list[Path]:
     from genpas.analysis import plots
     from genpas.analysis.grid import kl_grid
@@ -126,9 +131,9 @@ def make_plots(store, result, strategy, split, eval_on, smoothing, directory: Pa
     alphas = (0.0, 0.5, 1.0, 1.5, 2.0)
     betas = (0.0, 0.5, 1.0, 2.0, 4.0, float("inf"))
     grid = kl_grid(store, alphas, betas, split=split, eval_on=eval_on, smoothing=smoothing)
+    frequency, heatmap, lengths = (directory / name for name in PLOT_FILES)
     return [
-        plots.rank_frequency(p_train, p_eval, strategy.label, directory / "rank_frequency.png"),
-        plots.kl_heatmap(alphas, betas, grid, directory / "kl_heatmap.png"),
-        plots.input_length_histogram(np.array(result["input_length_histogram"]), strategy.label,
-                                     directory / "input_length.png"),
+        plots.rank_frequency(p_train, p_eval, strategy.label, frequency),
+        plots.kl_heatmap(alphas, betas, grid, heatmap),
+        plots.input_length_histogram(np.array(result["input_length_histogram"]), strategy.label, lengths),
     ]
