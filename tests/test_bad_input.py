@@ -270,3 +270,30 @@ def test_the_main_job_keeps_its_configs_seed_and_a_flag_overrides_a_bad_config_v
     assert code == 0, err
     config = json.loads((tmp_path / "o" / "results.json").read_text())["config"]
     assert (config["seed"], config["epochs"]) == (7, 1)  # the config's seed was replaced by 0 before
+
+
+def test_pairs_writes_a_draw_block_by_block_so_a_huge_num_pairs_cannot_exhaust_memory(tmp_path, capsys, monkeypatch):
+    import json
+
+    import numpy as np
+
+    from genpas.augment import EpochSampler, PairDistribution, make_strategy
+    from genpas.data import load_dataset
+    from genpas.data.split import training_part
+
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u{u},i{k},{k}\n" for u in range(4)
+                                                                          for k in range(6)))
+    store = training_part(load_dataset(tmp_path / "log.csv"), "loo")  # what `genpas pairs` draws from
+    u, k, j = EpochSampler(PairDistribution(store.lengths, make_strategy("mt")), seed=3, size=20000).epoch(0)
+
+    def whole_epoch(*args, **kwargs):
+        raise AssertionError("the pairs command must not hold the whole epoch in memory")
+
+    monkeypatch.setattr(EpochSampler, "epoch", whole_epoch)
+    code, err = run_cli(capsys, "pairs", "--data", str(tmp_path / "log.csv"), "--num-pairs", "20000", "--seed", "3",
+                        "--out", str(tmp_path / "p.jsonl"))
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == 20000  # more than one block of draws, written as they are drawn, in the same order
+    assert [(r["k"], r["j"]) for r in rows] == list(zip(k.tolist(), j.tolist()))
+    assert [r["user"] for r in rows] == [str(x) for x in np.asarray(store.user_ids)[u]]

@@ -89,28 +89,31 @@ def pairs_cmd(
     store = training_part(load(data, fmt, user_col, item_col, time_col, min_user_count, min_item_count, no_cache), split)
     dist = PairDistribution(store.lengths, strat)
     if exact:
-        u, k, j, p = dist.enumerate()
-    else:
-        u, k, j = EpochSampler(dist, seed=seed, size=num_pairs).epoch(0)
-        p = None
-    write_pairs(out, store, u, k, j, p, max_len)
-    typer.echo(f"wrote {len(u):,} pairs ({strat.label}) to {out}")
+        chunks = [dist.enumerate()]
+    else:  # drawn and written a block at a time: memory stays bounded however many pairs are asked for
+        chunks = ((*drawn, None) for drawn in EpochSampler(dist, seed=seed, size=num_pairs).chunks(0))
+    count = write_pairs(out, store, chunks, max_len)
+    typer.echo(f"wrote {count:,} pairs ({strat.label}) to {out}")
 
 
-def write_pairs(path: Path, store, u, k, j, prob, max_len: int | None) -> None:
-    """JSON lines with original ids; `k` and `j` are 1-based positions in the user's sequence."""
+def write_pairs(path: Path, store, chunks, max_len: int | None) -> int:
+    """JSON lines with original ids, from chunks of (u, k, j, prob or None); `k` and `j` are 1-based positions in the
+    user's sequence. Returns the number of pairs written."""
     item_json = [json.dumps(str(x)) for x in store.item_ids]
     user_json = [json.dumps(str(x)) for x in store.user_ids]
-    e = j if max_len is None else np.maximum(j, k - max_len)
-    items = store.items
+    items, count = store.items, 0
     with atomic_path(path) as tmp:
         with open(tmp, "w") as fh:
-            for row in range(len(u)):
-                base = store.offsets[u[row]]
-                inputs = ", ".join(item_json[i] for i in items[base + e[row] - 1 : base + k[row] - 1])
-                line = (f'{{"user": {user_json[u[row]]}, "k": {k[row]}, "j": {j[row]}, "input": [{inputs}], '
-                        f'"target": {item_json[items[base + k[row] - 1]]}')
-                fh.write(line + (f', "prob": {float(prob[row])!r}}}\n' if prob is not None else "}\n"))
+            for u, k, j, prob in chunks:
+                e = j if max_len is None else np.maximum(j, k - max_len)
+                for row in range(len(u)):
+                    base = store.offsets[u[row]]
+                    inputs = ", ".join(item_json[i] for i in items[base + e[row] - 1 : base + k[row] - 1])
+                    line = (f'{{"user": {user_json[u[row]]}, "k": {k[row]}, "j": {j[row]}, "input": [{inputs}], '
+                            f'"target": {item_json[items[base + k[row] - 1]]}')
+                    fh.write(line + (f', "prob": {float(prob[row])!r}}}\n' if prob is not None else "}\n"))
+                count += len(u)
+    return count
 
 
 def _pairs_at_scale(out, data, engine, partitions, master, overwrite, exact, num_pairs, seed, split, max_len, strat,
