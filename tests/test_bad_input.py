@@ -36,6 +36,10 @@ def bad_files(tmp_path):
     (p / "wordtime.csv").write_text("user_id,item_id,timestamp\nu,i,abc\nu,j,def\n")  # no date format fits
     (p / "notime.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j\n")  # the row lacks its last field
     (p / "mystery.bin").write_bytes(b"\x00\x01\x02")
+    import polars as pl
+
+    pl.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": [1]}).write_parquet(p / "table.parquet")
+    (p / "utf16.csv").write_bytes("user_id,item_id,timestamp\nu,i,1\n".encode("utf-16"))
     return {
         "missing file": (p / "nope.csv", [], "no such file"),
         "unknown format": (p / "few.csv", ["--format", "xlsx"], "unknown format"),
@@ -53,13 +57,15 @@ def bad_files(tmp_path):
         "movielens dat with tabs": (p / "ratings.dat", [], "expected '::' separators"),
         "u.data with colons": (p / "u.data", [], "expected tab separators"),
         "nothing after k-core": (p / "few.csv", ["--min-user-count", "2"], "nothing left after the k-core"),
+        "parquet read as csv": (p / "table.parquet", ["--format", "csv"], "binary data (NUL bytes), not UTF-8 text"),
+        "utf-16 text": (p / "utf16.csv", [], "binary data (NUL bytes), not UTF-8 text; check the file"),
     }
 
 
 CASES = sorted([
     "missing file", "unknown format", "undetectable format", "empty file", "header only", "missing column",
     "unparseable timestamp", "timestamps that are words", "a row without its timestamp", "empty user id", "empty item id", "corrupt gzip", "broken json line",
-    "movielens dat with tabs", "u.data with colons", "nothing after k-core",
+    "movielens dat with tabs", "u.data with colons", "nothing after k-core", "parquet read as csv", "utf-16 text",
 ])
 
 
@@ -75,6 +81,14 @@ def test_bad_input_gives_one_clean_line(tmp_path, capsys, case):
     if case not in ("unknown format",):
         assert path.name in lines[0]
     assert "Traceback" not in err
+
+
+def test_binary_or_utf16_text_is_named_as_such_by_prepare_too(tmp_path, capsys):
+    (tmp_path / "utf16.csv").write_bytes("user_id,item_id,timestamp\nu,i,1\nu,j,2\n".encode("utf-16"))
+    code, err = run_cli(capsys, "prepare", "--data", str(tmp_path / "utf16.csv"), "--out", str(tmp_path / "store"))
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'utf16.csv'}: binary data (NUL bytes), not UTF-8 text; " \
+                                        "check the file and its --format", err
+    assert not (tmp_path / "store").exists()
 
 
 def test_no_traceback_from_the_real_console_script(tmp_path):

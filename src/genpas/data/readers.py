@@ -68,6 +68,13 @@ def read_bytes(path: Path) -> bytes:
         raise GenpasError(f"{path}: corrupt gzip file (no gzip header); download it again")
     if not raw.strip():
         raise GenpasError(f"{path}: the file is empty")
+    return text_bytes(raw, path)
+
+
+def text_bytes(raw: bytes, path: Path) -> bytes:
+    """`raw`, unless its start holds NUL bytes: a Parquet or other binary file read as text, or UTF-16 text."""
+    if b"\x00" in raw[:65536]:
+        raise GenpasError(f"{path}: binary data (NUL bytes), not UTF-8 text; check the file and its --format")
     return raw
 
 
@@ -188,7 +195,7 @@ def no_repeated_column(names: list[str], wanted, path: Path) -> None:
 
 def check_header(path: Path, sep: str, wanted) -> None:
     """`no_repeated_column` on a file's first line, without reading the whole file (the engines stream it)."""
-    no_repeated_column(header_names(_head(path, 1 << 16), sep), wanted, path)
+    no_repeated_column(header_names(text_bytes(_head(path, 1 << 16), path), sep), wanted, path)
 
 
 def _select(df: pl.DataFrame, path: Path, cols: Columns, header: list[str] | None = None) -> pl.DataFrame:
