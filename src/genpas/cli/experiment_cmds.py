@@ -97,7 +97,8 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     if (epochs is not None and epochs < 1) or (patience is not None and patience < 1):
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
     values = TrainConfig.yaml_values(config) if config is not None else {}
-    # A flag given overrides the config; one left out keeps the config's value (named by file and key), else the default.
+    # A flag given overrides the config; one left out keeps the config's value (named by file and key), else the
+    # default.
     if model is not None and model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"--model: expected sasrec, hstu or tiger, got {model!r}")
     given = {**({} if model is None else {"model": model}), **({} if data is None else {"data": data}),

@@ -75,7 +75,8 @@ def search_cmd(
         raise GenpasError(f"--samples must be >= 1, got {samples}")
     # a flag given overrides the config; one left out keeps the config's value (named by file and key), else the default
     given = {**({} if model is None else {"model": model}), **({} if data is None else {"data": data}),
-             "progress": progress, **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx)}
+             "progress": progress,
+             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx)}
     base = TrainConfig.overridden(values, given, str(config or "options"))
     if base.model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"{config}: model: {base.model!r} cannot be searched; use sasrec, hstu or tiger")

@@ -297,7 +297,8 @@ def run_cmd(
     names = list(strategy_names(strategies, LINEUP))
     values = TrainConfig.yaml_values(config) if config is not None else {}
     # a flag left out keeps the config's value (named by file and key), else the default
-    given = {**({} if data is None else {"data": data}), **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
+    given = {**({} if data is None else {"data": data}),
+             **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),
              **({} if epochs is None else {"epochs": epochs}), **({} if seed is None else {"seed": seed})}
     # a flag given, else the config's value, else the flag's default (a budget of null, as a run's config.yaml
     # writes it, is none set: the main job keeps its per-strategy budget)

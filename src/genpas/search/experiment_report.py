@@ -270,9 +270,11 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         stem: _drawn(experiment_dir / f"{stem}.json", lambda r, stem=stem: experiment_markdown(
             r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), result)
         for stem, result in results.items()}
-    plots = {stem: _drawn(experiment_dir / f"{stem}.json", lambda r: (experiment_figure(r), curves_figure(r) if
-                                                                      r["experiment"] == "strategies" else None), result)
-             for stem, result in results.items()}  # drawn before anything is written too; saved below
+    def figures_of(result):  # (headline figure, curves figure or None)
+        return experiment_figure(result), curves_figure(result) if result["experiment"] == "strategies" else None
+
+    # drawn before anything is written too (a field only a plot reads is checked here); saved below
+    plots = {stem: _drawn(experiment_dir / f"{stem}.json", figures_of, result) for stem, result in results.items()}
     search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above

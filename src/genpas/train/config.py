@@ -101,7 +101,8 @@ class TrainConfig:
         self.ks = tuple(self.ks)
         if isinstance(self.transforms, (str, bytes)) or not hasattr(self.transforms, "__iter__") or not all(
                 isinstance(t, str) for t in self.transforms):
-            raise self._bad("transforms", f"must be a list of NAME:RATIO strings, e.g. [crop:0.6], got {self.transforms!r}")
+            raise self._bad("transforms",
+                            f"must be a list of NAME:RATIO strings, e.g. [crop:0.6], got {self.transforms!r}")
         self.transforms = tuple(self.transforms)
         for name in ("data", "item_text", "text_model", "item_embeddings"):  # a Path from the API: its text
             if isinstance(getattr(self, name), os.PathLike):
