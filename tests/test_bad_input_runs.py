@@ -344,3 +344,12 @@ def test_analyze_replaces_a_plot_already_in_plots_with_overwrite_only(tiny, cli)
     assert (tiny / "p" / "kl_heatmap.png").read_bytes() == b"someone else's picture" and not (tiny / "a.json").exists()
     assert cli([str(a) for a in command] + ["--overwrite"])[0] == 0
     assert (tiny / "p" / "kl_heatmap.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_evaluate_refuses_a_finished_runs_metrics_json_it_cannot_read(tiny, cli):
+    run = tiny / "r"
+    assert cli(["train", "--data", str(tiny / "log.csv"), "--config", str(tiny / "tiny.yaml"), "--out", str(run)])[0] == 0
+    for text, message in (("{", "is not valid JSON"), ("[]", "is not the metrics.json a run writes")):
+        (run / "metrics.json").write_text(text)
+        refused(cli, ["evaluate", "--run", run], f"{run / 'metrics.json'} {message}")
+    assert not (run / "evaluation.json").exists()

@@ -198,11 +198,12 @@ def evaluate_cmd(
     RUN/evaluation.json, and adds the users' ranks to a finished run's RUN/ranks.npz where they reproduce its
     metrics.json (what `genpas compare` and the experiments pair)."""
     from genpas.train.evaluate import final_evaluation
-    from genpas.train.ranks import add_verified
+    from genpas.train.ranks import add_verified, finished_metrics
     from genpas.train.recommend import run_config
     from genpas.train.trainer import Trainer
 
     cfg = run_config(run)
+    finished_metrics(run, strict=True)  # a finished run's figures decide which ranks it keeps: they must be readable
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
     # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.

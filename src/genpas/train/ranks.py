@@ -84,14 +84,23 @@ def write_ranks(run: Path, ranks: dict[str, np.ndarray], data_sha256: str) -> No
                 np.lib.format.write_array(out, arrays[name], allow_pickle=False)
 
 
-def finished_metrics(run: Path) -> tuple[dict, str | None, bool] | None:
+def finished_metrics(run: Path, strict: bool = False) -> tuple[dict, str | None, bool] | None:
     """(metrics.json, its data fingerprint (None for a run finished before it was written), the run's own
-    exclude_history) of a finished run; None where the run has not finished or its metrics.json cannot say."""
+    exclude_history) of a finished run; None where the run has not finished or its metrics.json cannot say (with
+    `strict`, a metrics.json that cannot say is a GenpasError)."""
+    path = Path(run) / "metrics.json"
     try:
-        metrics = json.loads((Path(run) / "metrics.json").read_text())
+        metrics = json.loads(path.read_text())
         return metrics, metrics.get("data_sha256"), bool(metrics["config"]["exclude_history"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        problem = f"cannot be read ({exc.strerror or exc})" if isinstance(exc, OSError) else "is not valid JSON"
+    except (KeyError, TypeError, AttributeError):
+        problem = "is not the metrics.json a run writes (it lacks config.exclude_history)"
+    if strict:
+        raise GenpasError(f"{path} {problem}: restore it, or train the run again")
+    return None
 
 
 def add_verified(run: Path, ranks: dict[str, np.ndarray], data_sha256: str, ks=(5, 10)
