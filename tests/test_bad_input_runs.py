@@ -353,3 +353,19 @@ def test_evaluate_refuses_a_finished_runs_metrics_json_it_cannot_read(tiny, cli)
         (run / "metrics.json").write_text(text)
         refused(cli, ["evaluate", "--run", run], f"{run / 'metrics.json'} {message}")
     assert not (run / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize("alpha,message", [("x", "best.alpha: cannot read 'x' as a number"),
+                                           (None, "best.alpha: should be a number, inf or -inf, is None"),
+                                           (True, "best.alpha: should be a number, inf or -inf, is True")])
+def test_a_report_refuses_a_search_json_whose_pick_the_experiments_refuse(tiny, cli, alpha, message):
+    from pathlib import Path
+
+    search = json.loads((Path(__file__).parents[1] / "docs" / "results" / "search-ml-100k-seed0.json").read_text())
+    search["best"]["alpha"] = alpha
+    (tiny / "search.json").write_text(json.dumps(search))
+    (tiny / "e").mkdir()
+    for command in (["experiment", "report", "--out", tiny / "e", "--to", tiny / "r.md"],
+                    ["experiment", "strategies", "--plan", "--data", tiny / "log.csv", "--out", tiny / "e"]):
+        refused(cli, [*command, "--search", tiny / "search.json"], f"{tiny / 'search.json'}: not a search.json ({message}")
+    assert not (tiny / "r.md").exists() and not (tiny / "results").exists()

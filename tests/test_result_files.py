@@ -54,7 +54,9 @@ def test_every_experiment_of_the_report_has_its_fields_checked():
     ('{"data": ', "not valid JSON"),
     ('{"pick": 3}', "not a search.json (field 'data' missing or malformed)"),
     ('{"data": "x", "seed": 0, "config": {}, "screened": [], "trained": [], "screen_seconds": 1.0, "best": {}}',
-     "a field is missing or malformed"),
+     "not a search.json (best.alpha: should be a number, inf or -inf, is missing)"),
+    ('{"data": "x", "seed": 0, "config": {}, "screened": [], "trained": [], "screen_seconds": 1.0, '
+     '"best": {"alpha": 0, "beta": 1, "gamma": 1}}', "a field is missing or malformed"),
 ])
 def test_a_damaged_search_json_is_one_line_and_writes_nothing(tmp_path, capsys, content, needle):
     results = tmp_path / "results"

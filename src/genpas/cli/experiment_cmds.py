@@ -57,8 +57,6 @@ def parse_list(text: str, kind, option: str) -> tuple:
 
 
 def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, float, float]:
-    import json
-
     from genpas.augment import parse_bias
     from genpas.augment.strategy import genpas as genpas_family
     from genpas.search.compare import DEFAULT_GENPAS
@@ -82,11 +80,9 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
             raise GenpasError(f"{search}: no such search result")
         if not search.is_file():
             raise GenpasError(f"{search}: not a file; give the search's search.json")
-        try:
-            best = json.loads(search.read_text())["best"]
-            return checked(*(parse_bias(str(best[k])) for k in ("alpha", "beta", "gamma")))
-        except (OSError, ValueError, KeyError, TypeError, GenpasError):  # GenpasError: a best.alpha out of range
-            raise GenpasError(f"{search}: not a search.json (needs best.alpha, best.beta, best.gamma)") from None
+        from genpas.search.result_files import search_setting
+
+        return search_setting(search)
     return DEFAULT_GENPAS
 
 

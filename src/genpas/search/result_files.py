@@ -48,14 +48,43 @@ SEARCH_FIELDS = (("data", str), ("seed", int), ("config", dict), ("screened", li
                  ("screen_seconds", (int, float)), ("best", dict))
 
 
+SEARCH_FIX = "give the search.json that `genpas search` wrote"
+
+
 def load_search(path: Path) -> dict:
-    """A search.json (`genpas search`), checked for the fields a report reads."""
-    fix = "give the search.json that `genpas search` wrote"
-    result = json_object(path, fix)
+    """A search.json (`genpas search`), checked for the fields a report reads and for its pick (search_setting)."""
+    result = json_object(path, SEARCH_FIX)
     for field, kind_of in SEARCH_FIELDS:
         if not isinstance(result.get(field), kind_of):
-            raise GenpasError(f"{path}: not a search.json (field '{field}' missing or malformed); {fix}")
+            raise GenpasError(f"{path}: not a search.json (field '{field}' missing or malformed); {SEARCH_FIX}")
+    search_setting(path, result)
     return result
+
+
+def search_setting(path: Path, result: dict | None = None) -> tuple[float, float, float]:
+    """(alpha, beta, gamma) of the GenPAS setting a search.json (`result`, else read from `path`) picked, checked as
+    --genpas is; one GenpasError naming the file otherwise."""
+    from genpas.augment import parse_bias
+    from genpas.augment.strategy import genpas
+
+    result = json_object(path, SEARCH_FIX) if result is None else result
+    best = result.get("best")
+    if not isinstance(best, dict):
+        raise GenpasError(f"{path}: not a search.json (field 'best' missing or malformed); {SEARCH_FIX}")
+    values = []
+    for key in ("alpha", "beta", "gamma"):
+        value = best.get(key)
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise GenpasError(f"should be a number, inf or -inf, is {repr(value) if key in best else 'missing'}")
+            values.append(parse_bias(value))
+        except GenpasError as exc:
+            raise GenpasError(f"{path}: not a search.json (best.{key}: {exc}); {SEARCH_FIX}") from None
+    try:
+        point = genpas(*values)
+    except GenpasError as exc:
+        raise GenpasError(f"{path}: not a search.json (best: {exc}); {SEARCH_FIX}") from None
+    return point.alpha, point.beta, point.gamma
 
 
 def load_results(experiment_dir: Path, kinds, models) -> dict[str, dict]:
