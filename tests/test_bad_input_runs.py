@@ -369,3 +369,15 @@ def test_a_report_refuses_a_search_json_whose_pick_the_experiments_refuse(tiny, 
                     ["experiment", "strategies", "--plan", "--data", tiny / "log.csv", "--out", tiny / "e"]):
         refused(cli, [*command, "--search", tiny / "search.json"], f"{tiny / 'search.json'}: not a search.json ({message}")
     assert not (tiny / "r.md").exists() and not (tiny / "results").exists()
+
+
+def test_a_report_refuses_a_run_given_twice(tiny, cli):
+    from pathlib import Path
+
+    run = tiny / "r"
+    assert cli(["train", "--data", str(tiny / "log.csv"), "--config", str(tiny / "tiny.yaml"), "--out", str(run)])[0] == 0
+    search = Path(__file__).parents[1] / "docs" / "results" / "search-ml-100k-seed0.json"
+    (tiny / "e").mkdir()
+    refused(cli, ["experiment", "report", "--out", tiny / "e", "--search", search, "--to", tiny / "r.md",
+                  "--run", run, "--run", f"{tiny}/./r/"], f"--run {run} is given twice; give each run once")
+    assert not (tiny / "r.md").exists()

@@ -312,8 +312,11 @@ def _runs_section(runs) -> list[str]:
     """One row per run directory (its metrics.json): model, strategy, metrics, and the semantic ids if any."""
     lines = ["## Single runs", "", "| run | model | strategy | valid ndcg@10 | test ndcg@10 | test recall@10 | best epoch "
              "| train s | semantic ids |", "|---" * 9 + "|"]
-    seeds = set()
+    seeds, seen = set(), set()
     for run in runs:
+        if Path(run).resolve() in seen:  # the same directory, however spelled, would be a row twice
+            raise GenpasError(f"--run {run} is given twice; give each run once")
+        seen.add(Path(run).resolve())
         path = Path(run) / "metrics.json"
         if not path.exists():
             raise GenpasError(f"{path}: no such run result")
