@@ -381,3 +381,13 @@ def test_a_report_refuses_a_run_given_twice(tiny, cli):
     refused(cli, ["experiment", "report", "--out", tiny / "e", "--search", search, "--to", tiny / "r.md",
                   "--run", run, "--run", f"{tiny}/./r/"], f"--run {run} is given twice; give each run once")
     assert not (tiny / "r.md").exists()
+
+
+def test_a_report_without_plots_leaves_no_plots_directory(tmp_path, cli):
+    from pathlib import Path
+
+    search = Path(__file__).parents[1] / "docs" / "results" / "search-ml-100k-seed0.json"
+    (tmp_path / "e").mkdir()
+    assert cli(["experiment", "report", "--out", str(tmp_path / "e"), "--search", str(search),
+                "--to", str(tmp_path / "r.md")])[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e", "r.md"]

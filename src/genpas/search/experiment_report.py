@@ -280,7 +280,6 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above
                for path in (Path(run) / "metrics.json" for run in runs)]
     data = next(iter(results.values()))["data"] if results else "?"
-    figures.mkdir(parents=True, exist_ok=True)
     lines = [f"# Results on {data}", "",
              GENERATED + (f" (`{command}`)" if command else "")
              + " from the experiments' JSON files; no number here is typed by hand. Each section names the command "
