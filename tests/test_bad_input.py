@@ -152,6 +152,20 @@ def test_a_bad_transform_in_a_config_is_refused_by_a_plan_before_any_training(tm
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unknown_format_in_a_config_is_named_by_its_file_and_refused_by_a_plan(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    (tmp_path / "c.yaml").write_text("format: xlsx\n")
+    known = "must be one of csv, tsv, parquet, movielens, amazon, recbole, got 'xlsx'"
+    for command in (["train"], ["search", "--plan"], ["experiment", "strategies", "--plan"]):
+        code, err = run_cli(capsys, *command, "--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"),
+                            "--out", str(tmp_path / "out"))
+        assert code == 2 and err.strip() == f"error: {tmp_path / 'c.yaml'}: format: {known}", err
+    code, err = run_cli(capsys, "train", "--format", "xlsx", "--data", str(tmp_path / "log.csv"),
+                        "--out", str(tmp_path / "out"))
+    assert code == 2 and err.strip() == f"error: --format {known}", err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("yaml_text,message", [
     ("data: 5", "c.yaml: data: must be a string, got 5"),
     ("model: [a]", "c.yaml: model: must be a string, got ['a']"),

@@ -193,6 +193,10 @@ class TrainConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise self._bad(name, f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        from genpas.data.readers import FORMATS
+
+        if self.format is not None and self.format not in FORMATS:  # None: detected from the file
+            raise self._bad("format", f"must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if not _READING_A_RUN.get():  # a saved run is read as it was trained (from_run)
             self.consistency()
         if self.model in ("sasrec", "tiger") and self.dim % self.heads:  # HSTU sizes its heads on their own
