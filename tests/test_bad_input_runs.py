@@ -391,3 +391,25 @@ def test_a_report_without_plots_leaves_no_plots_directory(tmp_path, cli):
     assert cli(["experiment", "report", "--out", str(tmp_path / "e"), "--search", str(search),
                 "--to", str(tmp_path / "r.md")])[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e", "r.md"]
+
+
+def test_a_write_the_file_system_refuses_names_the_output_not_its_temporary_file(tiny, cli, monkeypatch):
+    import os
+
+    from genpas.atomic import atomic_path
+
+    out = tiny / "rec.csv"
+    with pytest.raises(OSError) as exc, atomic_path(out) as tmp:
+        raise FileNotFoundError(f"No such file or directory (os error 2): {tmp}")  # how polars says it
+    assert exc.value.filename == str(out) and ".tmp-" not in str(exc.value)
+    with pytest.raises(OSError) as exc, atomic_path(out):
+        open(tiny / "an-input-gone")  # not about the output: its own name stays
+    assert exc.value.filename == str(tiny / "an-input-gone")
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device", str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    refused(cli, ["analyze", "--data", tiny / "log.csv", "--out", tiny / "a.json"],
+            f"{tiny / 'a.json'}: cannot be written (No space left on device)")
+    assert sorted(p.name for p in tiny.iterdir()) == ["log.csv", "tiny.yaml"]

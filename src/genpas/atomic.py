@@ -21,6 +21,11 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a refusal about the temporary file is named by the path the caller asked for
+        if exc.filename not in (str(tmp), tmp) and not (exc.filename is None and str(tmp) in str(exc)):
+            raise  # about another file (an input read while writing): its own name says it
+        reason = exc.strerror or str(exc).replace(f": {tmp}", "").replace(str(tmp), str(path))
+        raise OSError(exc.errno, f"cannot be written ({reason})", str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
