@@ -237,6 +237,20 @@ def test_flags_that_would_be_ignored_or_counted_twice_are_refused(tmp_path, caps
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("args,message", [
+    (["experiment", "data-efficiency", "--fractions", "0.1,,0.2"], "--fractions: empty item at position 2 of '0.1,,0.2'"),
+    (["experiment", "strategies", "--seeds", "0,,1"], "--seeds: empty item at position 2 of '0,,1'"),
+    (["experiment", "model-size", "--dims", "8,16,"], "--dims: empty item at position 3 of '8,16,'"),
+    (["experiment", "strategies", "--strategies", "mt,,sw"], "--strategies: empty item at position 2 of 'mt,,sw'"),
+    (["run", "--strategies", "mt,"], "--strategies: empty item at position 2 of 'mt,'"),
+])
+def test_an_empty_item_of_a_list_option_is_refused_not_dropped(tmp_path, capsys, args, message):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    code, err = run_cli(capsys, *args, "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run"))
+    assert code == 2 and err.strip() == f"error: {message}", err
+    assert not (tmp_path / "run").exists()
+
+
 def test_only_flags_are_checked_against_the_model_not_a_config_files_keys(tmp_path, capsys):
     from genpas.train.config import TrainConfig
 

@@ -101,9 +101,20 @@ def strategy_from(name, alpha, beta, gamma):
     return make_strategy(name, parse_bias(alpha), parse_bias(beta), parse_bias(gamma))
 
 
+def split_list(text: str, option: str) -> list[str]:
+    """The stripped items of an option's comma-separated value ([] for an empty value); an empty item (`1,,2`, a
+    trailing comma) is refused rather than dropped."""
+    if not text.strip():
+        return []
+    items = [s.strip() for s in text.split(",")]
+    if "" in items:
+        raise GenpasError(f"{option}: empty item at position {items.index('') + 1} of {text!r}")
+    return items
+
+
 def strategy_names(text: str, known) -> tuple[str, ...]:
     """The names of --strategies, each known and given once (a strategy listed twice would train and report twice)."""
-    names = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    names = tuple(s.lower() for s in split_list(text, "--strategies"))
     if not names:
         raise GenpasError(f"--strategies: give at least one of {', '.join(known)}")
     unknown = [n for n in names if n not in known]

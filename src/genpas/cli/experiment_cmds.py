@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app, invocation
-from genpas.cli.common import ConfigData, progress_text, strategy_names, with_data_flags
+from genpas.cli.common import ConfigData, progress_text, split_list, strategy_names, with_data_flags
 from genpas.errors import GenpasError
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
@@ -45,7 +45,7 @@ DEFAULT_OUT = Path("results/experiments")
 
 def parse_list(text: str, kind, option: str) -> tuple:
     try:
-        values = tuple(kind(v) for v in text.split(",") if v.strip())
+        values = tuple(kind(v) for v in split_list(text, option))
     except ValueError:
         raise GenpasError(f"{option}: expected comma-separated numbers, got {text!r}") from None
     if not values:
