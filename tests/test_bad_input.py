@@ -123,7 +123,13 @@ def test_unknown_option_is_a_usage_error(capsys):
     ('transforms: "crop:0.5"', "c.yaml: transforms: must be a list of NAME:RATIO strings, e.g. [crop:0.6], got 'crop"),
     ("transforms: 5", "c.yaml: transforms: must be a list of NAME:RATIO strings, e.g. [crop:0.6], got 5"),
     ("mode: pairs\ntransforms: [foo]", "c.yaml: transforms: cannot read transform 'foo'; write NAME:RATIO"),
-    ("heads: 3", "c.yaml: heads: must divide --dim (64), got 3"),
+    ("heads: 3", "c.yaml: heads: must divide dim (64, the default), got 3"),  # no --dim was given
+    ("dim: 9", "c.yaml: dim: must be a multiple of heads (2, the default), got 9"),  # nor --heads
+    ("negative_sampling: popularity", "c.yaml: negative_sampling: popularity needs negatives N > 0 (the full softmax "
+                                      "samples nothing), got negatives (0, the default)"),
+    ("classic: true", "c.yaml: classic: needs mode pairs and strategy lt, mt or sw, got mode (packed, the default) "
+                      "and strategy (mt, the default)"),
+    ("mode: pairs\nclassic: true\nnum_pairs: 5", "c.yaml: classic: draws every pair once an epoch; drop num_pairs (5)"),
     ("lr: 0.1\nlr: 0.2", "c.yaml: line 2: invalid YAML (duplicate key 'lr')"),
     ("num_pairs: 10000000000000000000000", "c.yaml: num_pairs: must be <= 1000000000000"),
     ("lr: -1", "c.yaml: lr: must be > 0, got -1"),
@@ -192,6 +198,19 @@ def test_a_bad_config_value_is_named_by_its_file_and_a_bad_flag_by_the_flag(tmp_
         code, err = run_cli(capsys, *command, *common, "--out", str(tmp_path / "out"))
         assert code == 2 and err.strip() == f"error: {tmp_path / 'c.yaml'}: lr: must be > 0, got -1", err
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
+def test_options_that_clash_are_each_named_by_where_their_value_came_from(tmp_path, capsys):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    (tmp_path / "c.yaml").write_text("heads: 2\n")
+    common = ["--data", str(tmp_path / "log.csv"), "--out", str(tmp_path / "run")]
+    for args, message in ((["--dim", "9"], "--dim must be a multiple of heads (2, the default), got 9"),
+                          (["--dim", "9", "--heads", "2"], "--heads must divide --dim (9), got 2"),
+                          (["--config", str(tmp_path / "c.yaml"), "--dim", "9"],
+                           f"{tmp_path / 'c.yaml'}: heads: must divide --dim (9), got 2")):
+        code, err = run_cli(capsys, "train", *args, *common)
+        assert code == 2 and err.strip() == f"error: {message}", err
+    assert not (tmp_path / "run").exists()
 
 
 def test_infinite_timestamps_and_a_search_into_its_input(tmp_path, capsys):

@@ -181,7 +181,7 @@ def test_the_main_job_takes_the_budget_from_its_config_and_checks_every_strategy
     assert "time_budget_minutes: 0.0001" in saved and "progress: false" in saved
     (tiny / "classic.yaml").write_text(TINY + "mode: pairs\nclassic: true\n")
     refused(cli, ["run", "--config", tiny / "classic.yaml", "--strategies", "pop,lt,genpas", "--data",
-                  tiny / "log.csv", "--out", tiny / "C"], "--strategies genpas: --classic needs --mode pairs and --strategy lt, mt or sw")
+                  tiny / "log.csv", "--out", tiny / "C"], "--strategies genpas: --classic needs mode pairs and strategy lt, mt or sw")
     (tiny / "tiger.yaml").write_text(TINY.replace("heads: 1", "heads: 2") + "model: tiger\n")
     refused(cli, ["run", "--config", tiny / "tiger.yaml", "--data", tiny / "log.csv", "--out", tiny / "C"],
             "compares augmentations of SASRec or HSTU, not --model tiger")
@@ -189,7 +189,7 @@ def test_the_main_job_takes_the_budget_from_its_config_and_checks_every_strategy
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--negative-sampling", "popularity"], "--negative-sampling popularity needs --negatives N > 0"),
+    (["--negative-sampling", "popularity"], "--negative-sampling popularity needs negatives N > 0"),
     (["--mode", "pairs", "--classic", "--num-pairs", "20"], "--classic draws every pair once an epoch; drop --num-pairs"),
     (["--mode", "pairs", "--classic", "--fixed-budget"], "drop --fixed-budget"),
     (["--dim", "1000000000"], "--dim must be <= 1000000"),
@@ -326,7 +326,7 @@ def test_a_runs_config_that_is_empty_or_not_a_mapping_or_inconsistent(tiny, cli)
                           ("[]\n", "config.yaml: expected a mapping of option: value"),
                           ("false\n", "config.yaml: expected a mapping of option: value"),
                           (saved.replace("dim: 8", "dim: 9").replace("heads: 1", "heads: 2"),
-                           f"{run / 'config.yaml'}: heads: must divide --dim (9), got 2")):  # no flag was given
+                           f"{run / 'config.yaml'}: heads: must divide dim (9), got 2")):  # no flag was given
         (run / "config.yaml").write_text(text)
         for command in (["evaluate", "--run", run], ["recommend", "--run", run, "--out", tiny / "rec.csv"]):
             refused(cli, command, message)

@@ -21,6 +21,7 @@ from genpas.errors import GenpasError, OptionError
 
 log = logging.getLogger(__name__)
 _READING_A_RUN = contextvars.ContextVar("reading_a_run", default=False)  # from_run: consistency() only warns
+_ORIGIN = contextvars.ContextVar("origin", default=None)  # from_dict: (source, keys the user set, keys its file set)
 MAX_SIZE = 10**6  # the largest width, length, batch or count of codes a config may name
 
 
@@ -129,6 +130,21 @@ class TrainConfig:
     def _bad(self, name: str, reason: str) -> OptionError:
         return OptionError(name, self.flag(name), reason)
 
+    def _given(self, name: str) -> bool:
+        """Whether the user set option `name` (by a flag or a config file's key), not left it to its default."""
+        origin = _ORIGIN.get()
+        return origin is None or name in origin[1]
+
+    def _ref(self, name: str, about: str) -> str:
+        """Option `name` and its value, as an error about option `about` names it: by its flag where a flag set it, by
+        its key where the config file that set `about` set it too, by file and key, or as the default."""
+        value, origin = getattr(self, name), _ORIGIN.get()
+        if origin is None or (name in origin[1] and name not in origin[2]):
+            return f"{self.flag(name)} ({value})"
+        if not self._given(name):
+            return f"{name} ({value}, the default)"
+        return f"{name} ({value})" if about in origin[2] else f"{name} ({value}, in {origin[0]})"
+
     def validate(self) -> None:
         """Every option in its range before any work starts: one GenpasError naming the flag, the value and the
         allowed range (YAML values of the wrong type included)."""
@@ -200,7 +216,9 @@ class TrainConfig:
         if not _READING_A_RUN.get():  # a saved run is read as it was trained (from_run)
             self.consistency()
         if self.model in ("sasrec", "tiger") and self.dim % self.heads:  # HSTU sizes its heads on their own
-            raise self._bad("heads", f"must divide --dim ({self.dim}), got {self.heads}")
+            if self._given("dim") and not self._given("heads"):  # named by the option the user set
+                raise self._bad("dim", f"must be a multiple of {self._ref('heads', 'dim')}, got {self.dim}")
+            raise self._bad("heads", f"must divide {self._ref('dim', 'heads')}, got {self.heads}")
         if not valid_device(str(self.device)):
             raise self._bad("device", f"must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)!r}")
 
@@ -210,14 +228,14 @@ class TrainConfig:
         if not {5, 10} <= set(self.ks):  # runs are compared and reported at K = 5 and 10
             raise self._bad("ks", f"must be integers >= 1 including 5 and 10, got {list(self.ks)}")
         if self.model in ("sasrec", "hstu") and self.negative_sampling != "uniform" and self.negatives == 0:
-            raise self._bad("negative_sampling", f"{self.negative_sampling} needs --negatives N > 0 (the full softmax "
-                                                 "samples nothing)")
+            raise self._bad("negative_sampling", f"{self.negative_sampling} needs negatives N > 0 (the full softmax "
+                                                 f"samples nothing), got {self._ref('negatives', 'negative_sampling')}")
         if self.classic:  # every pair once per epoch: no count of pairs, no budget, and only the exact presets
             if self.mode != "pairs" or self.strategy not in ("lt", "mt", "sw"):
-                raise self._bad("classic", f"needs --mode pairs and --strategy lt, mt or sw, got --mode {self.mode} "
-                                           f"--strategy {self.strategy}")
-            given = [self.flag(n) for n in ("num_pairs", "budget_pairs") if getattr(self, n) is not None]
-            given += ["--fixed-budget"] if self.fixed_budget else []
+                raise self._bad("classic", f"needs mode pairs and strategy lt, mt or sw, got "
+                                           f"{self._ref('mode', 'classic')} and {self._ref('strategy', 'classic')}")
+            given = [self._ref(n, "classic") for n in ("num_pairs", "budget_pairs") if getattr(self, n) is not None]
+            given += [self._ref("fixed_budget", "classic")] if self.fixed_budget else []
             if given:
                 raise self._bad("classic", f"draws every pair once an epoch; drop {', '.join(given)}")
 
@@ -233,13 +251,14 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config", from_file=()) -> "TrainConfig":
+    def from_dict(cls, values: dict, source: str = "config", from_file=(), unset=()) -> "TrainConfig":
         """A validated config. A bad value of a key in `from_file` (the keys `source`, a file, set) is named by the
-        file and key; any other by its flag."""
+        file and key; any other by its flag; a key in `unset` (a default of `values`) as the default."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise GenpasError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+        token = _ORIGIN.set((source, set(values) - set(unset), set(from_file)))
         try:
             return cls(**values)
         except OptionError as exc:
@@ -248,13 +267,15 @@ class TrainConfig:
             raise
         except (TypeError, ValueError) as exc:
             raise GenpasError(f"{source}: {exc}") from None
+        finally:
+            _ORIGIN.reset(token)
 
     @classmethod
     def for_model(cls, values: dict, source: str = "config", from_file=()) -> "TrainConfig":
         """A config from `values`, where options it does not set take the defaults of its model (MODEL_DEFAULTS)."""
         model = values.get("model", cls.model)
         defaults = MODEL_DEFAULTS.get(model, {}) if isinstance(model, str) else {}  # validate names a bad model
-        return cls.from_dict({**defaults, **values}, source, from_file)
+        return cls.from_dict({**defaults, **values}, source, from_file, unset=set(defaults) - set(values))
 
     @classmethod
     def overridden(cls, file_values: dict, flags: dict, source: str, model_defaults: bool = True) -> "TrainConfig":
@@ -282,10 +303,13 @@ class TrainConfig:
             cfg = cls.from_dict({**LEGACY, **values}, str(path), from_file={f.name for f in fields(cls)})
         finally:
             _READING_A_RUN.reset(token)
+        token = _ORIGIN.set((str(path), set(values), {f.name for f in fields(cls)}))
         try:
             cfg.consistency()
         except OptionError as exc:
             log.warning("%s: %s: %s (the run was trained so; read as it is)", path, exc.field, exc.reason)
+        finally:
+            _ORIGIN.reset(token)
         return cfg
 
     @classmethod
