@@ -338,7 +338,7 @@ def test_a_data_flag_given_at_its_default_value_overrides_the_config(tmp_path, c
 
 
 def test_the_report_names_the_devices_of_its_runs():
-    from genpas.search.experiment_report import _devices
+    from genpas.search.provenance import _devices
 
     result = {"strategies": {"mt": {"runs": [{"device": "cpu"}, {"device": "cuda:0"}]},
                              "lt": {"runs": [{"device": "cpu"}, {"seed": 2}]}}}

@@ -84,8 +84,8 @@ def test_resume_after_a_kill_ends_with_identical_metrics(tmp_path, split):
 
 
 def test_training_plus_evaluation_seconds_of_records():
-    from genpas.search.experiment_report import provenance
     from genpas.search.experiments import _seconds_with_evaluation
+    from genpas.search.provenance import provenance
     from genpas.search.run_store import seconds_with_evaluation
 
     assert seconds_with_evaluation({"train_seconds": 10.0, "eval_seconds": 2.5, "wall_seconds": 1.0}) == 12.5

@@ -15,6 +15,7 @@ from genpas.search.experiment_plots import TITLES, curves_figure, experiment_fig
 from genpas.search.experiments import MIN_SEEDS, paired_verdict
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
+from genpas.search.provenance import precision_text, provenance
 from genpas.search.published import published_section, single_run
 from genpas.search.report import save_figure
 from genpas.search.result_files import json_object, load_results, load_search
@@ -22,82 +23,6 @@ from genpas.search.screening_study import screening_summary, screening_table
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
-
-
-def provenance(result: dict) -> str:
-    cfg = result["config"]
-    command = result.get("command") or f"(Python API) experiment {result['experiment']}"
-    seeds = ", ".join(str(s) for s in result["seeds"])
-    model = MODEL_NAMES.get(cfg["model"], cfg["model"])
-    return (f"Command: `{command}`. Seeds: {seeds}. {model} {cfg['dim']} wide, {cfg['layers']} layers, max length "
-            f"{cfg['max_len']}, mode `{cfg['mode']}`, batch {cfg['batch_size']}{_grouped(cfg)}, lr {cfg['lr']}, "
-            f"{precision_text(cfg, _run_values(result, 'device'), _run_values(result, 'precision'))}, at most "
-            f"{cfg['epochs']} epochs with patience {cfg['patience']}; full ranking, pessimistic ties. Training time "
-            f"of its runs: {_minutes(result['train_seconds_of_runs'])} ({_with_evaluation(result)}; runs shared with "
-            f"other experiments are counted in each).{_devices(result)}")
-
-
-def precision_text(cfg: dict, devices=(), resolved=()) -> str:
-    """How runs' arithmetic ran: their `precision` (results from before the option trained as `auto` does); `auto`
-    as every run records it resolved (`resolved`, fp32 or bf16 per run), else as the `devices` they ran on suggest
-    (bf16 autocast on CUDA, float32 elsewhere)."""
-    chosen, devices = cfg.get("precision", "auto"), [d for d in devices if d]
-    if chosen == "auto" and resolved and None not in resolved and len(set(resolved)) == 1:
-        chosen = resolved[0]
-    elif chosen == "auto" and devices:
-        cuda = {str(d).startswith("cuda") for d in devices}
-        chosen = "auto" if len(cuda) > 1 else "bf16" if cuda == {True} else "fp32"
-    return {"fp32": "float32", "bf16": "bf16 autocast"}.get(chosen, "bf16 autocast on CUDA, float32 elsewhere")
-
-
-def _grouped(cfg: dict) -> str:
-    groups = cfg.get("group_by_length", 0)
-    return f" (grouped by input length, {groups} batches at a time)" if groups > 1 else ""
-
-
-def _devices(result: dict) -> str:
-    """" Devices: cpu (4 runs), cuda:0 (2 runs)." from the per-run records of a result ("" when none says)."""
-    counts: dict[str, int] = {}
-    for device in _run_values(result, "device"):
-        if device:
-            counts[device] = counts.get(device, 0) + 1
-    listed = ", ".join(f"{d} ({n} run{'s' * (n != 1)})" for d, n in sorted(counts.items()))
-    return f" Devices: {listed}." if listed else ""
-
-
-def _run_values(result: dict, key: str) -> list:
-    """`key` (device or precision) of every run of a result: the header's list of them (run_devices, ...), else from
-    the per-run records (the lists under "runs", as results written before the header listed them keep), None where
-    a record lacks it."""
-    if isinstance(result.get(f"run_{key}s"), list):
-        return list(result[f"run_{key}s"])
-    values: list = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for name, value in node.items():
-                if name == "runs" and isinstance(value, list):
-                    values.extend(run.get(key) for run in value if isinstance(run, dict))
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(result)
-    return values
-
-
-def _with_evaluation(result: dict) -> str:
-    if result.get("wall_seconds_of_runs") is not None:
-        return f"{_minutes(result['wall_seconds_of_runs'])} with evaluation"
-    n = result.get("runs_without_eval_seconds", 0)
-    return (f"with evaluation: not known, {n} run{'s' * (n != 1)} resumed from a checkpoint written before runs "
-            f"counted their evaluation time")
 
 
 def _se(x: float) -> str:
@@ -257,6 +182,11 @@ def figure_files(experiment_dir: Path, target: Path) -> list[Path]:
             for suffix in ("", "-curves")]
 
 
+def _figures(result: dict) -> tuple:
+    """An experiment's headline figure and, for strategies, its validation curves (None without curves), drawn."""
+    return experiment_figure(result), curves_figure(result) if result["experiment"] == "strategies" else None
+
+
 def write_results_report(experiment_dir: Path, target: Path, search_json: Path | None = None,
                          command: str | None = None, runs: tuple[Path, ...] = ()) -> Path:
     """Assemble the report from DIR/<experiment>.json (those present), a search.json and single run directories
@@ -266,15 +196,10 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     if not results and search_json is None:
         raise GenpasError(f"{experiment_dir}: no experiment results (run `genpas experiment strategies` first)")
     figures = target.parent / "results" / target.stem
-    bodies = {  # every file's own section drawn before anything is written, so a damaged file writes nothing
-        stem: _drawn(experiment_dir / f"{stem}.json", lambda r, stem=stem: experiment_markdown(
-            r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), result)
+    # every file's section and plots are drawn before anything is written, so a damaged file writes nothing
+    bodies = {stem: _drawn(experiment_dir / f"{stem}.json", lambda r, stem=stem: (experiment_markdown(
+        r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), *_figures(r)), result)
         for stem, result in results.items()}
-    def figures_of(result):  # (headline figure, curves figure or None)
-        return experiment_figure(result), curves_figure(result) if result["experiment"] == "strategies" else None
-
-    # drawn before anything is written too (a field only a plot reads is checked here); saved below
-    plots = {stem: _drawn(experiment_dir / f"{stem}.json", figures_of, result) for stem, result in results.items()}
     search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above
@@ -296,9 +221,9 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     lines += published_section(compared, singles)
     lines += models_section(compared)
     lines += search_lines
-    for kind, (figure, curves_drawn) in plots.items():
+    for kind, (body, figure, curves_drawn) in bodies.items():
         save_figure(*figure, figures / f"{kind}.png")
-        lines += [bodies[kind]]
+        lines += [body]
         if curves_drawn is not None:
             save_figure(*curves_drawn, figures / f"{kind}-curves.png")
             lines += [f"![Validation curves]({(figures / f'{kind}-curves.png').relative_to(target.parent)})", ""]
