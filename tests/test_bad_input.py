@@ -213,6 +213,57 @@ def test_options_that_clash_are_each_named_by_where_their_value_came_from(tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("yaml_text,flags,message", [
+    ("strategy: genpas", [], "c.yaml: strategy: genpas needs alpha, beta and gamma; none is set"),
+    ("strategy: genpas\nalpha: 1", [], "c.yaml: strategy: genpas needs alpha, beta and gamma; beta and gamma are not "
+                                       "set"),
+    ("", ["--strategy", "genpas", "--alpha", "1"], "--strategy genpas needs --alpha, --beta and --gamma; --beta and "
+                                                   "--gamma are not set"),
+    ("strategy: mt\nalpha: 1", [], "c.yaml: strategy: mt is a preset: drop alpha (1), or choose strategy genpas"),
+    ("", ["--strategy", "mt", "--alpha", "1"], "--strategy mt is a preset: drop --alpha (1.0), or choose --strategy "
+                                               "genpas"),
+    ("alpha: 1", ["--strategy", "mt"], "--strategy mt is a preset: drop alpha (1, in c.yaml), or choose --strategy "
+                                       "genpas"),
+    ("strategy: mt", ["--alpha", "1"], "c.yaml: strategy: mt is a preset: drop --alpha (1.0), or choose strategy "
+                                       "genpas"),
+    ("beta: 1", [], "c.yaml: beta: applies to strategy genpas only, got strategy (mt, the default), a preset"),
+    ("", ["--beta", "1"], "--beta applies to --strategy genpas only, got strategy (mt, the default), a preset"),
+    ("strategy: foo", [], "c.yaml: strategy: must be one of lt, mt, sw, genpas, got 'foo'"),
+    ("", ["--strategy", "foo"], "--strategy must be one of lt, mt, sw, genpas, got 'foo'"),
+    ("strategy: genpas\nalpha: inf\nbeta: 0\ngamma: 0", [],
+     "c.yaml: alpha: inf is not allowed (it has no limit in the GenPAS family)"),
+])
+def test_a_strategy_and_its_biases_are_named_by_where_they_came_from_before_training(tmp_path, capsys, yaml_text,
+                                                                                     flags, message):
+    (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "".join(f"u,i{k},{k}\n" for k in range(5)))
+    (tmp_path / "c.yaml").write_text(yaml_text + "\nepochs: 1\n")
+    common = ["--config", str(tmp_path / "c.yaml"), "--data", str(tmp_path / "log.csv"), *flags]
+    expected = "error: " + message.replace("c.yaml", str(tmp_path / "c.yaml"))
+    code, err = run_cli(capsys, "train", *common, "--out", str(tmp_path / "run"))
+    assert code == 2 and err.strip() == expected, err
+    if not flags:  # a plan refuses the config before any training, though its jobs set a strategy of their own
+        for command in (["search", "--plan"], ["experiment", "strategies", "--plan"]):
+            code, err = run_cli(capsys, *command, *common, "--out", str(tmp_path / "out"))
+            assert code == 2 and err.strip() == expected, err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_jobs_turn_a_base_config_into_each_strategy_whatever_its_own():
+    from dataclasses import replace
+
+    from genpas.search.compare import LINEUP
+    from genpas.search.experiments import ExperimentSettings
+    from genpas.train.config import TrainConfig
+
+    for base in (TrainConfig(strategy="mt"), TrainConfig(strategy="genpas", alpha=1, beta=0, gamma="-inf")):
+        settings = ExperimentSettings(base, genpas=(0.5, 1.0, 0.0))
+        configs = {name: settings.config(name, 0) for name in ("pop", "lt", "mt", "sw", "genpas")}
+        assert {n: (c.strategy, c.alpha, c.beta, c.gamma) for n, c in configs.items()} == {
+            "pop": ("mt", None, None, None), "lt": ("lt", None, None, None), "mt": ("mt", None, None, None),
+            "sw": ("sw", None, None, None), "genpas": ("genpas", 0.5, 1.0, 0.0)}
+        assert [replace(base, **o).strategy for o in LINEUP.values()] == ["mt", "lt", "mt", "sw", "genpas"]
+
+
 def test_infinite_timestamps_and_a_search_into_its_input(tmp_path, capsys):
     (tmp_path / "inf.csv").write_text("user_id,item_id,timestamp\nu,i,inf\nu,j,5\n")
     code, err = run_cli(capsys, "data", "--data", str(tmp_path / "inf.csv"))

@@ -29,6 +29,19 @@ from genpas.errors import GenpasError
 INF = math.inf
 MAX_FINITE_EXPONENT = 40.0  # beyond this, powers of long sequence lengths overflow float64; use +-inf instead
 STRATEGIES = ("lt", "mt", "sw", "genpas")
+BIASES = ("alpha", "beta", "gamma")
+NO_BIASES = dict.fromkeys(BIASES)  # a config's biases for a preset: a run turned into one drops the ones it had
+
+
+class StrategyError(GenpasError):
+    """make_strategy's refusal, said so that a caller can name each option where it was set (train/strategy_check.py).
+    `kind`: unknown (no such strategy), value (a bias out of range), preset (biases given to a preset) or missing
+    (genpas without all three); `option`: the one at fault; `reason`: why, naming no option; `biases`: the biases
+    given to the preset, or the ones genpas lacks."""
+
+    def __init__(self, message: str, kind: str, option: str, reason: str, biases=()):
+        super().__init__(message)
+        self.kind, self.option, self.reason, self.biases = kind, option, " ".join(reason.split()), tuple(biases)
 
 
 @dataclass(frozen=True)
@@ -66,20 +79,21 @@ def bias_text(x: float) -> str:
 
 
 def _check(name: str, value: float, allow_pos_inf: bool = True, allow_neg_inf: bool = True) -> float:
+    def bad(reason: str, sep: str = " ") -> StrategyError:
+        return StrategyError(f"{name}{sep}{reason}", "value", name, reason)
+
     if isinstance(value, bool) or not isinstance(value, (int, float)):  # a YAML true or [1] is no exponent
-        raise GenpasError(f"{name} must be a number or +-inf, got {value!r}")
+        raise bad(f"must be a number or +-inf, got {value!r}")
     value = float(value)
     if math.isnan(value):
-        raise GenpasError(f"{name} is NaN; give a number or +-inf")
+        raise bad("is NaN; give a number or +-inf")
     if math.isinf(value):
         if (value > 0 and not allow_pos_inf) or (value < 0 and not allow_neg_inf):
-            raise GenpasError(f"{name} = {bias_text(value)} is not allowed (it has no limit in the GenPAS family)")
+            raise bad(f"{bias_text(value)} is not allowed (it has no limit in the GenPAS family)", " = ")
         return value
     if abs(value) > MAX_FINITE_EXPONENT:
-        raise GenpasError(
-            f"{name} = {value:g} is outside [-{MAX_FINITE_EXPONENT:g}, {MAX_FINITE_EXPONENT:g}]; use "
-            f"{'inf' if value > 0 else '-inf'} for the limit"
-        )
+        raise bad(f"{value:g} is outside [-{MAX_FINITE_EXPONENT:g}, {MAX_FINITE_EXPONENT:g}]; use "
+                  f"{'inf' if value > 0 else '-inf'} for the limit", " = ")
     return value
 
 
@@ -101,18 +115,21 @@ PRESETS = {
 
 
 def make_strategy(name: str, alpha: float | None = None, beta: float | None = None, gamma: float | None = None) -> Strategy:
-    """A preset by name ('lt', 'mt', 'sw') or 'genpas' with all three biases."""
-    name = name.lower()
-    if name in PRESETS:
-        if any(x is not None for x in (alpha, beta, gamma)):
-            raise GenpasError(f"--strategy {name} is a preset; --alpha/--beta/--gamma go with --strategy genpas")
-        return PRESETS[name]
-    if name == "genpas":
-        missing = [n for n, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)) if v is None]
+    """A preset by name ('lt', 'mt', 'sw') or 'genpas' with all three biases; a StrategyError otherwise."""
+    given = {n: v for n, v in zip(BIASES, (alpha, beta, gamma)) if v is not None}
+    if name.lower() in PRESETS:
+        if given:
+            raise StrategyError(f"--strategy {name.lower()} is a preset; --alpha/--beta/--gamma go with --strategy "
+                                "genpas", "preset", "strategy", "is a preset", given)
+        return PRESETS[name.lower()]
+    if name.lower() == "genpas":
+        missing = [n for n in BIASES if n not in given]
         if missing:
-            raise GenpasError(f"--strategy genpas needs --{' --'.join(missing)}")
+            raise StrategyError(f"--strategy genpas needs --{' --'.join(missing)}", "missing", "strategy",
+                                "needs alpha, beta and gamma", missing)
         return genpas(alpha, beta, gamma)
-    raise GenpasError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    raise StrategyError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}", "unknown", "strategy",
+                        f"must be one of {', '.join(STRATEGIES)}, got {name!r}")
 
 
 def parse_bias(text: str | float | None) -> float | None:

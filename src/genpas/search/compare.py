@@ -15,6 +15,7 @@ from pathlib import Path
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
+from genpas.augment.strategy import NO_BIASES
 from genpas.errors import GenpasError
 from genpas.train.config import TrainConfig, same_config
 from genpas.train.run_dir import trained_on
@@ -25,10 +26,11 @@ log = logging.getLogger(__name__)
 DEFAULT_GENPAS = (0.5, 0.0, 0.0)  # alpha, beta, gamma: see docs/method.md "The default GenPAS setting"
 
 LINEUP = {
-    "pop": dict(model="pop", strategy="mt", negatives=0),  # popularity has no softmax to sample
-    "lt": dict(strategy="lt"),
-    "mt": dict(strategy="mt"),
-    "sw": dict(strategy="sw"),
+    # a preset drops the biases of a base config of genpas (NO_BIASES); popularity has no softmax to sample
+    "pop": dict(model="pop", strategy="mt", negatives=0, **NO_BIASES),
+    "lt": dict(strategy="lt", **NO_BIASES),
+    "mt": dict(strategy="mt", **NO_BIASES),
+    "sw": dict(strategy="sw", **NO_BIASES),
     "genpas": dict(strategy="genpas", alpha=DEFAULT_GENPAS[0], beta=DEFAULT_GENPAS[1], gamma=DEFAULT_GENPAS[2]),
 }
 

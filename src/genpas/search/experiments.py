@@ -30,6 +30,7 @@ import numpy as np
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
+from genpas.augment.strategy import NO_BIASES
 from genpas.errors import GenpasError
 from genpas.search.compare import DEFAULT_GENPAS
 from genpas.search.run_store import (  # noqa: F401 (re-exported)
@@ -81,10 +82,10 @@ def per_seed(record: dict) -> dict:
 
 def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:
     if name == "pop":
-        return dict(model="pop", strategy="mt", negatives=0)  # popularity has no softmax to sample
+        return dict(model="pop", strategy="mt", negatives=0, **NO_BIASES)  # popularity has no softmax to sample
     if name == "genpas":
         return dict(strategy="genpas", alpha=genpas[0], beta=genpas[1], gamma=genpas[2])
-    return dict(strategy=name)
+    return dict(strategy=name, **NO_BIASES)  # a preset drops the biases of a base config of genpas
 
 
 def label_of(name: str, genpas=DEFAULT_GENPAS) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from genpas.atomic import write_text
 from genpas.augment import make_strategy
-from genpas.augment.strategy import bias_text
+from genpas.augment.strategy import NO_BIASES, bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
 from genpas.search.pruning import MARGIN, Prune, apart
@@ -116,7 +116,7 @@ def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_min
     if len(candidates) < top_k:
         log.warning("--top-k %d: only %d settings survive the screening (--keep-fraction %g); training those %d",
                     top_k, len(survivors), keep_fraction, len(survivors))
-    jobs = [(b, dict(strategy=b)) for b in BASELINES]
+    jobs = [(b, dict(strategy=b, **NO_BIASES)) for b in BASELINES]  # a base config of genpas: its biases dropped
     jobs += [(_name(r["alpha"], r["beta"], r["gamma"]),
               dict(strategy="genpas", alpha=r["alpha"], beta=r["beta"], gamma=r["gamma"])) for r in candidates]
     if budget_minutes is not None:  # share the training budget equally

@@ -18,6 +18,7 @@ import yaml
 
 from genpas.augment.strategy import spelled
 from genpas.errors import GenpasError, OptionError
+from genpas.train.strategy_check import strategy_error
 
 log = logging.getLogger(__name__)
 _READING_A_RUN = contextvars.ContextVar("reading_a_run", default=False)  # from_run: consistency() only warns
@@ -186,6 +187,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
                 raise self._bad(name, f"must be a number or +-inf, got {value!r}")
+        if (error := strategy_error(self, clashes=False)) is not None:  # an unknown strategy, a bias out of range
+            raise error
         from genpas.augment.transforms import parse_transforms
 
         try:
@@ -227,6 +230,8 @@ class TrainConfig:
         configuration, a warning for a saved run's (from_run), which was trained so."""
         if not {5, 10} <= set(self.ks):  # runs are compared and reported at K = 5 and 10
             raise self._bad("ks", f"must be integers >= 1 including 5 and 10, got {list(self.ks)}")
+        if (error := strategy_error(self, clashes=True)) is not None:  # a preset with biases, genpas without
+            raise error
         if self.model in ("sasrec", "hstu") and self.negative_sampling != "uniform" and self.negatives == 0:
             raise self._bad("negative_sampling", f"{self.negative_sampling} needs negatives N > 0 (the full softmax "
                                                  f"samples nothing), got {self._ref('negatives', 'negative_sampling')}")
