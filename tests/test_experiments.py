@@ -286,10 +286,10 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     sasrec["strategies"]["mt"]["test_history_kept"] = {"ndcg@10": kept, "recall@10": kept}
     lines = _published_section([sasrec, result("hstu", True, 0.18)])
     text = "\n".join(lines)
-    assert "| SASRec, MT | genpas, 2 seeds | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 | 0.1500 ± 0.0020 | 0.1500 ± 0.0020 |" in text
+    assert "| SASRec, MT | genpas, 2 seeds, length 200 | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 | 0.1500 ± 0.0020 | 0.1500 ± 0.0020 |" in text
     assert all(f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" in text for name, hr, ndcg in PUBLISHED["ml-1m"])
-    assert "| SASRec, MT | genpas, 2 seeds | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 |" in text
-    assert "| HSTU, MT | genpas, 2 seeds | 0.1800 ± 0.0010 |" in text and "Not comparable" not in text
+    assert "| SASRec, MT | genpas, 2 seeds, length 200 | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 |" in text
+    assert "| HSTU, MT | genpas, 2 seeds, length 200 | 0.1800 ± 0.0010 |" in text and "Not comparable" not in text
     assert "Not comparable: HSTU" in "\n".join(_published_section([result("sasrec", True, 0.1),
                                                                    result("hstu", False, 0.1)]))
     assert _published_section([{**result("sasrec", True, 0.1), "data": "ml-100k"}]) == []
@@ -305,7 +305,7 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     assert "1 single run(s) of other data or ranked with the history kept are not listed here" in text
     assert "pop" not in text.split("| genpas, 1 run")[0].split("\n")[-1]  # no popularity row
     alone = "\n".join(_published_section([], [single_run({**run, "config": {**run["config"], "max_len": 50}})]))
-    assert "max length 50," in alone and "| HSTU, MT | genpas, 1 run (seed 0, length 50) | 0.3100 | 0.1800 |" in alone
+    assert "max length 50," not in alone and "| HSTU, MT | genpas, 1 run (seed 0, length 50) | 0.3100 | 0.1800 |" in alone
     for damaged in ({**run, "config": {"model": "hstu"}}, {**run, "test_history_kept": {"ndcg@10": 0.1}}):
         with pytest.raises((KeyError, TypeError)):  # the report turns these into one line naming the file
             single_run(damaged)
@@ -369,3 +369,18 @@ def test_by_user_pairs_the_seeds_whose_runs_keep_ranks(tmp_path):
     sentence = by_user_sentence(seeds, "MT", [0, 1])
     assert "seed 0 +0.0000 ± 0.1507 (within two standard errors); seed 1: not both runs keep per-user ranks" in sentence
     assert by_user(tmp_path, records("genpas"), records("mt"), exclude_history=True) == [None, None]
+
+
+def test_models_compared_names_a_single_common_seed_as_such():
+    from genpas.search.models_report import models_section
+
+    def result(model, seeds, ndcg):
+        metric = {"mean": ndcg, "std": 0.0, "values": [ndcg] * len(seeds)}
+        row = {"label": "MT", "valid": {"ndcg@10": metric}, "test": {"ndcg@10": metric, "recall@10": metric}}
+        return {"experiment": "strategies", "data": "ml-1m", "seeds": seeds, "config": {"model": model},
+                "strategies": {"mt": row}}
+
+    text = "\n".join(models_section([result("sasrec", [0, 1], 0.17), result("tiger", [0], 0.13)]))
+    tiger = next(line for line in text.splitlines() if line.startswith("| TIGER | MT |"))
+    assert "-0.0400 (seed 0 only)" in tiger and "seeds)" not in tiger
+    assert "its maximum length among them" in text

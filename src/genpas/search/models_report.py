@@ -20,8 +20,8 @@ def models_section(results: list[dict]) -> list[str]:
         return []
     by_model = {r["config"]["model"]: r for r in results}
     lines = ["## Models compared", "",
-             "The strategies experiment of each model, on the same split, seeds and protocol (see each model's "
-             "section below for its command and options). The difference to SASRec is paired by seed: mean ± "
+             "The strategies experiment of each model, on the same split, seeds and evaluation protocol, each model "
+             "with its own options (its maximum length among them: see its section below). The difference to SASRec is paired by seed: mean ± "
              "standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
              "standard errors and at least 3 seeds.", "",
              "| model | strategy | seeds | valid ndcg@10 | test ndcg@10 | test recall@10 | vs SASRec (test ndcg@10) "
@@ -40,7 +40,9 @@ def models_section(results: list[dict]) -> list[str]:
                 if common:
                     v = paired_verdict([mine[s] for s in common], [theirs[s] for s in common])
                     se = "" if v["standard_error"] is None else f" ± {v['standard_error']:.4f}"
-                    versus = f"{v['mean_difference']:+.4f}{se} ({v['verdict']}, {len(common)} seeds)"
+                    on = (f"seed {common[0]} only" if len(common) == 1 else
+                          f"{v['verdict']}, {len(common)} seeds")
+                    versus = f"{v['mean_difference']:+.4f}{se} ({on})"
             steps = row.get("compute", {}).get("optimizer_steps", {}).get("mean")
             devices = ", ".join(sorted({run.get("device", "unknown") for run in row.get("runs", [])})) or "unknown"
             lines.append(f"| {MODEL_NAMES.get(model, model)} | {row['label']} | {len(row['test']['ndcg@10']['values'])} "

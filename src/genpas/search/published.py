@@ -33,15 +33,15 @@ def published_section(results: list[dict], singles: list[dict] = ()) -> list[str
         return []
     shown = [r for r in singles if r["data"] == data and r["exclude_history"] and r["model"] != "pop"]
     left_out = len([r for r in singles if r["model"] != "pop"]) - len(shown)
-    lengths = ", ".join(str(n) for n in sorted({r["config"]["max_len"] for r in results} | {r["max_len"] for r in shown}))
     kept = [MODEL_NAMES.get(r["config"]["model"], r["config"]["model"]) for r in results
             if not r["config"].get("exclude_history")]
     lines = ["## Against published numbers", "",
              "Published rows: the `generative-recommenders` README (verified there on 2024-04-15); their protocol keeps "
              "no validation item, so genpas, which holds one more item out, trains on slightly less data. genpas rows: "
-             f"this report's runs, max length {lengths}, test metrics with the user's history excluded from the "
-             "ranking as in the published protocol, mean ± std over seeds (the seeds and devices are in each model's "
-             "section below), or one run's figures (its seed in the row; the run in the Single runs table)."
+             "this report's runs, each at the maximum length its row names, test metrics with the user's history "
+             "excluded from the ranking as in the published protocol, mean ± std over seeds (the seeds and devices "
+             "are in each model's section below), or one run's figures (its seed in the row; a single run's directory "
+             "in the Single runs table)."
              + (f" Not comparable: {', '.join(kept)} ranked with the history kept (rerun with exclude_history: true)."
                 if kept else "")
              + (f" {left_out} single run(s) of other data or ranked with the history kept are not listed here."
@@ -55,10 +55,17 @@ def published_section(results: list[dict], singles: list[dict] = ()) -> list[str
             if row["label"] != "Popularity":
                 both = row.get("test_history_kept")  # runs ranked without the history also report it kept
                 beside = f"{_ms(both['recall@10'])} | {_ms(both['ndcg@10'])}" if both else " | "
-                lines.append(f"| {model}, {row['label']} | genpas, {len(result['seeds'])} seeds | "
+                lines.append(f"| {model}, {row['label']} | genpas, {_runs(result['seeds'], result['config'])} | "
                              f"{_ms(row['test']['recall@10'])} | {_ms(row['test']['ndcg@10'])} | {beside} |")
     for r in shown:
         beside = f"{r['kept'][0]:.4f} | {r['kept'][1]:.4f}" if r["kept"] else " | "
-        lines.append(f"| {MODEL_NAMES.get(r['model'], r['model'])}, {r['label']} | genpas, 1 run (seed {r['seed']}, "
-                     f"length {r['max_len']}) | {r['test'][0]:.4f} | {r['test'][1]:.4f} | {beside} |")
+        lines.append(f"| {MODEL_NAMES.get(r['model'], r['model'])}, {r['label']} | genpas, "
+                     f"{_runs([r['seed']], r)} | {r['test'][0]:.4f} | {r['test'][1]:.4f} | {beside} |")
     return lines + [""]
+
+
+def _runs(seeds: list, cfg: dict) -> str:
+    """'3 seeds, length 200' or '1 run (seed 0, length 20)': what a genpas row averages, at which maximum length."""
+    if len(seeds) == 1:
+        return f"1 run (seed {seeds[0]}, length {cfg['max_len']})"
+    return f"{len(seeds)} seeds, length {cfg['max_len']}"
