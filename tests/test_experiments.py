@@ -384,3 +384,14 @@ def test_models_compared_names_a_single_common_seed_as_such():
     tiger = next(line for line in text.splitlines() if line.startswith("| TIGER | MT |"))
     assert "-0.0400 (seed 0 only)" in tiger and "seeds)" not in tiger
     assert "its maximum length among them" in text
+
+
+def test_devices_that_say_nothing_do_not_decide_the_precision_of_a_report():
+    from genpas.search.provenance import precision_text
+
+    auto = {"precision": "auto"}
+    assert precision_text(auto, ["unknown", "none"]) == "bf16 autocast on CUDA, float32 elsewhere"
+    assert precision_text(auto, ["cpu", "unknown"]) == "float32"
+    assert precision_text(auto, ["cuda:0"]) == "bf16 autocast" and precision_text(auto, ["cuda:0", "cpu"]).endswith(
+        "elsewhere")
+    assert precision_text(auto, ["unknown"], ["fp32"]) == "float32"  # a run's recorded precision decides first

@@ -179,3 +179,14 @@ MORE_CASES = [  # further cases of the reliability review: (name, args builder, 
 def test_more_refusals_change_nothing(tmp_path, log, capsys, name, build, message):
     test_refused_outputs_change_nothing(tmp_path, log, capsys, name, build, message)
     assert not any((tmp_path / n).exists() for n in ("p.jsonl", "a.json", "s.csv", "r"))
+
+
+def test_a_write_refused_without_a_file_name_is_named_by_the_output(tmp_path):
+    from genpas.atomic import atomic_path
+
+    with pytest.raises(OSError) as info:  # a full disk: write() and close() name no file
+        with atomic_path(tmp_path / "out.json") as tmp:
+            tmp.write_text("partial")
+            raise OSError(28, "No space left on device")
+    assert info.value.filename == str(tmp_path / "out.json") and "No space left on device" in info.value.strerror
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone, nothing else was written

@@ -22,7 +22,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:  # a refusal about the temporary file is named by the path the caller asked for
-        if exc.filename not in (str(tmp), tmp) and not (exc.filename is None and str(tmp) in str(exc)):
+        if exc.filename is not None and exc.filename not in (str(tmp), tmp):
             raise  # about another file (an input read while writing): its own name says it
         reason = exc.strerror or str(exc).replace(f": {tmp}", "").replace(str(tmp), str(path))
         raise OSError(exc.errno, f"cannot be written ({reason})", str(path)) from None

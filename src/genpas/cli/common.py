@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,8 @@ from genpas.atomic import write_text
 from genpas.data import LoadOptions, load_dataset
 from genpas.data.readers import FORMATS
 from genpas.errors import GenpasError
+
+log = logging.getLogger(__name__)
 
 DataSpec = Annotated[str, typer.Option("--data", help="'ml-100k' or 'ml-1m' (built in), a path to an interaction file, "
                                      "or a store directory from `genpas prepare`.")]
@@ -149,3 +152,17 @@ def engine_flags_apply(engine: str | None, partitions: int | None = None, spark_
     if engine != "spark" and spark_master != "local[*]":
         raise GenpasError(f"--spark-master applies with --engine spark; this command runs "
                           f"{'in process' if engine is None else 'on ' + engine}")
+
+
+def job_config_values(config: Path | None) -> dict:
+    """A --config's values for a command that sets every run's strategy itself (search, experiment, run): the file's
+    strategy and biases are not used (as before these were checked with the other options), and a warning says so
+    where they ask for anything but the default MT."""
+    from genpas.train.config import TrainConfig
+
+    values = TrainConfig.yaml_values(config) if config is not None else {}
+    dropped = {key: values.pop(key) for key in ("strategy", "alpha", "beta", "gamma") if key in values}
+    if dropped.get("strategy", "mt") != "mt" or any(dropped.get(b) is not None for b in ("alpha", "beta", "gamma")):
+        log.warning("%s: %s not used: this command sets the strategy of every run it trains", config,
+                    ", ".join(f"{k}: {v}" for k, v in dropped.items()))
+    return values

@@ -9,7 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from genpas.cli.app import app, invocation
-from genpas.cli.common import ConfigData, progress_text, split_list, strategy_names, with_data_flags
+from genpas.cli.common import (
+    ConfigData,
+    job_config_values,
+    progress_text,
+    split_list,
+    strategy_names,
+    with_data_flags,
+)
 from genpas.errors import GenpasError
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
@@ -92,7 +99,7 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
 
     if (epochs is not None and epochs < 1) or (patience is not None and patience < 1):
         raise GenpasError("need --epochs >= 1 and --patience >= 1")
-    values = TrainConfig.yaml_values(config) if config is not None else {}
+    values = job_config_values(config)  # its strategy is each run's, set by the command
     # A flag given overrides the config; one left out keeps the config's value (named by file and key), else the
     # default.
     if model is not None and model not in ("sasrec", "hstu", "tiger"):

@@ -18,6 +18,7 @@ from genpas.cli.common import (
     TimeCol,
     UserCol,
     data_fields,
+    job_config_values,
     on_command_line,
     progress_text,
 )
@@ -64,7 +65,7 @@ def search_cmd(
     from genpas.search.run_store import LeftToOthers
     from genpas.train.config import TrainConfig
 
-    values = TrainConfig.yaml_values(config) if config is not None else {}
+    values = job_config_values(config)  # its strategy is each run's, set by the command
     if model is not None and model not in ("sasrec", "hstu", "tiger"):
         raise GenpasError(f"unknown model {model!r} for search; use sasrec, hstu or tiger")
     if top_k < 1:

@@ -25,6 +25,7 @@ from genpas.cli.common import (
     TimeCol,
     UserCol,
     data_fields,
+    job_config_values,
     on_command_line,
     strategy_names,
     write_json_atomic,
@@ -173,11 +174,12 @@ def train_cmd(
 
     values = dict(locals())
     values["transform"] = tuple(transform or ())
-    base = TrainConfig.yaml_values(config) if config is not None else {}
+    base, source = (TrainConfig.yaml_values(config) if config is not None else {}), str(config or "options")
     if resume and config is None and (out / "config.yaml").exists():
         base = locate_data(out, TrainConfig.from_run(out / "config.yaml")).to_dict()  # trained from elsewhere?
+        source = str(out / "config.yaml")
     given = explicit_options(ctx, values)
-    cfg = TrainConfig.overridden(base, given, str(config or "options"))
+    cfg = TrainConfig.overridden(base, given, source)
     check_applies(given, cfg.model)
     from genpas.outputs import data_inputs, output_dir
 
@@ -219,7 +221,7 @@ def evaluate_cmd(
                             "data, or a protocol it did not report), so ranks.npz does not take them", run,
                             ", ".join(refused))
     except OSError as exc:  # a read-only run directory: the metrics are still printed below
-        log.warning("cannot write into %s (%s)", run, exc.strerror or exc)
+        log.warning("%s: %s", exc.filename or run, exc.strerror or exc)
     typer.echo(json.dumps({split: {k: v for k, v in m.items() if k != "groups"} for split, m in result.items()}))
 
 
@@ -296,7 +298,7 @@ def run_cmd(
     from genpas.search.compare import LINEUP, compare
 
     names = list(strategy_names(strategies, LINEUP))
-    values = TrainConfig.yaml_values(config) if config is not None else {}
+    values = job_config_values(config)  # its strategy is each run's, set by the job's lineup
     # a flag left out keeps the config's value (named by file and key), else the default
     given = {**({} if data is None else {"data": data}),
              **data_fields(fmt, user_col, item_col, time_col, min_user_count, min_item_count, ctx),

@@ -66,7 +66,7 @@ def source_files(source: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        if (path / "manifest.json").is_file() or (path / "offsets.npy").is_file():
+        if (path / "offsets.npy").is_file():  # a store's (a raw data folder may ship a manifest.json)
             raise GenpasError(f"{path}: a store that `genpas prepare` wrote, not interaction files; every command "
                               "takes it as --data as it is (to prepare again, give the files it was prepared from)")
         files = sorted(p for p in path.rglob("*") if p.is_file() and _stem_ext(p) in SCANNABLE)

@@ -21,8 +21,8 @@ def models_section(results: list[dict]) -> list[str]:
     by_model = {r["config"]["model"]: r for r in results}
     lines = ["## Models compared", "",
              "The strategies experiment of each model, on the same split, seeds and evaluation protocol, each model "
-             "with its own options (its maximum length among them: see its section below). The difference to SASRec is paired by seed: mean ± "
-             "standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
+             "with its own options (its maximum length among them: see its section below). The difference to SASRec "
+             "is paired by seed: mean ± standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
              "standard errors and at least 3 seeds.", "",
              "| model | strategy | seeds | valid ndcg@10 | test ndcg@10 | test recall@10 | vs SASRec (test ndcg@10) "
              "| mean optimizer steps | device |", "|---" * 9 + "|"]

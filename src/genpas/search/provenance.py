@@ -29,7 +29,8 @@ def precision_text(cfg: dict, devices=(), resolved=()) -> str:
     """How runs' arithmetic ran: their `precision` (results from before the option trained as `auto` does); `auto`
     as every run records it resolved (`resolved`, fp32 or bf16 per run), else as the `devices` they ran on suggest
     (bf16 autocast on CUDA, float32 elsewhere)."""
-    chosen, devices = cfg.get("precision", "auto"), [d for d in devices if d]
+    chosen = cfg.get("precision", "auto")
+    devices = [d for d in devices if d and str(d).split(":")[0] in ("cpu", "cuda", "mps")]  # not unknown or none
     if chosen == "auto" and resolved and None not in resolved and len(set(resolved)) == 1:
         chosen = resolved[0]
     elif chosen == "auto" and devices:

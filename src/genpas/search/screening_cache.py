@@ -92,4 +92,4 @@ def write(path: Path, facts: dict, rows: list[dict], seconds: float) -> None:
     try:
         write_text(path, json.dumps(json_safe({"facts": facts, "rows": rows, "seconds": seconds})) + "\n")
     except OSError as exc:
-        log.warning("cannot keep the screening in %s (%s); later processes will screen again", path, exc)
+        log.warning("cannot keep the screening, %s: %s; later processes will screen again", path, exc.strerror or exc)

@@ -62,7 +62,7 @@ def _cached_array(kind: str, key: str, compute, problem=lambda array: None) -> n
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, value, allow_pickle=False)
     except OSError as exc:  # a read-only cache must not stop the work
-        log.warning("cannot cache %s: %s", kind, exc)
+        log.warning("%s not cached: %s: %s", kind, exc.filename or path, exc.strerror or exc)
     return value
 
 
