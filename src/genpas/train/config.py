@@ -13,16 +13,27 @@ import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 from genpas.augment.strategy import spelled
 from genpas.errors import GenpasError, OptionError
+from genpas.train.config_file import read_mapping
 from genpas.train.strategy_check import strategy_error
 
 log = logging.getLogger(__name__)
 _READING_A_RUN = contextvars.ContextVar("reading_a_run", default=False)  # from_run: consistency() only warns
-_ORIGIN = contextvars.ContextVar("origin", default=None)  # from_dict: (source, keys the user set, keys its file set)
+
+
+class Origin(NamedTuple):
+    """Where the values of the config being built came from (from_dict): errors name each option by it."""
+    source: str  # the config file (or "options")
+    given: set  # the keys the user set, by a flag or the file (the rest are defaults)
+    from_file: set  # the keys the file set
+
+
+_ORIGIN: contextvars.ContextVar[Origin | None] = contextvars.ContextVar("origin", default=None)
 MAX_SIZE = 10**6  # the largest width, length, batch or count of codes a config may name
 
 
@@ -134,17 +145,22 @@ class TrainConfig:
     def _given(self, name: str) -> bool:
         """Whether the user set option `name` (by a flag or a config file's key), not left it to its default."""
         origin = _ORIGIN.get()
-        return origin is None or name in origin[1]
+        return origin is None or name in origin.given
+
+    def _by_flag(self, name: str) -> bool:
+        """Whether an error about option `name` names it by its flag (else from_dict names it by file and key)."""
+        origin = _ORIGIN.get()
+        return origin is None or name not in origin.from_file
 
     def _ref(self, name: str, about: str) -> str:
         """Option `name` and its value, as an error about option `about` names it: by its flag where a flag set it, by
         its key where the config file that set `about` set it too, by file and key, or as the default."""
         value, origin = getattr(self, name), _ORIGIN.get()
-        if origin is None or (name in origin[1] and name not in origin[2]):
+        if origin is None or (name in origin.given and name not in origin.from_file):
             return f"{self.flag(name)} ({value})"
         if not self._given(name):
             return f"{name} ({value}, the default)"
-        return f"{name} ({value})" if about in origin[2] else f"{name} ({value}, in {origin[0]})"
+        return f"{name} ({value})" if about in origin.from_file else f"{name} ({value}, in {origin.source})"
 
     def validate(self) -> None:
         """Every option in its range before any work starts: one GenpasError naming the flag, the value and the
@@ -263,7 +279,7 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise GenpasError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
-        token = _ORIGIN.set((source, set(values) - set(unset), set(from_file)))
+        token = _ORIGIN.set(Origin(source, set(values) - set(unset), set(from_file)))
         try:
             return cls(**values)
         except OptionError as exc:
@@ -308,7 +324,7 @@ class TrainConfig:
             cfg = cls.from_dict({**LEGACY, **values}, str(path), from_file={f.name for f in fields(cls)})
         finally:
             _READING_A_RUN.reset(token)
-        token = _ORIGIN.set((str(path), set(values), {f.name for f in fields(cls)}))
+        token = _ORIGIN.set(Origin(str(path), set(values), {f.name for f in fields(cls)}))
         try:
             cfg.consistency()
         except OptionError as exc:
@@ -320,45 +336,7 @@ class TrainConfig:
     @classmethod
     def yaml_values(cls, path: Path) -> dict:
         """The options a YAML file sets (validated by from_dict when used)."""
-        path = Path(path)
-        if not path.exists():
-            raise GenpasError(f"{path}: no such config file")
-        if not path.is_file():
-            raise GenpasError(f"{path}: not a file; give a YAML config file")
-        try:
-            values = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-        except UnicodeDecodeError:
-            raise GenpasError(f"{path}: not UTF-8 text; a config is a YAML file") from None
-        except OSError as exc:
-            raise GenpasError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark is not None else ""
-            problem = getattr(exc, "problem", None)
-            detail = f" ({problem})" if problem and problem.startswith("duplicate key") else ""
-            raise GenpasError(f"{path}: {where}invalid YAML{detail}") from None
-        if values is None:  # an empty file sets nothing
-            return {}
-        if not isinstance(values, dict):  # [] and false too
-            raise GenpasError(f"{path}: expected a mapping of option: value")
-        return values
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice in one mapping (plain YAML keeps the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-            except TypeError:  # an unhashable key: the base class says so
-                break
-            if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        return read_mapping(path)
 
 
 # Options added after runs were first written, with the value that reproduces every run written before them (before

@@ -18,7 +18,7 @@ def strategy_error(cfg, clashes: bool) -> OptionError | None:
         if (exc.kind in ("preset", "missing")) != clashes:
             return None
         if exc.kind == "missing":  # the strategy was set (the default is a preset): its biases named as it was
-            by_flag = _by_flag("strategy")
+            by_flag = cfg._by_flag("strategy")
             every, missing = [_named(cfg, n, by_flag) for n in BIASES], [_named(cfg, n, by_flag) for n in exc.biases]
             unset = "none is set" if len(missing) == 3 else \
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
@@ -26,22 +26,13 @@ def strategy_error(cfg, clashes: bool) -> OptionError | None:
         if exc.kind == "preset":
             if not cfg._given("strategy"):  # the preset is the default: the bias the user set is at fault
                 bias = exc.biases[0]
-                return cfg._bad(bias, f"applies to {_named(cfg, 'strategy', _by_flag(bias))} genpas only, got "
+                return cfg._bad(bias, f"applies to {_named(cfg, 'strategy', cfg._by_flag(bias))} genpas only, got "
                                       f"{cfg._ref('strategy', bias)}, a preset")
             given = ", ".join(cfg._ref(n, "strategy") for n in exc.biases)
             return cfg._bad("strategy", f"{cfg.strategy} is a preset: drop {given}, or choose "
-                                        f"{_named(cfg, 'strategy', _by_flag('strategy'))} genpas")
+                                        f"{_named(cfg, 'strategy', cfg._by_flag('strategy'))} genpas")
         return cfg._bad(exc.option, exc.reason)
     return None
-
-
-def _by_flag(name: str) -> bool:
-    """Whether an error about option `name` names it by its flag (else TrainConfig.from_dict names it by file and
-    key)."""
-    from genpas.train.config import _ORIGIN
-
-    origin = _ORIGIN.get()
-    return origin is None or name not in origin[2]
 
 
 def _named(cfg, name: str, by_flag: bool) -> str:
