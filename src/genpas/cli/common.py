@@ -158,11 +158,12 @@ def job_config_values(config: Path | None) -> dict:
     """A --config's values for a command that sets every run's strategy itself (search, experiment, run): the file's
     strategy and biases are not used (as before these were checked with the other options), and a warning says so
     where they ask for anything but the default MT."""
+    from genpas.augment.strategy import BIASES
     from genpas.train.config import TrainConfig
 
     values = TrainConfig.yaml_values(config) if config is not None else {}
-    dropped = {key: values.pop(key) for key in ("strategy", "alpha", "beta", "gamma") if key in values}
-    if dropped.get("strategy", "mt") != "mt" or any(dropped.get(b) is not None for b in ("alpha", "beta", "gamma")):
+    dropped = {key: values.pop(key) for key in ("strategy", *BIASES) if key in values}
+    if dropped.get("strategy", "mt") != "mt" or any(dropped.get(b) is not None for b in BIASES):
         log.warning("%s: %s not used: this command sets the strategy of every run it trains", config,
                     ", ".join(f"{k}: {v}" for k, v in dropped.items()))
     return values
