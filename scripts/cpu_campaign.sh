@@ -18,19 +18,21 @@
 #   2. the long-tail table of LT, MT and the pick over seeds 0 and 1 (needs the search's search.json: skipped until
 #      it exists): the runs of the search and of the pick against MT, and LT's seed 1 (LT ends within about 30
 #      epochs);
-#   3. TIGER MT and 4. TIGER MT and the pick, seed 0 (3 starts before the search ends; 4 reuses its run and writes
-#      the table of both), at most TIGER_EPOCHS epochs (default 20) with patience
+#   3. SASRec MT and the pick over seeds 0, 1 and 2 (the protocol's 3 seeds; the verdict needs them, so they come
+#      before TIGER's second seed). Seeds 0 and 1 are finished, and their table, written by the pick-against-MT
+#      command this queue held before, stays committed until this one replaces it: no other command writes
+#      strategies.json, so no lane puts the two-seed table back;
+#   4. TIGER MT and the pick over seeds 0 and 1, at most TIGER_EPOCHS epochs (default 20) with patience
 #      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
-#      configurations and in the report; both strategies get the same bound (equal compute);
-#   5. SASRec MT and the pick over seeds 0, 1 and 2 (the protocol's 3 seeds; seeds 0 and 1 are finished, and their
-#      table, written by the pick-against-MT command this queue held before, stays committed until this one
-#      replaces it: no other command writes strategies.json, so no lane puts the two-seed table back);
-#   6. HSTU MT over seeds 0 and 1.
+#      configurations and in the report; both strategies get the same bound (equal compute). Seed 0 of both is
+#      finished; its one-seed table stays committed until this command's two-seed table replaces it (the command that
+#      trained TIGER MT before the search had picked left the queue, so no lane writes an MT-only table over it);
+#   5. HSTU MT over seeds 0 and 1.
 # With LEADER=ALPHA,BETA,GAMMA set (the setting leading the search so far, e.g. LEADER=0,1,1), a command after the
 # search trains MT and that setting over seeds 0 and 1 before the search has picked: its seed 0 is the search's own
-# run, so only seed 1 is new, and if the search picks that setting, command 5 finds those runs finished. The command
-# leaves the queue once the search has picked (so its table never overwrites command 5's); if another setting
-# overtakes the leader, command 5 trains the pick, and the leader's runs stay in the run store. LEADER reaches the
+# run, so only seed 1 is new, and if the search picks that setting, command 3 finds those runs finished. The command
+# leaves the queue once the search has picked (so its table never overwrites command 3's); if another setting
+# overtakes the leader, command 3 trains the pick, and the leader's runs stay in the run store. LEADER reaches the
 # lanes a start starts; running lanes keep the queue they started with (stop, then start, to change it).
 # TIGER needs the `text` extra (pip install -e '.[text]') for its semantic ids from the items' titles and genres.
 set -uo pipefail
@@ -53,14 +55,11 @@ queue() {  # one command per line, its words tab-separated
     fi
     printf '%s\t' experiment long-tail --config configs/sasrec-ml1m.yaml --search "$PICK" --seeds 0,1 "${SHARED[@]}"
     echo
-    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt --seeds 0 "${TIGER_BOUND[@]}" \
-        "${SHARED[@]}"
-    echo
-    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt,genpas --search "$PICK" \
-        --seeds 0 "${TIGER_BOUND[@]}" "${SHARED[@]}"
-    echo
     printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1,2 "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt,genpas --search "$PICK" \
+        --seeds 0,1 "${TIGER_BOUND[@]}" "${SHARED[@]}"
     echo
     printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt --seeds 0,1 "${SHARED[@]}"
     echo
