@@ -86,7 +86,7 @@ lane() {  # repeat the queue until every command has written its results (or fai
                 [ "${failures[$i]}" -lt 2 ] && pending=1
             else
                 failures[$i]=0
-                grep -q '^wrote ' <<< "$out" || pending=1  # runs left to other lanes
+                grep -qE '^(wrote |unchanged: )' <<< "$out" || pending=1  # runs left to other lanes
             fi
         done < <(queue)
         if [ "$pending" -eq 0 ]; then

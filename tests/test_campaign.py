@@ -170,8 +170,11 @@ def test_cli_plan_and_share(settings, tmp_path, capsys):
     assert code == 2 and "give only one of --plan and --share" in out.err
     code, out = cli("--no-wait")
     assert code == 2 and "--no-wait applies only with --share" in out.err
+    (tmp_path / "exp" / "strategies.json").unlink()
     code, out = cli("--share", "--no-wait")  # every run finished: the result is written
-    assert code == 0 and "wrote" in out.out
+    assert code == 0 and "wrote" in out.out and (tmp_path / "exp" / "strategies.json").is_file()
+    code, out = cli("--share", "--no-wait")  # and written once: a rerun finds it unchanged
+    assert code == 0 and "unchanged: " in out.out
 
 
 def test_the_ledger_append_is_locked(tmp_path):
@@ -236,6 +239,7 @@ case "$*" in
   *tiger*) echo "error: the text extra is not installed" >&2; exit 2 ;;
   *hstu*) if [ -f {tmp_path}/hstu-once ]; then echo "wrote strategies-hstu.json"; else touch {tmp_path}/hstu-once
           echo "1 run(s) left to the processes training them (mt-x)"; fi ;;
+  *long-tail*) echo "unchanged: long-tail.json and its report (every run was finished already)" ;;
   *) echo "wrote strategies.json" ;;
 esac
 """)

@@ -101,6 +101,16 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert tail["run_precisions"] == ["fp32"] * 6 and tail["run_devices"] == ["cpu"] * 6
     assert "float32, at most" in (tiny / "exp" / "long-tail.md").read_text()
     assert "Devices: cpu (6 runs)." in (tiny / "exp" / "long-tail.md").read_text()
+    # Run again over its finished runs (with progress on, which changes no run), it rewrites nothing; a report
+    # missing beside the unchanged JSON is drawn again from the file's own result.
+    files = {f: (tiny / "exp" / f).read_bytes() for f in ("long-tail.json", "long-tail.md", "long-tail.png")}
+    stamps = {f: (tiny / "exp" / f).stat().st_mtime_ns for f in files}
+    (tiny / "exp" / "long-tail.md").unlink()
+    code, out = _run(["experiment", "long-tail", *[a for a in common if a != "--no-progress"], "--seeds", "0,1"],
+                     capsys)
+    assert code == 0 and f"unchanged: {tiny / 'exp' / 'long-tail.json'} and its report" in out.out
+    assert {f: (tiny / "exp" / f).read_bytes() for f in files} == files
+    assert all((tiny / "exp" / f).stat().st_mtime_ns == stamps[f] for f in ("long-tail.json", "long-tail.png"))
 
     code, _ = _run(["experiment", "data-efficiency", *common, "--fractions", "0.1,1"], capsys)
     assert code == 0

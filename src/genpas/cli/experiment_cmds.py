@@ -155,9 +155,12 @@ def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) 
     except LeftToOthers as left:
         typer.echo(str(left))
         return
-    path = save(result, out)
+    path, changed = save(result, out)
     typer.echo("\n".join(TABLES[result["experiment"]](result)))
-    typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
+    if changed:
+        typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
+    else:
+        typer.echo(f"unchanged: {path} and its report (every run was finished already; the results are the same)")
 
 
 @experiment_app.command("strategies")

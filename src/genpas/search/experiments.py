@@ -280,17 +280,52 @@ def result_name(result: dict) -> str:
     return result["experiment"] if model == "sasrec" else f"{result['experiment']}-{model}"
 
 
-def save(result: dict, out: Path) -> Path:
-    """DIR/<experiment>[-<model>].json, .md and .png (see experiment_report.py)."""
+# What a rerun over finished runs changes without changing the result: the command's own time and words, and the
+# options that never change a run (run_store.NOT_IN_KEY).
+VOLATILE = ("command", "wall_seconds")
+
+
+def _unchanged(result: dict, path: Path) -> dict | None:
+    """The result already at `path` when it differs from `result` only in VOLATILE fields, else None."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+    def lasting(r):
+        if not isinstance(r, dict) or not isinstance(r.get("config"), dict):
+            return None
+        return {**{k: v for k, v in r.items() if k not in VOLATILE},
+                "config": {k: v for k, v in r["config"].items() if k not in NOT_IN_KEY}}
+
+    return old if lasting(old) is not None and lasting(old) == lasting(json.loads(json.dumps(result))) else None
+
+
+def save(result: dict, out: Path) -> tuple[Path, bool]:
+    """DIR/<experiment>[-<model>].json, .md and .png (see experiment_report.py), and whether the JSON changed.
+
+    A rerun whose result differs from the file's only in VOLATILE fields (every run finished before) leaves the
+    files as they are, so a finished experiment is not rewritten by each pass of a campaign; a report or plot
+    missing beside it is drawn again."""
     from genpas.search.experiment_plots import curves_plot, experiment_plot
     from genpas.search.experiment_report import experiment_markdown
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = result_name(result)
-    write_text(out / f"{name}.json", json.dumps(result, indent=2) + "\n")
-    write_text(out / f"{name}.md", experiment_markdown(result, f"{name}.png"))
-    experiment_plot(result, out / f"{name}.png")
+    path = out / f"{name}.json"
+    old = _unchanged(result, path) if path.is_file() else None
+    if old is None:
+        write_text(path, json.dumps(result, indent=2) + "\n")
+    result = old or result
+    markdown = experiment_markdown(result, f"{name}.png")
+    md = out / f"{name}.md"
+    if old is None or not md.is_file() or md.read_text() != markdown:
+        write_text(md, markdown)
+    plots = [(experiment_plot, out / f"{name}.png")]
     if result["experiment"] == "strategies":
-        curves_plot(result, out / f"{name}-curves.png")
-    return out / f"{name}.json"
+        plots.append((curves_plot, out / f"{name}-curves.png"))
+    for draw, target in plots:
+        if old is None or not target.is_file():
+            draw(result, target)
+    return path, old is None
