@@ -27,7 +27,8 @@
 #      configurations and in the report; both strategies get the same bound (equal compute). Seed 0 of both is
 #      finished; its one-seed table stays committed until this command's two-seed table replaces it (the command that
 #      trained TIGER MT before the search had picked left the queue, so no lane writes an MT-only table over it);
-#   5. HSTU MT over seeds 0 and 1.
+#   5. HSTU MT and the pick over seeds 0 and 1 (MT's seed 0 is finished, at the 200-epoch bound; about 7 hours a
+#      run on one thread here).
 # With LEADER=ALPHA,BETA,GAMMA set (the setting leading the search so far, e.g. LEADER=0,1,1), a command after the
 # search trains MT and that setting over seeds 0 and 1 before the search has picked: its seed 0 is the search's own
 # run, so only seed 1 is new, and if the search picks that setting, command 3 finds those runs finished. The command
@@ -61,7 +62,8 @@ queue() {  # one command per line, its words tab-separated
     printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1 "${TIGER_BOUND[@]}" "${SHARED[@]}"
     echo
-    printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt --seeds 0,1 "${SHARED[@]}"
+    printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt,genpas --search "$PICK" \
+        --seeds 0,1 "${SHARED[@]}"
     echo
 }
 

@@ -212,6 +212,7 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     tiger = [line for line in queue if "tiger" in line]
     assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
     assert len(tiger) == 1 and "--strategies mt,genpas" in tiger[0]  # one writer of strategies-tiger.json
+    assert "--strategies mt,genpas --search docs/results/ml-1m/search.json --seeds 0,1 " in queue[-1]  # HSTU
     bad = subprocess.run(["bash", str(script), "start", "0"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and bad.stderr == "LANES must be a positive whole number, got '0'\n"
