@@ -84,6 +84,13 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     # User by user, per seed, from the runs' ranks.npz: the mean is exactly that seed's difference of the metrics.
     by_user = result["genpas_vs_by_user"]
     assert set(by_user) == {"mt", "sw", "lt"} and [s["seed"] for s in by_user["mt"]] == [0, 1]
+    # Steps to each baseline's quality, from the runs' curves as the result keeps them.
+    quality = result["genpas_quality_steps"]["mt"]
+    for i, seed in enumerate(quality["seeds"]):
+        level = 0.98 * max(score for _, score in result["strategies"]["mt"]["curves"][i])
+        assert seed["seed"] == i and seed["level"] == pytest.approx(level)
+        assert seed["baseline_steps"] == next(s for s, v in result["strategies"]["mt"]["curves"][i] if v >= level)
+    assert "Optimizer steps to MT's quality (98 % of MT's best" in (tiny / "exp" / "strategies.md").read_text()
     for i, seed in enumerate(by_user["mt"]):
         expected = (result["strategies"]["genpas"]["test"]["ndcg@10"]["values"][i]
                     - result["strategies"]["mt"]["test"]["ndcg@10"]["values"][i])
@@ -405,3 +412,26 @@ def test_devices_that_say_nothing_do_not_decide_the_precision_of_a_report():
     assert precision_text(auto, ["cuda:0"]) == "bf16 autocast" and precision_text(auto, ["cuda:0", "cpu"]).endswith(
         "elsewhere")
     assert precision_text(auto, ["unknown"], ["fp32"]) == "float32"  # a run's recorded precision decides first
+
+
+def test_steps_to_the_baselines_quality_seed_by_seed():
+    from genpas.search.quality_steps import quality_sentence, quality_steps
+
+    base = [[[10, 0.10], [20, 0.20], [30, 0.50], [40, 0.49]],   # best 0.50: level 0.49, first reached at 30 steps
+            [[10, 0.30], [20, 0.40]]]                            # best 0.40: level 0.392, at 20
+    mine = [[[10, 0.20], [20, 0.49], [30, 0.60]],               # reaches 0.49 at 20: 2/3 of the baseline's steps
+            [[10, 0.39], [20, 0.391]]]                           # never reaches 0.392 in its 20 steps
+    found = quality_steps(mine, base, [3, 7])
+    assert found["seeds"][0] == {"seed": 3, "level": pytest.approx(0.49), "genpas_steps": 20, "baseline_steps": 30,
+                                 "genpas_steps_run": 30, "ratio": pytest.approx(2 / 3)}
+    assert found["seeds"][1]["genpas_steps"] is None and found["seeds"][1]["baseline_steps"] == 20
+    assert found["ratio"] == {"mean": pytest.approx(2 / 3), "standard_error": None, "seeds": 1}
+    sentence = quality_sentence(found, "MT")
+    assert "seed 3 GenPAS 20 against MT 30; seed 7 GenPAS not reached in its 20 steps, MT 20" in sentence
+    assert "0.67 of MT's optimizer steps (one seed, the only one of 2 where it got there)" in sentence
+
+    two = quality_steps([mine[0], [[5, 0.4]]], base, [0, 1])  # ratios 2/3 and 5/20: mean ± se over the seeds
+    assert two["ratio"]["mean"] == pytest.approx((2 / 3 + 0.25) / 2)
+    assert two["ratio"]["standard_error"] == pytest.approx(abs(2 / 3 - 0.25) / 2)
+    assert quality_steps([[]], [[[1, 0.5]]], [0])["seeds"] == [None] and "no run keeps" in quality_sentence(
+        quality_steps([[]], [[[1, 0.5]]], [0]), "MT")

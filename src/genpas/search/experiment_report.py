@@ -17,6 +17,7 @@ from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.provenance import precision_text, provenance
 from genpas.search.published import published_section, single_run
+from genpas.search.quality_steps import quality_sentence, quality_steps
 from genpas.search.report import save_figure
 from genpas.search.result_files import json_object, load_results, load_search
 from genpas.search.screening_study import screening_summary, screening_table
@@ -84,7 +85,15 @@ def _strategies_table(result: dict) -> list[str]:
                                                          metric, split, labels[base]))
         for base, seeds in result.get("genpas_vs_by_user", {}).items():
             lines.append("- " + by_user_sentence(seeds, labels[base], result["seeds"]))
+        lines += ["- " + quality_sentence(_quality(result, base), labels[base]) for base in versus]
     return lines
+
+
+def _quality(result: dict, base: str) -> dict:
+    """GenPAS's steps to the baseline's quality as the file has them, or from its curves (files written before)."""
+    found = result.get("genpas_quality_steps", {}).get(base)
+    rows = result["strategies"]
+    return found or quality_steps(rows["genpas"]["curves"], rows[base]["curves"], result["seeds"])
 
 
 def _best_epochs(row: dict) -> str:
@@ -282,6 +291,8 @@ def _summary(result: dict) -> list[str]:
                                                  rows[base]["label"]))
     for base, seeds in result.get("genpas_vs_by_user", {}).items():
         lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
+    if "mt" in versus:
+        lines.append("- " + quality_sentence(_quality(result, "mt"), rows["mt"]["label"]))
     return lines + [""]
 
 

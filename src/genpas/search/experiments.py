@@ -33,6 +33,7 @@ from genpas.augment import make_strategy
 from genpas.augment.strategy import NO_BIASES
 from genpas.errors import GenpasError
 from genpas.search.compare import DEFAULT_GENPAS
+from genpas.search.quality_steps import quality_steps
 from genpas.search.run_store import (  # noqa: F401 (re-exported)
     HSTU_ONLY,
     METRICS,
@@ -182,6 +183,9 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
             result["genpas_vs_mt"] = result["genpas_vs"]["mt"]
         result["genpas_vs_by_user"] = {
             base: by_user(store.root, records_of["genpas"], records_of[base], settings.base.exclude_history)
+            for base in result["genpas_vs"]}
+        result["genpas_quality_steps"] = {  # how fast GenPAS reaches each baseline's quality (quality_steps.py)
+            base: quality_steps(rows["genpas"]["curves"], rows[base]["curves"], list(settings.seeds))
             for base in result["genpas_vs"]}
     return result
 
