@@ -68,13 +68,13 @@ queue() {  # one command per line, its words tab-separated
 }
 
 lane() {  # repeat the queue until every command has written its results (or failed twice in a row)
-    local -A failures=()
+    local -A failures=()  # by the command's words: the queue changes once the search has picked (LEADER)
     while true; do
-        local pending=0 i=0
+        local pending=0
         while IFS=$'\t' read -r -a cmd; do
-            i=$((i + 1))
             [ "${#cmd[@]}" -gt 0 ] || continue
-            [ "${failures[$i]:-0}" -ge 2 ] && continue  # given up: its error is in the log
+            local key="${cmd[*]}"
+            [ "${failures[$key]:-0}" -ge 2 ] && continue  # given up: its error is in the log
             if [[ " ${cmd[*]} " == *" $PICK "* ]] && [ ! -f "$PICK" ]; then
                 pending=1  # waits for the search's pick
                 continue
@@ -83,11 +83,11 @@ lane() {  # repeat the queue until every command has written its results (or fai
             out=$(set -o pipefail; OMP_NUM_THREADS=1 genpas "${cmd[@]}" 2>&1 | tee -a /dev/stderr)  # logged as it comes
             rc=$?
             if [ "$rc" -ne 0 ]; then
-                failures[$i]=$((${failures[$i]:-0} + 1))
-                [ "${failures[$i]}" -ge 2 ] && echo "== giving up on command $i: it failed twice in a row (exit $rc)"
-                [ "${failures[$i]}" -lt 2 ] && pending=1
+                failures[$key]=$((${failures[$key]:-0} + 1))
+                [ "${failures[$key]}" -ge 2 ] && echo "== giving up on genpas ${cmd[*]}: it failed twice in a row (exit $rc)"
+                [ "${failures[$key]}" -lt 2 ] && pending=1
             else
-                failures[$i]=0
+                failures[$key]=0
                 grep -qE '^(wrote |unchanged: )' <<< "$out" || pending=1  # runs left to other lanes
             fi
         done < <(queue)

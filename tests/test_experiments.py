@@ -108,16 +108,29 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert tail["run_precisions"] == ["fp32"] * 6 and tail["run_devices"] == ["cpu"] * 6
     assert "float32, at most" in (tiny / "exp" / "long-tail.md").read_text()
     assert "Devices: cpu (6 runs)." in (tiny / "exp" / "long-tail.md").read_text()
-    # Run again over its finished runs (with progress on, which changes no run), it rewrites nothing; a report
-    # missing beside the unchanged JSON is drawn again from the file's own result.
-    files = {f: (tiny / "exp" / f).read_bytes() for f in ("long-tail.json", "long-tail.md", "long-tail.png")}
-    stamps = {f: (tiny / "exp" / f).stat().st_mtime_ns for f in files}
-    (tiny / "exp" / "long-tail.md").unlink()
-    code, out = _run(["experiment", "long-tail", *[a for a in common if a != "--no-progress"], "--seeds", "0,1"],
-                     capsys)
-    assert code == 0 and f"unchanged: {tiny / 'exp' / 'long-tail.json'} and its report" in out.out
-    assert {f: (tiny / "exp" / f).read_bytes() for f in files} == files
-    assert all((tiny / "exp" / f).stat().st_mtime_ns == stamps[f] for f in ("long-tail.json", "long-tail.png"))
+    # Run again over its finished runs (with progress on, which changes no run), it rewrites nothing: the same files
+    # (an atomic write would replace them) and bytes.
+    exp, names = tiny / "exp", ("long-tail.json", "long-tail.md", "long-tail.png")
+    rerun = ["experiment", "long-tail", *[a for a in common if a != "--no-progress"], "--seeds", "0,1"]
+    files = {f: ((exp / f).read_bytes(), (exp / f).stat().st_ino) for f in names}
+    code, out = _run(rerun, capsys)
+    assert code == 0 and out.out.splitlines()[-1] == (f"unchanged: {exp / 'long-tail.json'} (every run was finished "
+                                                      "already and the results are the same)")
+    assert {f: ((exp / f).read_bytes(), (exp / f).stat().st_ino) for f in names} == files
+    # A report missing beside the unchanged JSON is drawn again from the file's own result, with its plot.
+    (exp / "long-tail.md").unlink()
+    code, out = _run(rerun, capsys)
+    assert code == 0 and out.out.splitlines()[-1].endswith(f"; drew again: {exp / 'long-tail.md'}, {exp / 'long-tail.png'}")
+    assert {f: (exp / f).read_bytes() for f in names[:2]} == {f: files[f][0] for f in names[:2]}
+    assert (exp / "long-tail.json").stat().st_ino == files["long-tail.json"][1]
+    # A file whose result differs (here, tampered with) is replaced whole, JSON included.
+    tampered = json.loads((exp / "long-tail.json").read_text()) | {"seeds": [7]}
+    (exp / "long-tail.json").write_text(json.dumps(tampered))
+    before = {f: (exp / f).stat().st_ino for f in names}  # each replacement is made while the file it replaces exists
+    code, out = _run(rerun, capsys)
+    assert code == 0 and out.out.splitlines()[-1] == "wrote " + ", ".join(str(exp / f) for f in names)
+    assert json.loads((exp / "long-tail.json").read_text())["seeds"] == [0, 1]
+    assert all((exp / f).stat().st_ino != before[f] for f in names)
 
     code, _ = _run(["experiment", "data-efficiency", *common, "--fractions", "0.1,1"], capsys)
     assert code == 0

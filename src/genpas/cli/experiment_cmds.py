@@ -155,12 +155,13 @@ def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) 
     except LeftToOthers as left:
         typer.echo(str(left))
         return
-    path, changed = save(result, out)
+    path, written = save(result, out)
     typer.echo("\n".join(TABLES[result["experiment"]](result)))
-    if changed:
-        typer.echo(f"wrote {path}, {path.with_suffix('.md')}, {path.with_suffix('.png')}")
+    if path in written:
+        typer.echo(f"wrote {', '.join(str(p) for p in written)}")
     else:
-        typer.echo(f"unchanged: {path} and its report (every run was finished already; the results are the same)")
+        again = f"; drew again: {', '.join(str(p) for p in written)}" if written else ""
+        typer.echo(f"unchanged: {path} (every run was finished already and the results are the same){again}")
 
 
 @experiment_app.command("strategies")

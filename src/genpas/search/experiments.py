@@ -284,52 +284,61 @@ def result_name(result: dict) -> str:
     return result["experiment"] if model == "sasrec" else f"{result['experiment']}-{model}"
 
 
-# What a rerun over finished runs changes without changing the result: the command's own time and words, and the
-# options that never change a run (run_store.NOT_IN_KEY).
+# What a rerun over finished runs may change without changing its result: the command's own time and words. The
+# options that never change a run (run_store.NOT_IN_KEY) are left out of the comparison too (_lasting).
 VOLATILE = ("command", "wall_seconds")
 
 
+def _lasting(result) -> dict | None:
+    """What of a result a rerun over the same finished runs must reproduce (None: not a result)."""
+    if not isinstance(result, dict) or not isinstance(result.get("config"), dict):
+        return None
+    return {**{k: v for k, v in result.items() if k not in VOLATILE},
+            "config": {k: v for k, v in result["config"].items() if k not in NOT_IN_KEY}}
+
+
 def _unchanged(result: dict, path: Path) -> dict | None:
-    """The result already at `path` when it differs from `result` only in VOLATILE fields, else None."""
+    """The result already at `path` when it differs from `result` only in VOLATILE fields, else None. Both sides
+    are compared as JSON reads them (tuples as lists; a NaN, which equals nothing, makes the results differ)."""
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-    def lasting(r):
-        if not isinstance(r, dict) or not isinstance(r.get("config"), dict):
-            return None
-        return {**{k: v for k, v in r.items() if k not in VOLATILE},
-                "config": {k: v for k, v in r["config"].items() if k not in NOT_IN_KEY}}
-
-    return old if lasting(old) is not None and lasting(old) == lasting(json.loads(json.dumps(result))) else None
+    kept = _lasting(old)
+    return old if kept is not None and kept == _lasting(json.loads(json.dumps(result))) else None
 
 
-def save(result: dict, out: Path) -> tuple[Path, bool]:
-    """DIR/<experiment>[-<model>].json, .md and .png (see experiment_report.py), and whether the JSON changed.
+def save(result: dict, out: Path) -> tuple[Path, list[Path]]:
+    """DIR/<experiment>[-<model>].json, .md and .png (see experiment_report.py); returns the JSON's path and the
+    files written.
 
-    A rerun whose result differs from the file's only in VOLATILE fields (every run finished before) leaves the
-    files as they are, so a finished experiment is not rewritten by each pass of a campaign; a report or plot
-    missing beside it is drawn again."""
+    A rerun whose result differs from the file's only in VOLATILE fields (every run finished before) keeps the file's
+    result and writes only what is missing or out of date beside it: the report when its text differs (the report's
+    wording changed), and the plots when they are missing or the report was rewritten. The JSON is written last, so
+    a save cut short leaves the old JSON, and the next save writes everything again."""
     from genpas.search.experiment_plots import curves_plot, experiment_plot
     from genpas.search.experiment_report import experiment_markdown
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = result_name(result)
-    path = out / f"{name}.json"
-    old = _unchanged(result, path) if path.is_file() else None
-    if old is None:
-        write_text(path, json.dumps(result, indent=2) + "\n")
-    result = old or result
+    path, md = out / f"{name}.json", out / f"{name}.md"
+    old = _unchanged(result, path)
+    if old is not None:
+        result = old
     markdown = experiment_markdown(result, f"{name}.png")
-    md = out / f"{name}.md"
+    written = []
     if old is None or not md.is_file() or md.read_text() != markdown:
         write_text(md, markdown)
+        written.append(md)
     plots = [(experiment_plot, out / f"{name}.png")]
     if result["experiment"] == "strategies":
         plots.append((curves_plot, out / f"{name}-curves.png"))
     for draw, target in plots:
-        if old is None or not target.is_file():
+        if old is None or md in written or not target.is_file():
             draw(result, target)
-    return path, old is None
+            written.append(target)
+    if old is None:
+        write_text(path, json.dumps(result, indent=2) + "\n")
+        written.insert(0, path)
+    return path, written
