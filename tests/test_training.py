@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -237,6 +238,15 @@ def test_main_job_on_a_small_log(tmp_path, capsys):
     assert paired["MT"]["difference"] == pytest.approx(g - results["MT"]["test"]["ndcg@10"], abs=1e-12)
     line = next(x for x in out.splitlines() if x.startswith("GenPAS(0.5, 0, 0) - MT: test NDCG@10"))
     assert f"{paired['MT']['difference']:+.4f} ± {paired['MT']['standard_error']:.4f} over the same users" in line
+    assert line in (tmp_path / "res" / "results.md").read_text()
+    # How fast GenPAS reached each other strategy's quality, from the runs' training logs (popularity has none)
+    quality = json.loads((tmp_path / "res" / "results.json").read_text())["genpas_quality_steps"]
+    assert set(quality) == {"LT", "MT", "SW"} and quality["MT"]["seeds"][0]["seed"] == 0
+    mt_curve = [(int(r["optimizer_steps"]), float(r["valid_ndcg@10"]))
+                for r in csv.DictReader(open(tmp_path / "res" / "mt" / "log.csv"))]
+    level = 0.98 * max(v for _, v in mt_curve)
+    assert quality["MT"]["seeds"][0]["baseline_steps"] == next(s for s, v in mt_curve if v >= level)
+    line = next(x for x in out.splitlines() if x.startswith("Optimizer steps to MT's quality"))
     assert line in (tmp_path / "res" / "results.md").read_text()
     (tmp_path / "res" / "lt" / "ranks.npz").write_bytes(b"damaged")  # left out with a warning, the job still ends
     with pytest.raises(SystemExit) as exc:

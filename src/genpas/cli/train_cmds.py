@@ -323,10 +323,11 @@ def run_cmd(
     results = compare(base, out, names, resume=not fresh, on_result=announce)
     typer.echo("")
     typer.echo(format_metrics_table(results))
-    paired = json.loads((out / "results.json").read_text()).get("genpas_vs_by_user", {})
-    if paired:
-        from genpas.search.compare import by_user_lines
+    written = json.loads((out / "results.json").read_text())
+    paired, quality = written.get("genpas_vs_by_user", {}), written.get("genpas_quality_steps", {})
+    if paired or quality:
+        from genpas.search.compare import by_user_lines, quality_lines
 
         genpas = next(label for label in results if label.startswith("GenPAS"))
-        typer.echo("\n" + "\n".join(by_user_lines(paired, genpas)))
+        typer.echo("\n" + "\n".join(by_user_lines(paired, genpas) + quality_lines(quality)))
     typer.echo(f"\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'}")

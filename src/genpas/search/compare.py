@@ -61,8 +61,34 @@ def compare(base: TrainConfig, out: Path, names=tuple(LINEUP), resume: bool = Tr
         results[label], labels[name] = metrics, label
         if on_result is not None:
             on_result(label, metrics)
-    write_report(results, out, base, genpas_by_user(out, labels, results, base.exclude_history))
+    write_report(results, out, base, genpas_by_user(out, labels, results, base.exclude_history),
+                 genpas_quality(out, labels, base.seed))
     return results
+
+
+def genpas_quality(out: Path, labels: dict, seed: int) -> dict:
+    """GenPAS's optimizer steps to every other trained strategy's quality (search/quality_steps.py), from the runs'
+    log.csv: {label: quality_steps of the one seed}. A run whose log cannot be read is left out with a warning."""
+    from genpas.search.quality_steps import quality_steps
+    from genpas.search.run_store import validation_curve
+
+    curves = {}
+    for name in labels:
+        try:
+            curves[name] = validation_curve(out / name / "log.csv")
+        except GenpasError as exc:
+            log.warning("%s; it is left out of the steps to quality", exc)
+    if not curves.get("genpas"):
+        return {}
+    return {labels[name]: quality_steps([curves["genpas"]], [curve], [seed])
+            for name, curve in curves.items() if name != "genpas" and curve}
+
+
+def quality_lines(quality: dict) -> list[str]:
+    """One line per baseline: the optimizer steps GenPAS and it took to the baseline's quality (one seed)."""
+    from genpas.search.quality_steps import quality_sentence
+
+    return [quality_sentence(found, label) for label, found in quality.items()]
 
 
 def genpas_by_user(out: Path, labels: dict, results: dict, exclude_history: bool) -> dict:
@@ -111,19 +137,23 @@ def _finished(path: Path) -> dict | None:
     return metrics if isinstance(metrics, dict) and isinstance(metrics.get("config"), dict) else None
 
 
-def write_report(results: dict, out: Path, base: TrainConfig, by_user: dict | None = None) -> None:
+def write_report(results: dict, out: Path, base: TrainConfig, by_user: dict | None = None,
+                 quality: dict | None = None) -> None:
     from genpas.search.report import bar_chart, markdown_table
 
     out.mkdir(parents=True, exist_ok=True)
     slim = {label: {k: m[k] for k in ("valid", "test", "best_epoch", "epochs_run", "train_seconds", "strategy")}
             for label, m in results.items()}
     write_text(out / "results.json", json.dumps({"data": base.data, "config": base.to_dict(), "results": slim,
-                                                 "genpas_vs_by_user": by_user or {}}, indent=2) + "\n")
+                                                 "genpas_vs_by_user": by_user or {},
+                                                 "genpas_quality_steps": quality or {}}, indent=2) + "\n")
     genpas = next((label for label in results if label.startswith("GenPAS")), "GenPAS")
     paired = "".join(f"- {line}\n" for line in by_user_lines(by_user or {}, genpas))
     note = ("\nOne seed: each line says how far the choice of test users alone moves the difference (its standard "
             "error over the users); the seeds' spread is measured by `genpas experiment strategies`.\n\n" + paired
             if paired else "")
+    speed = "".join(f"- {line}\n" for line in quality_lines(quality or {}))
+    note += ("" if note else "\n") + speed if speed else ""
     write_text(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base) + note)
     model = {"sasrec": "SASRec", "hstu": "HSTU"}.get(base.model, base.model)
     bar_chart(results, out / "results.png", title=f"{model} on {base.data}: test metrics by augmentation strategy")
