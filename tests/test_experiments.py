@@ -90,7 +90,8 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
         level = 0.98 * max(score for _, score in result["strategies"]["mt"]["curves"][i])
         assert seed["seed"] == i and seed["level"] == pytest.approx(level)
         assert seed["baseline_steps"] == next(s for s, v in result["strategies"]["mt"]["curves"][i] if v >= level)
-    assert "Optimizer steps to MT's quality (98 % of MT's best" in (tiny / "exp" / "strategies.md").read_text()
+    assert "Optimizer steps (epochs) to MT's validation quality, 98 % of MT's best" in (
+        tiny / "exp" / "strategies.md").read_text()
     for i, seed in enumerate(by_user["mt"]):
         expected = (result["strategies"]["genpas"]["test"]["ndcg@10"]["values"][i]
                     - result["strategies"]["mt"]["test"]["ndcg@10"]["values"][i])
@@ -427,24 +428,36 @@ def test_devices_that_say_nothing_do_not_decide_the_precision_of_a_report():
     assert precision_text(auto, ["unknown"], ["fp32"]) == "float32"  # a run's recorded precision decides first
 
 
-def test_steps_to_the_baselines_quality_seed_by_seed():
-    from genpas.search.quality_steps import quality_sentence, quality_steps
+def test_steps_to_the_baselines_validation_quality_seed_by_seed():
+    from genpas.search.quality_steps import MIN_EPOCHS, quality_sentence, quality_steps
 
-    base = [[[10, 0.10], [20, 0.20], [30, 0.50], [40, 0.49]],   # best 0.50: level 0.49, first reached at 30 steps
-            [[10, 0.30], [20, 0.40]]]                            # best 0.40: level 0.392, at 20
-    mine = [[[10, 0.20], [20, 0.49], [30, 0.60]],               # reaches 0.49 at 20: 2/3 of the baseline's steps
-            [[10, 0.39], [20, 0.391]]]                           # never reaches 0.392 in its 20 steps
-    found = quality_steps(mine, base, [3, 7])
-    assert found["seeds"][0] == {"seed": 3, "level": pytest.approx(0.49), "genpas_steps": 20, "baseline_steps": 30,
-                                 "genpas_steps_run": 30, "ratio": pytest.approx(2 / 3)}
-    assert found["seeds"][1]["genpas_steps"] is None and found["seeds"][1]["baseline_steps"] == 20
-    assert found["ratio"] == {"mean": pytest.approx(2 / 3), "standard_error": None, "seeds": 1}
+    ramp = [[10 * (e + 1), 0.1 * (e + 1)] for e in range(10)]      # the baseline: best 1.0, level 0.98 at epoch 10
+    fast = [[10 * (e + 1), min(1.2, 0.2 * (e + 1))] for e in range(8)]  # GenPAS: 1.0 at epoch 5, its best 1.2 at 6
+    slow = [[10 * (e + 1), 0.09 * (e + 1)] for e in range(10)]     # never reaches 0.98 (best 0.9)
+    found = quality_steps([fast, slow], [ramp, ramp], [3, 7])
+    first = found["seeds"][0]
+    assert first["level"] == pytest.approx(0.98) and (first["genpas_epochs"], first["genpas_steps"]) == (5, 50)
+    assert (first["baseline_epochs"], first["baseline_steps"]) == (10, 100) and first["ratio"] == pytest.approx(0.5)
+    assert first["genpas_steps_to_own"] == 60  # 98 % of its own best (1.176) first at epoch 6
+    second = found["seeds"][1]
+    assert second["genpas_steps"] is None and second["ratio"] is None and second["genpas_steps_run"] == 100
+    # a seed that never got there counts as an infinite ratio: the median of {0.5, inf} is not reached
+    assert (found["measured_seeds"], found["reached"], found["median_ratio"]) == (2, 1, None)
     sentence = quality_sentence(found, "MT")
-    assert "seed 3 GenPAS 20 against MT 30; seed 7 GenPAS not reached in its 20 steps, MT 20" in sentence
-    assert "0.67 of MT's optimizer steps (one seed, the only one of 2 where it got there)" in sentence
+    assert "seed 3: GenPAS 50 (5) against MT 100 (10), ratio 0.50; seed 7: GenPAS not in its 100 steps" in sentence
+    assert "GenPAS got there on 1 of 2 seeds, so the median ratio is not reached" in sentence
+    three = quality_steps([fast, fast, slow], [ramp, ramp, ramp], [0, 1, 2])
+    assert three["median_ratio"] == pytest.approx(0.5)  # the middle of {0.5, 0.5, inf}
 
-    two = quality_steps([mine[0], [[5, 0.4]]], base, [0, 1])  # ratios 2/3 and 5/20: mean ± se over the seeds
-    assert two["ratio"]["mean"] == pytest.approx((2 / 3 + 0.25) / 2)
-    assert two["ratio"]["standard_error"] == pytest.approx(abs(2 / 3 - 0.25) / 2)
-    assert quality_steps([[]], [[[1, 0.5]]], [0])["seeds"] == [None] and "no run keeps" in quality_sentence(
-        quality_steps([[]], [[[1, 0.5]]], [0]), "MT")
+    # A baseline at its level within MIN_EPOCHS epochs gives no ratio (whole epochs only), though the steps stand.
+    early = [[10, 0.5], [20, 1.0]]
+    coarse = quality_steps([fast], [early], [0])["seeds"][0]
+    assert MIN_EPOCHS > 2 and coarse["coarse"] and coarse["ratio"] is None and coarse["baseline_epochs"] == 2
+    assert "too few epochs for a ratio" in quality_sentence(quality_steps([fast], [early], [0]), "LT")
+    # No level to reach: no curve, only non-finite scores, or a best of 0; NaN epochs are passed over.
+    for empty in ([], [[10, float("nan")]], [[10, 0.0], [20, 0.0]]):
+        assert quality_steps([fast], [empty], [0])["seeds"] == [None]
+    assert "no pair of runs keeps" in quality_sentence(quality_steps([[]], [ramp], [0]), "MT")
+    assert quality_steps([fast], [[[10, float("nan")]] + ramp], [0])["seeds"][0]["baseline_steps"] == 100
+    with pytest.raises(ValueError):
+        quality_steps([fast], [ramp, ramp], [0, 1])  # curves and seeds must pair up

@@ -246,7 +246,7 @@ def test_main_job_on_a_small_log(tmp_path, capsys):
                 for r in csv.DictReader(open(tmp_path / "res" / "mt" / "log.csv"))]
     level = 0.98 * max(v for _, v in mt_curve)
     assert quality["MT"]["seeds"][0]["baseline_steps"] == next(s for s, v in mt_curve if v >= level)
-    line = next(x for x in out.splitlines() if x.startswith("Optimizer steps to MT's quality"))
+    line = next(x for x in out.splitlines() if x.startswith("Optimizer steps (epochs) to MT's validation quality"))
     assert line in (tmp_path / "res" / "results.md").read_text()
     (tmp_path / "res" / "lt" / "ranks.npz").write_bytes(b"damaged")  # left out with a warning, the job still ends
     with pytest.raises(SystemExit) as exc:

@@ -153,7 +153,8 @@ def write_report(results: dict, out: Path, base: TrainConfig, by_user: dict | No
             "error over the users); the seeds' spread is measured by `genpas experiment strategies`.\n\n" + paired
             if paired else "")
     speed = "".join(f"- {line}\n" for line in quality_lines(quality or {}))
-    note += ("" if note else "\n") + speed if speed else ""
+    if speed:
+        note += speed if note else "\n" + speed
     write_text(out / "results.md", markdown_table(results, title=f"Strategies on {base.data}", config=base) + note)
     model = {"sasrec": "SASRec", "hstu": "HSTU"}.get(base.model, base.model)
     bar_chart(results, out / "results.png", title=f"{model} on {base.data}: test metrics by augmentation strategy")

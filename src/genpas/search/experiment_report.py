@@ -85,15 +85,21 @@ def _strategies_table(result: dict) -> list[str]:
                                                          metric, split, labels[base]))
         for base, seeds in result.get("genpas_vs_by_user", {}).items():
             lines.append("- " + by_user_sentence(seeds, labels[base], result["seeds"]))
-        lines += ["- " + quality_sentence(_quality(result, base), labels[base]) for base in versus]
+        lines += ["- " + quality_sentence(found, labels[base]) for base in versus
+                  if (found := _quality(result, base)) is not None]
     return lines
 
 
-def _quality(result: dict, base: str) -> dict:
-    """GenPAS's steps to the baseline's quality as the file has them, or from its curves (files written before)."""
+def _quality(result: dict, base: str) -> dict | None:
+    """GenPAS's steps to the baseline's validation quality as the file has them, or from its curves (files written
+    before the file kept them); None for a file whose runs keep no curves."""
     found = result.get("genpas_quality_steps", {}).get(base)
-    rows = result["strategies"]
-    return found or quality_steps(rows["genpas"]["curves"], rows[base]["curves"], result["seeds"])
+    if found is not None:
+        return found
+    curves = [result["strategies"][name].get("curves") for name in ("genpas", base)]
+    if any(c is None or len(c) != len(result["seeds"]) for c in curves):
+        return None
+    return quality_steps(*curves, result["seeds"])
 
 
 def _best_epochs(row: dict) -> str:
@@ -291,8 +297,8 @@ def _summary(result: dict) -> list[str]:
                                                  rows[base]["label"]))
     for base, seeds in result.get("genpas_vs_by_user", {}).items():
         lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
-    if "mt" in versus:
-        lines.append("- " + quality_sentence(_quality(result, "mt"), rows["mt"]["label"]))
+    if "mt" in versus and (found := _quality(result, "mt")) is not None:
+        lines.append("- " + quality_sentence(found, rows["mt"]["label"]))
     return lines + [""]
 
 
