@@ -461,3 +461,25 @@ def test_steps_to_the_baselines_validation_quality_seed_by_seed():
     assert quality_steps([fast], [[[10, float("nan")]] + ramp], [0])["seeds"][0]["baseline_steps"] == 100
     with pytest.raises(ValueError):
         quality_steps([fast], [ramp, ramp], [0, 1])  # curves and seeds must pair up
+
+
+def test_the_report_names_the_search_s_own_run_among_the_seeds():
+    from genpas.search.experiment_report import selection_note
+
+    def rows(genpas, mt):
+        return {"genpas": {"label": "GenPAS(0, 1, 1)", "valid": {"ndcg@10": {"values": genpas}}},
+                "mt": {"label": "MT", "valid": {"ndcg@10": {"values": mt}}}}
+
+    result = {"seeds": [0, 1, 2], "genpas": [0.0, 1.0, 1.0], "strategies": rows([0.30, 0.25, 0.27], [0.28, 0.24, 0.27])}
+    search = {"seed": 0, "best": {"strategy": "genpas", "alpha": 0.0, "beta": 1.0, "gamma": 1.0,
+                                  "valid": {"ndcg@10": 0.30}}}
+    note = selection_note(result, search)
+    assert "seed 0's GenPAS(0, 1, 1) run here is the search's own" in note
+    assert "On the other seeds alone, valid NDCG@10 GenPAS - MT = +0.0050 (seed 1 +0.0100, seed 2 +0.0000)." in note
+    # not the search's run: another validation figure, another setting, a baseline picked, or its seed not here
+    assert selection_note(result, search | {"best": search["best"] | {"valid": {"ndcg@10": 0.31}}}) is None
+    assert selection_note(result | {"genpas": [0.0, "inf", 1.0]}, search) is None
+    assert selection_note(result, search | {"best": {"strategy": "mt"}}) is None
+    assert selection_note(result, search | {"seed": 5}) is None and selection_note(result, None) is None
+    one = selection_note(result | {"seeds": [0], "strategies": rows([0.30], [0.28])}, search)
+    assert one.endswith("(its test figure is not).")  # no other seed to give

@@ -215,7 +215,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
     bodies = {stem: _drawn(experiment_dir / f"{stem}.json", lambda r, stem=stem: (experiment_markdown(
         r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), *_figures(r)), result)
         for stem, result in results.items()}
-    search_lines = _drawn(search_json, _search_section, load_search(search_json)) if search_json else []
+    search = load_search(search_json) if search_json else None
+    search_lines = _drawn(search_json, _search_section, search) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above
                for path in (Path(run) / "metrics.json" for run in runs)]
@@ -227,7 +228,7 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                "depend on the machine's load; the times are wall-clock as measured, and grow when other work shares "
                "the machine. Every strategy gets epochs of the same number of optimizer steps, and runs stop on "
                "validation patience (equal compute per epoch, each run to its own convergence).", ""]
-    summary = _summary(results["strategies"]) if "strategies" in results else []  # bullets, then a blank line
+    summary = _summary(results["strategies"], search) if "strategies" in results else []  # bullets, a blank line
     if "screening" in results:
         summary = ((summary[:-1] if summary else ["## Summary", ""])
                    + screening_summary(results["screening"], results.get("strategies")) + [""])
@@ -278,7 +279,34 @@ def _run_row(run, m: dict) -> tuple[str, int]:
             int(cfg["seed"]))
 
 
-def _summary(result: dict) -> list[str]:
+def selection_note(result: dict, search: dict | None) -> str | None:
+    """Where a strategies result holds the search's own run of its pick (the same setting and seed, the same
+    validation figure): that run's validation NDCG@10 was the best of the settings the search trained, so it is
+    selected as well as measured. Says so, with the validation difference to MT over the other seeds alone."""
+    rows = result["strategies"]
+    if not search or search.get("best", {}).get("strategy") != "genpas" or "mt" not in rows or "genpas" not in rows:
+        return None
+    best, seeds = search["best"], result["seeds"]
+    if search.get("seed") not in seeds or [float(x) for x in result["genpas"]] != [
+            float(best[k]) for k in ("alpha", "beta", "gamma")]:
+        return None
+    i = seeds.index(search["seed"])
+    genpas, mt = rows["genpas"]["valid"]["ndcg@10"]["values"], rows["mt"]["valid"]["ndcg@10"]["values"]
+    if abs(genpas[i] - best["valid"]["ndcg@10"]) > 1e-12:
+        return None  # another run of the setting (other options or data): not the search's
+    others = [j for j in range(len(seeds)) if j != i]
+    text = (f"The search picked {rows['genpas']['label']} on seed {seeds[i]}'s validation NDCG@10, and seed "
+            f"{seeds[i]}'s {rows['genpas']['label']} run here is the search's own: its validation figure is the best "
+            f"of the settings the search trained, selected as well as measured (its test figure is not).")
+    if others:
+        diffs = [genpas[j] - mt[j] for j in others]
+        text += (f" On the other seed{'s' * (len(others) > 1)} alone, valid NDCG@10 GenPAS - MT = "
+                 f"{sum(diffs) / len(diffs):+.4f} (" + ", ".join(f"seed {seeds[j]} {d:+.4f}"
+                                                                 for j, d in zip(others, diffs)) + ").")
+    return text
+
+
+def _summary(result: dict, search: dict | None = None) -> list[str]:
     rows = result["strategies"]
     if "genpas_vs_mt" not in result:
         return []
@@ -299,6 +327,8 @@ def _summary(result: dict) -> list[str]:
         lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
     if "mt" in versus and (found := _quality(result, "mt")) is not None:
         lines.append("- " + quality_sentence(found, rows["mt"]["label"]))
+    if (note := selection_note(result, search)) is not None:
+        lines.append("- " + note)
     return lines + [""]
 
 
