@@ -97,7 +97,7 @@ def quality_sentence(found: dict, baseline: str) -> str:
     if n == 0:
         summary = "No seed gives a ratio"
     elif found["median_ratio"] is None:
-        summary = f"GenPAS got there on {of}, so the median ratio is not reached"
+        summary = f"GenPAS got there on {of}: no median ratio, as the median seed never did"
     else:
         summary = f"GenPAS got there on {of}; median ratio {found['median_ratio']:.2f}"
     seeds = " / ".join(str(s["seed"]) for s in shown)
