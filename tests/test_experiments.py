@@ -448,6 +448,10 @@ def test_steps_to_the_baselines_validation_quality_seed_by_seed():
     assert "GenPAS got there on 1 of 2 seeds: no median ratio, as the median seed never did" in sentence
     three = quality_steps([fast, fast, slow], [ramp, ramp, ramp], [0, 1, 2])
     assert three["median_ratio"] == pytest.approx(0.5)  # the middle of {0.5, 0.5, inf}
+    assert "GenPAS got there on 2 of 3 seeds; median ratio 0.50. Each to 98 % of its own best (seed 0 / 1 / 2): " \
+           "GenPAS 60 / 60 / 100, MT 100 / 100 / 100." in quality_sentence(three, "MT")
+    one = quality_sentence(quality_steps([fast], [ramp], [4]), "MT")  # one seed: its line, no median
+    assert "seed 4: GenPAS 50 (5) against MT 100 (10), ratio 0.50. Each to" in one and "median" not in one
 
     # A baseline at its level within MIN_EPOCHS epochs gives no ratio (whole epochs only), though the steps stand.
     early = [[10, 0.5], [20, 1.0]]

@@ -95,16 +95,18 @@ def quality_sentence(found: dict, baseline: str) -> str:
     n, reached = found["measured_seeds"], found["reached"]
     of = f"{reached} of {n} seed{'s' * (n != 1)}"
     if n == 0:
-        summary = "No seed gives a ratio"
+        summary = " No seed gives a ratio."
+    elif n == 1:
+        summary = ""  # the one seed's line says it all
     elif found["median_ratio"] is None:
-        summary = f"GenPAS got there on {of}: no median ratio, as the median seed never did"
+        summary = f" GenPAS got there on {of}: no median ratio, as the median seed never did."
     else:
-        summary = f"GenPAS got there on {of}; median ratio {found['median_ratio']:.2f}"
+        summary = f" GenPAS got there on {of}; median ratio {found['median_ratio']:.2f}."
     seeds = " / ".join(str(s["seed"]) for s in shown)
     own = " / ".join(f"{s['genpas_steps_to_own']:,}" for s in shown)
     theirs_own = " / ".join(f"{s['baseline_steps']:,}" for s in shown)
     share = f"{found['fraction'] * 100:g} %"
     return (f"Optimizer steps (epochs) to {baseline}'s validation quality, {share} of {baseline}'s best valid "
-            f"NDCG@10 on the same seed: {'; '.join(parts)}. {summary}. Each to {share} of its own best (seed "
+            f"NDCG@10 on the same seed: {'; '.join(parts)}.{summary} Each to {share} of its own best (seed "
             f"{seeds}): GenPAS {own}, {baseline} {theirs_own}. A measure of speed on validation (the split runs stop "
             f"on), not the comparison of test metrics above.")
