@@ -97,6 +97,9 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
                     - result["strategies"]["mt"]["test"]["ndcg@10"]["values"][i])
         assert seed["ndcg@10"]["difference"] == pytest.approx(expected, abs=1e-12)
         assert seed["users"] == run["test"]["users"] and seed["ndcg@10"]["standard_error"] >= 0
+        valid = (result["strategies"]["genpas"]["valid"]["ndcg@10"]["values"][i]
+                 - result["strategies"]["mt"]["valid"]["ndcg@10"]["values"][i])  # the same over validation users
+        assert seed["valid"]["ndcg@10"]["difference"] == pytest.approx(valid, abs=1e-12)
 
     # long-tail reuses the LT, MT and GenPAS runs: nothing new is trained.
     code, _ = _run(["experiment", "long-tail", *common, "--seeds", "0,1"], capsys)
@@ -174,10 +177,13 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert (tiny / "docs" / "results" / "results-x" / "model-size.png").exists()
     assert "## Single runs" in text and single in text
     own = (tiny / "exp" / "strategies.md").read_text()  # the experiment's own page says it too
-    assert any(line.startswith("- User by user, test NDCG@10, GenPAS - MT") for line in own.splitlines())
-    sentence = next(line for line in text.splitlines() if line.startswith("- User by user, test NDCG@10, GenPAS - MT"))
-    first = result["genpas_vs_by_user"]["mt"][0]["ndcg@10"]
-    assert f"seed 0 {first['difference']:+.4f} ± {first['standard_error']:.4f}" in sentence
+    opening = "- User by user, test NDCG@10 (and validation NDCG@10 where both runs keep its ranks), GenPAS - MT"
+    assert any(line.startswith(opening) for line in own.splitlines())
+    sentence = next(line for line in text.splitlines() if line.startswith(opening))
+    first = result["genpas_vs_by_user"]["mt"][0]
+    d, v = first["ndcg@10"], first["valid"]["ndcg@10"]
+    assert (f"seed 0 test {d['difference']:+.4f} ± {d['standard_error']:.4f} (" in sentence
+            and f"), validation {v['difference']:+.4f} ± {v['standard_error']:.4f} (" in sentence)
     assert "(8 wide, 1 layers, float32)" in text  # the single run's precision: auto, resolved on the CPU
     assert "effective targets per row" in text and "strategies-curves.png" in text
     models = text[text.index("## Models compared"):].split("\n## ")[0]

@@ -336,18 +336,23 @@ def by_user_sentence(seeds: list, baseline: str, seed_ids: list) -> str:
     """The per-seed user-level comparisons of a strategies result (experiments.by_user) as one sentence."""
     from genpas.train.paired import verdict
 
-    def one(s):
-        d = s["ndcg@10"]
-        return (f"seed {s['seed']} {d['difference']:+.4f} ± {d['standard_error']:.4f} "
+    def pair(d):
+        return (f"{d['difference']:+.4f} ± {d['standard_error']:.4f} "
                 f"({verdict(d['difference'], d['standard_error'], 'GenPAS', baseline)})")
+
+    def one(s):
+        valid = f", validation {pair(s['valid']['ndcg@10'])}" if "valid" in s else ""
+        return f"seed {s['seed']} {'test ' if valid else ''}{pair(s['ndcg@10'])}{valid}"
 
     shown = "; ".join(one(s) for s in seeds if s is not None)
     missing = [str(i) for i, s in zip(seed_ids, seeds) if s is None]
     gap = (f"{'; ' if shown else ''}seed{'s' * (len(missing) != 1)} {', '.join(missing)}: not both runs keep "
            f"per-user ranks (a run finished before runs kept them)" if missing else "")
-    return (f"User by user, test NDCG@10, GenPAS - {baseline} over the same test users ± its standard error over "
-            f"the users (how far the choice of test users moves one seed's difference; the seeds' spread above is "
-            f"the other half of a win): {shown}{gap}.")
+    split = ("test NDCG@10 (and validation NDCG@10 where both runs keep its ranks)"
+             if any(s is not None and "valid" in s for s in seeds) else "test NDCG@10")
+    return (f"User by user, {split}, GenPAS - {baseline} over the same users ± its standard error over the users "
+            f"(how far the choice of evaluated users moves one seed's difference; the seeds' spread above is the "
+            f"other half of a win): {shown}{gap}.")
 
 
 def _drawn(path: Path, draw, result: dict):

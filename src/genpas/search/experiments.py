@@ -193,24 +193,34 @@ def run_strategies(settings: ExperimentSettings, store: RunStore, names=("pop", 
 def by_user(root: Path, records: list[dict], baselines: list[dict], exclude_history: bool) -> list[dict | None]:
     """Seed by seed, GenPAS minus the baseline over the same test users (NDCG@10 and Recall@10): the mean, which is
     the difference of the two runs' metrics, and its standard error over the users, from the ranks the runs keep
-    (ROOT/runs/<name>/ranks.npz). It measures how much the choice of test users moves one seed's difference; the
-    seeds' spread (genpas_vs) is the other half of a win. None for a seed where a run keeps no ranks (finished before
-    runs kept them: `genpas evaluate --run` adds them); ranks of different data or users are an error."""
+    (ROOT/runs/<name>/ranks.npz); the same over the validation users under "valid" where both runs keep those ranks.
+    It measures how much the choice of evaluated users moves one seed's difference; the seeds' spread (genpas_vs) is
+    the other half of a win. None for a seed where a run keeps no test ranks (finished before runs kept them:
+    `genpas evaluate --run` adds them); ranks of different data or users are an error."""
     out = []
     for a, b in zip(records, baselines):
         runs = [root / "runs" / r["name"] for r in (a, b)]
         loaded = [load_ranks(run) for run in runs]
-        ranks = [arrays.get(ranks_key("test", r["config"].get("exclude_history", exclude_history)))
-                 for (_, arrays), r in zip(loaded, (a, b))]
+
+        def ranks_of(split):
+            return [arrays.get(ranks_key(split, r["config"].get("exclude_history", exclude_history)))
+                    for (_, arrays), r in zip(loaded, (a, b))]
+
+        ranks, valid = ranks_of("test"), ranks_of("valid")
         if any(r is None for r in ranks):
             out.append(None)
             continue
         data = {stored for stored, _ in loaded} | {r["data_sha256"] for r in (a, b) if r.get("data_sha256")}
-        if len(data) > 1 or len(ranks[0]) != len(ranks[1]):
+        has_valid = all(r is not None for r in valid)
+        if len(data) > 1 or len(ranks[0]) != len(ranks[1]) or (has_valid and len(valid[0]) != len(valid[1])):
             raise GenpasError(f"{runs[0]} and {runs[1]} keep ranks of different data or users, so the seed's users "
                               "cannot be paired: train them on the same data, or delete the stale ranks.npz")
         seed = {"seed": a["config"]["seed"], "users": int(len(ranks[0]))}
-        out.append(seed | {metric: paired_ranks(*ranks, metric) for metric in ("ndcg@10", "recall@10")})
+        seed |= {metric: paired_ranks(*ranks, metric) for metric in ("ndcg@10", "recall@10")}
+        if has_valid:
+            seed["valid"] = {"users": int(len(valid[0]))} | {metric: paired_ranks(*valid, metric)
+                                                              for metric in ("ndcg@10", "recall@10")}
+        out.append(seed)
     return out
 
 
