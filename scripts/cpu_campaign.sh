@@ -29,6 +29,9 @@
 #      trained TIGER MT before the search had picked left the queue, so no lane writes an MT-only table over it);
 #   5. HSTU MT and the pick over seeds 0 and 1 (MT's seed 0 is finished, at the 200-epoch bound; about 7 hours a
 #      run on one thread here).
+#   6. the data-efficiency table of SASRec on ML-1M (the pick against MT trained on 1 %, 5 %, 10 %, 20 % and 100 %
+#      of MT's pairs, at equal steps per epoch; seed 0, 10 runs of a few hours each): last, as no bar of the
+#      issue needs it.
 # With LEADER=ALPHA,BETA,GAMMA set (the setting leading the search so far, e.g. LEADER=0,1,1), a command after the
 # search trains MT and that setting over seeds 0 and 1 before the search has picked: its seed 0 is the search's own
 # run, so only seed 1 is new, and if the search picks that setting, command 3 finds those runs finished. The command
@@ -64,6 +67,8 @@ queue() {  # one command per line, its words tab-separated
     echo
     printf '%s\t' experiment strategies --config configs/hstu-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1 "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment data-efficiency --config configs/sasrec-ml1m.yaml --search "$PICK" --seeds 0 "${SHARED[@]}"
     echo
 }
 

@@ -202,19 +202,19 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     assert usage.returncode == 2 and all(f"cpu_campaign.sh {a}" in usage.stdout for a in ("start", "plan", "stop"))
     clean = {"PATH": "/usr/bin:/bin"}  # no TIGER_EPOCHS or LEADER from the caller's environment
     queue = subprocess.run(["bash", str(script), "queue"], capture_output=True, text=True, env=clean).stdout.splitlines()
-    assert [line.split()[1] for line in queue] == ["search"] + ["experiment"] * 4
-    assert [line.split()[2] for line in queue[1:]] == ["long-tail"] + ["strategies"] * 3
+    assert [line.split()[1] for line in queue] == ["search"] + ["experiment"] * 5
+    assert [line.split()[2] for line in queue[1:]] == ["long-tail"] + ["strategies"] * 3 + ["data-efficiency"]
     assert "--seeds 0,1 " in queue[1] and "--seeds 0,1,2 " in queue[2]  # the protocol's 3 seeds before TIGER
     assert sum("sasrec" in line and "strategies" in line for line in queue) == 1  # one writer of strategies.json
     assert all("--no-wait" in line and "--out docs/results/ml-1m" in line for line in queue)
     assert all("--share" in line for line in queue[1:])  # a search always shares its run store
-    assert ["sasrec", "sasrec", "sasrec", "tiger", "hstu"] == [
+    assert ["sasrec", "sasrec", "sasrec", "tiger", "hstu", "sasrec"] == [
         line.split("configs/")[1].split("-")[0] for line in queue]
     tiger = [line for line in queue if "tiger" in line]
     assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
     assert len(tiger) == 1 and "--strategies mt,genpas" in tiger[0]  # one writer of strategies-tiger.json
     assert "--seeds 0,1 " in tiger[0]
-    assert "--strategies mt,genpas --search docs/results/ml-1m/search.json --seeds 0,1 " in queue[-1]  # HSTU
+    assert "--strategies mt,genpas --search docs/results/ml-1m/search.json --seeds 0,1 " in queue[-2]  # HSTU
     bad = subprocess.run(["bash", str(script), "start", "0"], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"})
     assert bad.returncode == 2 and bad.stderr == "LANES must be a positive whole number, got '0'\n"
