@@ -227,7 +227,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
                "that produced it, its seeds and its training time. Runs are bounded by epochs, so the metrics do not "
                "depend on the machine's load; the times are wall-clock as measured, and grow when other work shares "
                "the machine. Every strategy gets epochs of the same number of optimizer steps, and runs stop on "
-               "validation patience (equal compute per epoch, each run to its own convergence).", ""]
+               "validation patience (equal compute per epoch, each run to its own convergence) or at the epoch "
+               "bound their section states, the same for every strategy (the tables' \"ended by\" says which).", ""]
     summary = _summary(results["strategies"], search) if "strategies" in results else []  # bullets, a blank line
     if "screening" in results:
         summary = ((summary[:-1] if summary else ["## Summary", ""])
