@@ -355,6 +355,19 @@ def test_evaluate_refuses_a_finished_runs_metrics_json_it_cannot_read(tiny, cli)
     assert not (run / "evaluation.json").exists()
 
 
+def test_evaluate_refuses_data_changed_since_training_though_its_items_are_the_same(tiny, cli):
+    run = tiny / "r"
+    assert cli(["train", "--data", str(tiny / "log.csv"), "--config", str(tiny / "tiny.yaml"), "--out", str(run)])[0] == 0
+    evaluation = run / "evaluation.json"
+    log = pl.read_csv(tiny / "log.csv")
+    later = log.head(30).with_columns(pl.col(log.columns[-1]) + 10**8)  # later events of known users and items
+    pl.concat([log, later]).write_csv(tiny / "log.csv")
+    refused(cli, ["evaluate", "--run", run], f"{run}: the data has changed since the run was trained")
+    (run / "metrics.json").unlink()  # an unfinished run: its last.pt names the data
+    refused(cli, ["evaluate", "--run", run], f"{run}: the data has changed since the run was trained")
+    assert not evaluation.exists()
+
+
 @pytest.mark.parametrize("alpha,message", [("x", "best.alpha: cannot read 'x' as a number"),
                                            (None, "best.alpha: should be a number, inf or -inf, is None"),
                                            (True, "best.alpha: should be a number, inf or -inf, is True")])

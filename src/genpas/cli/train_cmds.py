@@ -202,6 +202,7 @@ def evaluate_cmd(
     from genpas.train.evaluate import final_evaluation
     from genpas.train.ranks import add_verified, finished_metrics
     from genpas.train.recommend import run_config
+    from genpas.train.run_dir import same_data
     from genpas.train.trainer import Trainer
 
     cfg = run_config(run)
@@ -210,6 +211,7 @@ def evaluate_cmd(
         cfg.exclude_history = exclude_history
     # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.
     trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors")
+    same_data(run, trainer.split.full.fingerprint())
     evaluated, ranks = final_evaluation(trainer.model, trainer.split, cfg, trainer.device, also_kept=False)
     result = {"valid": evaluated["valid"], "test": evaluated["test"]}
     try:
