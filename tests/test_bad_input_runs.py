@@ -384,6 +384,34 @@ def test_a_report_refuses_a_search_json_whose_pick_the_experiments_refuse(tiny, 
     assert not (tiny / "r.md").exists() and not (tiny / "results").exists()
 
 
+def test_a_search_that_picked_a_baseline_gives_no_genpas_setting_to_train(tiny, cli):
+    from pathlib import Path
+
+    search = json.loads((Path(__file__).parents[1] / "docs" / "results" / "search-ml-100k-seed0.json").read_text())
+    search["best"] |= {"strategy": "sw", "alpha": 2.0, "beta": 1.0, "gamma": 0.0}  # SW's biases, not GenPAS(2, 1, 0)
+    (tiny / "search.json").write_text(json.dumps(search))
+    refused(cli, ["experiment", "strategies", "--plan", "--data", tiny / "log.csv", "--out", tiny / "e", "--search",
+                  tiny / "search.json"], "search.json: the search picked SW, a baseline (no GenPAS setting it trained "
+                                         "beat it on validation), so it has no GenPAS setting to train")
+    (tiny / "e").mkdir()  # a report still shows the search, and says what it picked
+    assert cli(["experiment", "report", "--out", str(tiny / "e"), "--search", str(tiny / "search.json"),
+                "--to", str(tiny / "r.md")])[0] == 0
+    assert "It picked SW, a baseline: no GenPAS setting it trained beat it on validation." in (
+        tiny / "r.md").read_text()
+
+
+def test_the_report_says_whether_its_experiments_train_the_search_s_pick():
+    from genpas.search.search_section import pick_sentence
+
+    search = {"best": {"strategy": "genpas", "alpha": 0.0, "beta": 1.0, "gamma": 1.0}}
+    assert pick_sentence(search, {(0.0, 1.0, 1.0)}) == "The experiments below use its pick under their own protocol."
+    assert pick_sentence(search, {(0.5, 0.0, 0.0)}) == "The experiments below train GenPAS(0.5, 0, 0), not its pick."
+    assert pick_sentence(search, {(0.5, 0.0, 0.0), (0.0, 1.0, 1.0)}).startswith(
+        "The experiments below that train GenPAS(0, 1, 1) use its pick")
+    baseline = {"best": {"strategy": "mt", "alpha": 1.0, "beta": 0.0, "gamma": float("-inf")}}
+    assert pick_sentence(baseline, {(0.5, 0.0, 0.0)}).endswith("; the experiments below train GenPAS(0.5, 0, 0).")
+
+
 def test_a_report_refuses_a_run_given_twice(tiny, cli):
     from pathlib import Path
 

@@ -474,7 +474,7 @@ def test_steps_to_the_baselines_validation_quality_seed_by_seed():
 
 
 def test_the_report_names_the_search_s_own_run_among_the_seeds():
-    from genpas.search.experiment_report import selection_note
+    from genpas.search.search_section import selection_note
 
     def rows(genpas, mt):
         return {"genpas": {"label": "GenPAS(0, 1, 1)", "valid": {"ndcg@10": {"values": genpas}}},

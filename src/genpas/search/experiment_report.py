@@ -21,6 +21,7 @@ from genpas.search.quality_steps import quality_sentence, quality_steps
 from genpas.search.report import save_figure
 from genpas.search.result_files import json_object, load_results, load_search
 from genpas.search.screening_study import screening_summary, screening_table
+from genpas.search.search_section import search_section, selection_note
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
@@ -216,7 +217,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), *_figures(r)), result)
         for stem, result in results.items()}
     search = load_search(search_json) if search_json else None
-    search_lines = _drawn(search_json, _search_section, search) if search_json else []
+    used = {tuple(float(x) for x in r["genpas"]) for r in results.values() if isinstance(r.get("genpas"), list)}
+    search_lines = _drawn(search_json, lambda s: search_section(s, used), search) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above
                for path in (Path(run) / "metrics.json" for run in runs)]
@@ -280,33 +282,6 @@ def _run_row(run, m: dict) -> tuple[str, int]:
             int(cfg["seed"]))
 
 
-def selection_note(result: dict, search: dict | None) -> str | None:
-    """Where a strategies result holds the search's own run of its pick (the same setting and seed, the same
-    validation figure): that run's validation NDCG@10 was the best of the settings the search trained, so it is
-    selected as well as measured. Says so, with the validation difference to MT over the other seeds alone."""
-    rows = result["strategies"]
-    if not search or search.get("best", {}).get("strategy") != "genpas" or "mt" not in rows or "genpas" not in rows:
-        return None
-    best, seeds = search["best"], result["seeds"]
-    if search.get("seed") not in seeds or [float(x) for x in result["genpas"]] != [
-            float(best[k]) for k in ("alpha", "beta", "gamma")]:
-        return None
-    i = seeds.index(search["seed"])
-    genpas, mt = rows["genpas"]["valid"]["ndcg@10"]["values"], rows["mt"]["valid"]["ndcg@10"]["values"]
-    if abs(genpas[i] - best["valid"]["ndcg@10"]) > 1e-12:
-        return None  # another run of the setting (other options or data): not the search's
-    others = [j for j in range(len(seeds)) if j != i]
-    text = (f"The search picked {rows['genpas']['label']} on seed {seeds[i]}'s validation NDCG@10, and seed "
-            f"{seeds[i]}'s {rows['genpas']['label']} run here is the search's own: its validation figure is the best "
-            f"of the settings the search trained, selected as well as measured (its test figure is not).")
-    if others:
-        diffs = [genpas[j] - mt[j] for j in others]
-        text += (f" On the other seed{'s' * (len(others) > 1)} alone, valid NDCG@10 GenPAS - MT = "
-                 f"{sum(diffs) / len(diffs):+.4f} (" + ", ".join(f"seed {seeds[j]} {d:+.4f}"
-                                                                 for j, d in zip(others, diffs)) + ").")
-    return text
-
-
 def _summary(result: dict, search: dict | None = None) -> list[str]:
     rows = result["strategies"]
     if "genpas_vs_mt" not in result:
@@ -363,18 +338,3 @@ def _drawn(path: Path, draw, result: dict):
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise GenpasError(f"{path}: a field is missing or malformed ({type(exc).__name__}: {exc}); rerun what wrote "
                           "it or move the file away") from None
-
-
-def _search_section(result: dict) -> list[str]:
-    from genpas.search.trained import format_search
-
-    cfg = result["config"]
-    budget = cfg.get("time_budget_minutes")
-    protocol = (f"{budget:g} training minutes per setting" if budget else f"at most {cfg['epochs']} epochs") + \
-        f", patience {cfg['patience']}"
-    return ["## Parameter search", "",
-            f"`genpas search` on {result['data']} (seed {result['seed']}): {len(result['screened'])} settings "
-            f"screened without training in {result['screen_seconds']:.1f} s, {len(result['trained'])} trained with "
-            f"the three baselines under the search's own protocol ({protocol}). The experiments below use its pick "
-            f"under theirs.", "", "```", format_search(result), "```", ""]
-

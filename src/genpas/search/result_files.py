@@ -57,13 +57,14 @@ def load_search(path: Path) -> dict:
     for field, kind_of in SEARCH_FIELDS:
         if not isinstance(result.get(field), kind_of):
             raise GenpasError(f"{path}: not a search.json (field '{field}' missing or malformed); {SEARCH_FIX}")
-    search_setting(path, result)
+    search_setting(path, result, baseline_ok=True)
     return result
 
 
-def search_setting(path: Path, result: dict | None = None) -> tuple[float, float, float]:
+def search_setting(path: Path, result: dict | None = None, baseline_ok: bool = False) -> tuple[float, float, float]:
     """(alpha, beta, gamma) of the GenPAS setting a search.json (`result`, else read from `path`) picked, checked as
-    --genpas is; one GenpasError naming the file otherwise."""
+    --genpas is; one GenpasError naming the file otherwise. A search that picked a baseline (no GenPAS setting beat
+    it) has no GenPAS pick: refused unless `baseline_ok` (a report only shows the search)."""
     from genpas.augment import parse_bias
     from genpas.augment.strategy import genpas
 
@@ -84,6 +85,11 @@ def search_setting(path: Path, result: dict | None = None) -> tuple[float, float
         point = genpas(*values)
     except GenpasError as exc:
         raise GenpasError(f"{path}: not a search.json (best: {exc}); {SEARCH_FIX}") from None
+    picked = best.get("strategy", "genpas")
+    if picked != "genpas" and not baseline_ok:
+        raise GenpasError(f"{path}: the search picked {str(picked).upper()}, a baseline (no GenPAS setting it trained "
+                          f"beat it on validation), so it has no GenPAS setting to train; give --genpas "
+                          f"ALPHA,BETA,GAMMA (a setting of the search's table), or leave genpas out of --strategies")
     return point.alpha, point.beta, point.gamma
 
 

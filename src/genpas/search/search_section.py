@@ -1,0 +1,64 @@
+"""The results report's parts that read a search.json (`genpas experiment report --search`): the search's table,
+whether the report's experiments train its pick, and where one of their runs is the search's own run of the pick
+(whose validation figure was selected, not only measured)."""
+
+from __future__ import annotations
+
+
+def search_section(result: dict, used: set) -> list[str]:
+    """The search's table, and whether the experiments (GenPAS settings `used`) train its pick."""
+    from genpas.search.trained import format_search
+
+    cfg = result["config"]
+    budget = cfg.get("time_budget_minutes")
+    protocol = (f"{budget:g} training minutes per setting" if budget else f"at most {cfg['epochs']} epochs") + \
+        f", patience {cfg['patience']}"
+    return ["## Parameter search", "",
+            f"`genpas search` on {result['data']} (seed {result['seed']}): {len(result['screened'])} settings "
+            f"screened without training in {result['screen_seconds']:.1f} s, {len(result['trained'])} trained with "
+            f"the three baselines under the search's own protocol ({protocol}). {pick_sentence(result, used)}",
+            "", "```", format_search(result), "```", ""]
+
+
+def pick_sentence(search: dict, used: set) -> str:
+    """Whether the experiments of the report train the search's pick (`used`: their GenPAS settings)."""
+    from genpas.augment.strategy import genpas
+
+    trained = ", ".join(sorted(genpas(*s).label for s in used))
+    best = search["best"]
+    if best.get("strategy", "genpas") != "genpas":
+        return (f"It picked {str(best['strategy']).upper()}, a baseline: no GenPAS setting it trained beat it on "
+                f"validation" + (f"; the experiments below train {trained}." if used else "."))
+    pick = tuple(float(best[k]) for k in ("alpha", "beta", "gamma"))
+    if not used or used == {pick}:
+        return "The experiments below use its pick under their own protocol."
+    if pick in used:
+        return f"The experiments below that train {genpas(*pick).label} use its pick; the others train other settings."
+    return f"The experiments below train {trained}, not its pick."
+
+
+def selection_note(result: dict, search: dict | None) -> str | None:
+    """Where a strategies result holds the search's own run of its pick (the same setting and seed, the same
+    validation figure): that run's validation NDCG@10 was the best of the settings the search trained, so it is
+    selected as well as measured. Says so, with the validation difference to MT over the other seeds alone."""
+    rows = result["strategies"]
+    if not search or search.get("best", {}).get("strategy") != "genpas" or "mt" not in rows or "genpas" not in rows:
+        return None
+    best, seeds = search["best"], result["seeds"]
+    if search.get("seed") not in seeds or [float(x) for x in result["genpas"]] != [
+            float(best[k]) for k in ("alpha", "beta", "gamma")]:
+        return None
+    i = seeds.index(search["seed"])
+    genpas, mt = rows["genpas"]["valid"]["ndcg@10"]["values"], rows["mt"]["valid"]["ndcg@10"]["values"]
+    if abs(genpas[i] - best["valid"]["ndcg@10"]) > 1e-12:
+        return None  # another run of the setting (other options or data): not the search's
+    others = [j for j in range(len(seeds)) if j != i]
+    text = (f"The search picked {rows['genpas']['label']} on seed {seeds[i]}'s validation NDCG@10, and seed "
+            f"{seeds[i]}'s {rows['genpas']['label']} run here is the search's own: its validation figure is the best "
+            f"of the settings the search trained, selected as well as measured (its test figure is not).")
+    if others:
+        diffs = [genpas[j] - mt[j] for j in others]
+        text += (f" On the other seed{'s' * (len(others) > 1)} alone, valid NDCG@10 GenPAS - MT = "
+                 f"{sum(diffs) / len(diffs):+.4f} (" + ", ".join(f"seed {seeds[j]} {d:+.4f}"
+                                                                 for j, d in zip(others, diffs)) + ").")
+    return text
