@@ -103,7 +103,8 @@ def test_formats_agree_on_a_larger_synthetic_log(tmp_path):
 def test_amazon_fast_path_equals_the_line_by_line_reader(all_formats):
     import polars as pl
 
-    from genpas.data.readers import _amazon_by_line, _amazon_fast, read_bytes
+    from genpas.data.amazon import _amazon_by_line, _amazon_fast
+    from genpas.data.readers import read_bytes
 
     for label in ("amazon-2018", "amazon-2023"):
         raw = read_bytes(all_formats[label])

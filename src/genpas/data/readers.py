@@ -12,11 +12,9 @@ Readers never drop a row silently: a row that cannot be read is an error that na
 
 from __future__ import annotations
 
-import ast
 import csv
 import gzip
 import io
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +71,12 @@ def read_bytes(path: Path) -> bytes:
 
 def text_bytes(raw: bytes, path: Path) -> bytes:
     """`raw`, unless its start holds NUL bytes: a Parquet or other binary file read as text, or UTF-16 text."""
-    if b"\x00" in raw[:65536]:
+    head = raw[:65536]
+    if b"\x00" in head:
         raise GenpasError(f"{path}: binary data (NUL bytes), not UTF-8 text; check the file and its --format")
+    if b"\r" in head.rstrip(b"\r") and b"\n" not in head:
+        raise GenpasError(f"{path}: its lines end in a carriage return alone (old Mac text); convert them to \\n "
+                          "line ends (e.g. tr '\\r' '\\n')")
     return raw
 
 
@@ -115,13 +117,22 @@ def detect_format(path: Path, head: bytes) -> str:
         return "tsv"
     if name.endswith((".csv", ".txt")):
         fields = first.split(",")
-        # Amazon's ratings-only CSVs: user,item,rating,timestamp with no header (the last two are numbers).
-        if len(fields) == 4 and _is_number(fields[2]) and _is_number(fields[3]):
+        # Amazon's ratings-only CSVs: user,item,rating,timestamp with no header: a rating (0 to 5), then a number.
+        # A headerless file of another layout (say user,item,timestamp,rating) falls to csv, whose header check names
+        # the columns it found, rather than being ordered by its ratings.
+        if len(fields) == 4 and _is_rating(fields[2]) and _is_number(fields[3]):
             return "amazon"
         return "csv"
     raise GenpasError(
         f"{path}: cannot tell the format from the name or content; pass --format, one of {', '.join(FORMATS)}"
     )
+
+
+def _is_rating(text: str) -> bool:
+    try:
+        return 0 <= float(text) <= 5
+    except ValueError:
+        return False
 
 
 def _is_number(text: str) -> bool:
@@ -210,7 +221,9 @@ def _select(df: pl.DataFrame, path: Path, cols: Columns, header: list[str] | Non
     return df.select(pl.col(cols.user).alias("user"), pl.col(cols.item).alias("item"), pl.col(cols.time).alias("time"))
 
 
-def _sniff_separator(raw: bytes) -> str:
+def sniff_separator(raw: bytes) -> str:
+    """The delimiter of delimited text (`raw`: its decompressed start), one of , ; tab |: the rule of every reader and
+    engine."""
     sample = raw[:65536].decode("utf-8", "replace")
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -235,7 +248,7 @@ def read_table(path: Path, fmt: str, cols: Columns) -> pl.DataFrame:
         df = df.with_columns(pl.col("user").cast(pl.Utf8), pl.col("item").cast(pl.Utf8))
         return _finish(df, path, first_line=1)
     raw = read_bytes(path)
-    sep = "\t" if fmt == "tsv" else _sniff_separator(raw)
+    sep = "\t" if fmt == "tsv" else sniff_separator(raw)
     df = _select(_read_delimited(raw, path, sep, has_header=True), path, cols, header_names(raw, sep))
     return _finish(df, path, first_line=2)
 
@@ -276,92 +289,6 @@ def read_recbole(path: Path, cols: Columns) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Amazon reviews
-
-
-_AMAZON_KEYS = (  # (user, item, time, time divisor) per dump
-    ("reviewerID", "asin", "unixReviewTime", 1.0),  # 2014 and 2018
-    ("user_id", "parent_asin", "timestamp", 1000.0),  # 2023, milliseconds
-)
-
-
-def read_amazon(path: Path) -> pl.DataFrame:
-    """2014/2018 review JSON lines (also the 2014 Python-literal files), 2023 JSONL, and ratings-only CSVs."""
-    raw = read_bytes(path)
-    if raw.lstrip()[:1] != b"{":  # ratings-only CSV: user,item,rating,timestamp, no header
-        df = _read_delimited(raw, path, ",", has_header=False)
-        if df.width != 4:
-            raise GenpasError(f"{path}: line 1: expected 4 fields (user,item,rating,timestamp), found {df.width}")
-        df = df.rename(dict(zip(df.columns, ["user", "item", "rating", "time"]))).select(CANONICAL)
-        return _finish(df, path, first_line=1)
-    first_line = raw.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    python_literals = first_line.startswith("{'")
-    first = _parse_record(first_line, python_literals, path, 1)
-    for user_key, item_key, time_key, divisor in _AMAZON_KEYS:
-        if {user_key, item_key, time_key} <= set(first):
-            break
-    else:
-        raise GenpasError(
-            f"{path}: line 1: no Amazon review fields (reviewerID/asin/unixReviewTime or "
-            f"user_id/parent_asin/timestamp); found {', '.join(sorted(first))}"
-        )
-    keys = (user_key, item_key, time_key)
-    df = None if python_literals else _amazon_fast(raw, keys)
-    if df is None:  # Python literals, or a problem the line-by-line reader can locate precisely
-        df = _amazon_by_line(raw, path, keys, python_literals)
-    return _finish(df.with_columns(pl.col("time") / divisor), path, first_line=1)
-
-
-def _amazon_fast(raw: bytes, keys) -> pl.DataFrame | None:
-    """polars' JSON-lines reader, materialising only the three fields; None where it cannot read the file cleanly
-    (blank lines would shift line numbers in error messages, so those files take the line-by-line path too)."""
-    if b"\n\n" in raw.strip() or b"\r" in raw:
-        return None
-    user_key, item_key, time_key = keys
-    try:
-        df = pl.read_ndjson(io.BytesIO(raw), schema={user_key: pl.Utf8, item_key: pl.Utf8, time_key: pl.Float64})
-    except (pl.exceptions.PolarsError, ValueError):
-        return None
-    return df.select(pl.col(user_key).alias("user"), pl.col(item_key).alias("item"), pl.col(time_key).alias("time"))
-
-
-def _parse_record(line: str, python_literals: bool, path: Path, line_no: int) -> dict:
-    """One JSON object (or, for the 2014 dumps, one Python dict literal, parsed safely: never eval)."""
-    try:
-        record = ast.literal_eval(line) if python_literals else json.loads(line)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise GenpasError(f"{path}: line {line_no}: broken JSON record") from None
-    if not isinstance(record, dict):
-        raise GenpasError(f"{path}: line {line_no}: expected a JSON object, found {type(record).__name__}")
-    return record
-
-
-def _amazon_by_line(raw: bytes, path: Path, keys, python_literals: bool) -> pl.DataFrame:
-    """Line by line, keeping only the three fields of each record; errors name the line."""
-    user_key, item_key, time_key = keys
-    users, items, times = [], [], []
-    for line_no, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        record = _parse_record(line, python_literals, path, line_no)
-        try:
-            user, item, stamp = record[user_key], record[item_key], record[time_key]
-        except KeyError as exc:
-            raise GenpasError(f"{path}: line {line_no}: missing field {exc.args[0]!r}") from None
-        if user is None or str(user).strip() == "" or item is None or str(item).strip() == "":
-            raise GenpasError(f"{path}: line {line_no}: empty {'user' if not str(user or '').strip() else 'item'} id")
-        try:
-            times.append(float(stamp))
-        except (TypeError, ValueError):
-            raise GenpasError(f"{path}: line {line_no}: unparseable timestamp {stamp!r}") from None
-        users.append(str(user))
-        items.append(str(item))
-    return pl.DataFrame({"user": users, "item": items, "time": times},
-                        schema={"user": pl.Utf8, "item": pl.Utf8, "time": pl.Float64})
-
-
-# --------------------------------------------------------------------------------------------------------------------
 
 
 def read_events(path: Path, fmt: str | None = None, cols: Columns = Columns()) -> pl.DataFrame:
@@ -376,5 +303,7 @@ def read_events(path: Path, fmt: str | None = None, cols: Columns = Columns()) -
     if fmt == "movielens":
         return read_movielens(path)
     if fmt == "amazon":
-        return read_amazon(path)
+        from genpas.data.amazon import read_amazon
+
+        return read_amazon(path, cols)
     return read_recbole(path, cols)

@@ -13,6 +13,12 @@ import polars as pl
 
 from genpas.errors import GenpasError
 
+INTEGRAL = r"^[+-]?[0-9]+$"  # a whole number of any length: exact as Int64 where it fits
+# Dates like 01/02/2020 (or 01.02.2020): day-first in some places, month-first in others, so the order of events
+# would rest on a guess. Refused by every reader and engine, with what to give instead.
+SLASHED_DATE = r"^[0-9]{1,2}[/.][0-9]{1,2}[/.][0-9]{2,4}"
+SLASHED_FIX = "dates like 01/02/2020 may be day-first or month-first; give ISO 8601 dates (2020-02-01) or unix seconds"
+
 
 def parse_times(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
     """Integers as exact Int64 (an integer outside the int64 range is an error naming its line); other numbers as
@@ -29,7 +35,7 @@ def parse_times(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
     if not (raw.dtype in (pl.Utf8, pl.Categorical, pl.Enum, pl.Date) or isinstance(raw.dtype, pl.Datetime)):
         raise GenpasError(f"{path}: the timestamp column holds {raw.dtype} values; give numbers, dates or text")
     text = raw.cast(pl.Utf8).str.strip_chars()
-    integral = text.str.contains(r"^[+-]?[0-9]+$")
+    integral = text.str.contains(INTEGRAL)
     if text.null_count() == 0 and integral.all():
         values = text.cast(pl.Int64, strict=False)
         over = values.is_null()
@@ -38,9 +44,13 @@ def parse_times(raw: pl.Series, path: Path, first_line: int) -> pl.Series:
             raise GenpasError(f"{path}: line {first_line + row}: timestamp {text[row]} is outside the int64 range")
         return values
     values = text.cast(pl.Float64, strict=False)
-    if values.null_count() == len(values):  # not numbers at all: try dates
+    if values.null_count() == len(values):  # not numbers at all: try dates (a time zone converted, none read as UTC)
+        slashed = text.str.contains(SLASHED_DATE).fill_null(False)
+        if slashed.any():
+            row = int(slashed.arg_true()[0])
+            raise GenpasError(f"{path}: line {first_line + row}: timestamp {text[row]!r}: {SLASHED_FIX}")
         try:
-            dates = text.str.to_datetime(strict=False, time_unit="ms")
+            dates = text.str.to_datetime(strict=False, time_unit="ms", time_zone="UTC")
         except pl.exceptions.PolarsError:  # no date format fits the first value: no dates, the error names the line
             dates = None
         if dates is not None and dates.null_count() < len(dates):

@@ -23,11 +23,11 @@ import polars as pl
 
 from genpas.data.readers import check_header, quote_char
 from genpas.data.store import write_manifest
+from genpas.data.timestamps import INTEGRAL, SLASHED_DATE, SLASHED_FIX
 from genpas.engines.prepare import PrepareOptions, _write_ids, separator, source_label
 from genpas.errors import GenpasError
 
 log = logging.getLogger(__name__)
-INTEGRAL = r"^[+-]?[0-9]+$"
 
 
 def scan(files: list[Path], fmt: str, options: PrepareOptions) -> pl.LazyFrame:
@@ -74,7 +74,9 @@ def parse_time(lf: pl.LazyFrame, label: str) -> pl.LazyFrame:
     if facts["numbers"][0] > 0:
         out = lf.with_columns(text.cast(pl.Float64, strict=False).alias("time"))
         return _checked(out, pl.col("time").is_null() | pl.col("time").is_nan(), label)
-    dates = text.str.to_datetime(strict=False, time_unit="ms").dt.epoch("ms").cast(pl.Float64) / 1000.0
+    _checked(lf.with_columns(text.alias("time")), pl.col("time").str.contains(SLASHED_DATE).fill_null(False), label,
+             f"is a day/month date ({SLASHED_FIX})")
+    dates = text.str.to_datetime(strict=False, time_unit="ms", time_zone="UTC").dt.epoch("ms").cast(pl.Float64) / 1e3
     return _checked(lf.with_columns(dates.alias("time")), pl.col("time").is_null(), label)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from genpas.data.readers import FORMATS, _head, detect_format
+from genpas.data.readers import FORMATS, _head, detect_format, sniff_separator, text_bytes
 from genpas.data.store import ID_MAPS, sha256_file, time_array, write_manifest
 from genpas.errors import GenpasError
 
@@ -103,12 +103,10 @@ def source_label(files: list[Path]) -> str:
 
 
 def separator(path: Path, fmt: str) -> str:
-    """The delimiter of a csv/tsv file: tab for tsv, else the most frequent of , ; tab | in its first line."""
+    """The delimiter of a csv/tsv file: tab for tsv, else the in-process readers' rule on its decompressed start."""
     if fmt == "tsv":
         return "\t"
-    with path.open("rb") as fh:
-        first = fh.readline().decode("utf-8", "replace")
-    return max([",", ";", "\t", "|"], key=first.count)
+    return sniff_separator(text_bytes(_head(path, 65536), path))
 
 
 def fingerprint(files: list[Path]) -> list[dict]:

@@ -21,10 +21,9 @@ import numpy as np
 import polars as pl
 
 from genpas.data.readers import check_header, quote_char
+from genpas.data.timestamps import INTEGRAL, SLASHED_DATE, SLASHED_FIX
 from genpas.engines.prepare import Encoded, PrepareOptions, separator, source_label
 from genpas.errors import GenpasError
-
-INTEGRAL = r"^[+-]?[0-9]+$"
 
 
 def session(master: str = "local[*]"):
@@ -101,6 +100,7 @@ def parse_time(df, label: str):
     if facts["numbers"] and facts["numbers"] > 0:
         parsed = df.withColumn("time", text.cast("double"))
         return _checked(parsed, F.col("time").isNull() | F.isnan("time"), label)
+    _checked(df, F.coalesce(text.rlike(SLASHED_DATE), F.lit(False)), label, f"is a day/month date ({SLASHED_FIX})")
     seconds = F.unix_micros(F.to_timestamp(text)).cast("double") / 1e6
     return _checked(df.withColumn("time", seconds), F.col("time").isNull(), label)
 
