@@ -44,7 +44,9 @@ def test_spark_keeps_integer_times_exact_and_names_bad_rows(tmp_path, capsys):
     assert store.times.dtype == np.int64 and list(store.times) == [big, big + 1, big + 2, big + 3]
     (tmp_path / "huge.csv").write_text(f"user_id,item_id,timestamp\nu,i,1\nu,j,{2**64}\n")
     (tmp_path / "emptyitem.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,,2\n")
-    for name, text in (("huge.csv", "int64"), ("emptyitem.csv", "empty item id")):
+    (tmp_path / "dayfirst.csv").write_text("user_id,item_id,timestamp\nu,i,2020-01-05\nu,j,01/02/2020\n")
+    for name, text in (("huge.csv", "int64"), ("emptyitem.csv", "empty item id"),
+                       ("dayfirst.csv", "may be day-first or month-first")):
         with pytest.raises(SystemExit) as exc:
             main(["prepare", "--engine", "spark", "--data", str(tmp_path / name), "--out", str(tmp_path / "x")])
         err = capsys.readouterr().err
