@@ -362,9 +362,9 @@ def test_evaluate_refuses_data_changed_since_training_though_its_items_are_the_s
     log = pl.read_csv(tiny / "log.csv")
     later = log.head(30).with_columns(pl.col(log.columns[-1]) + 10**8)  # later events of known users and items
     pl.concat([log, later]).write_csv(tiny / "log.csv")
-    refused(cli, ["evaluate", "--run", run], f"{run}: the data has changed since the run was trained")
+    refused(cli, ["evaluate", "--run", run], f"{run}: its data, {tiny / 'log.csv'} (the run's config.yaml), has changed since the run was trained")
     (run / "metrics.json").unlink()  # an unfinished run: its last.pt names the data
-    refused(cli, ["evaluate", "--run", run], f"{run}: the data has changed since the run was trained")
+    refused(cli, ["evaluate", "--run", run], f"{run}: its data, {tiny / 'log.csv'} (the run's config.yaml), has changed since the run was trained")
     assert not evaluation.exists()
 
 
@@ -393,6 +393,9 @@ def test_a_search_that_picked_a_baseline_gives_no_genpas_setting_to_train(tiny, 
     refused(cli, ["experiment", "strategies", "--plan", "--data", tiny / "log.csv", "--out", tiny / "e", "--search",
                   tiny / "search.json"], "search.json: the search picked SW, a baseline (no GenPAS setting it trained "
                                          "beat it on validation), so it has no GenPAS setting to train")
+    code, _ = cli(["experiment", "strategies", "--plan", "--data", str(tiny / "log.csv"), "--out", str(tiny / "e"),
+                   "--strategies", "lt,mt", "--search", str(tiny / "search.json")])
+    assert code == 0  # no GenPAS trained: nothing to refuse
     (tiny / "e").mkdir()  # a report still shows the search, and says what it picked
     assert cli(["experiment", "report", "--out", str(tiny / "e"), "--search", str(tiny / "search.json"),
                 "--to", str(tiny / "r.md")])[0] == 0

@@ -37,7 +37,7 @@ def test_iso_times_with_zones_are_read_alike_by_the_loader_and_the_engine(tmp_pa
     assert [items[i] for i in direct.sequence(1)] == ["a", "c"]
 
 
-@pytest.mark.parametrize("date", ["01/02/2020", "13.02.2020"])
+@pytest.mark.parametrize("date", ["01/02/2020", "13.02.2020", "01-02-2020 10:00:00"])
 def test_day_month_dates_are_refused_by_the_loader_and_the_engine(tmp_path, cli, date):
     path = tmp_path / "us.csv"
     path.write_text(f"user_id,item_id,timestamp\nu1,a,{date}\nu1,b,2020-03-01\n")
@@ -52,7 +52,7 @@ def test_a_headerless_file_that_is_not_amazon_s_layout_is_not_ordered_by_its_rat
     path = tmp_path / "events.csv"  # user,item,timestamp,rating with no header: the third field is no rating
     path.write_text("u1,a,1586000000,5\nu1,b,1586000100,1\n")
     code, out = cli(["data", "--data", str(path)])
-    assert code == 2 and "missing column 'user_id'; the file has 'u1', 'a', '1586000000', '5'" in out.err
+    assert code == 2 and "the first line (u1, a, 1586000000, 5) looks like data, not a header; add a header" in out.err
     amazon = tmp_path / "ratings.csv"  # Amazon's own layout still reads: user,item,rating,timestamp
     amazon.write_text("u1,a,5.0,1586000100\nu1,b,4.0,1586000000\n")
     store = load_dataset(amazon, LoadOptions(use_cache=False))
@@ -89,3 +89,6 @@ def test_review_json_lines_take_the_columns_the_user_names(tmp_path, cli):
     assert [store.item_ids[i] for i in store.sequence(0)] == ["b", "a"] and sorted(store.times) == [1, 3, 5]
     code, out = cli(["data", "--data", str(own)])
     assert code == 2 and "no Amazon review fields" in out.err and "found product, reviewer, when" in out.err
+    assert "(name the fields of another log with --user-col, --item-col and --time-col)" in out.err
+    code, out = cli(["data", "--data", str(own), "--time-col", "ts"])
+    assert code == 2 and "or the fields named by --time-col ts; found product, reviewer, when" in out.err

@@ -25,9 +25,9 @@ ConfigData = Annotated[Optional[str], typer.Option("--data", help="'ml-100k' or 
                                                  "interaction file, or a store directory from `genpas prepare` "
                                                  "(default: the --config's data, else ml-100k).")]
 Format = Annotated[Optional[str], typer.Option("--format", help=f"One of {', '.join(FORMATS)}; detected when omitted.")]
-UserCol = Annotated[str, typer.Option("--user-col", help="User column (csv/tsv/parquet/recbole).")]
-ItemCol = Annotated[str, typer.Option("--item-col", help="Item column (csv/tsv/parquet/recbole).")]
-TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column (csv/tsv/parquet/recbole).")]
+UserCol = Annotated[str, typer.Option("--user-col", help="User column (csv/tsv/parquet/recbole; a field of Amazon JSON lines).")]
+ItemCol = Annotated[str, typer.Option("--item-col", help="Item column (csv/tsv/parquet/recbole; a field of Amazon JSON lines).")]
+TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column (csv/tsv/parquet/recbole; a field of Amazon JSON lines).")]
 MinUser = Annotated[int, typer.Option("--min-user-count", help="Iterative k-core: minimum events per user.")]
 MinItem = Annotated[int, typer.Option("--min-item-count", help="Iterative k-core: minimum events per item.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the preprocessed-data cache.")]

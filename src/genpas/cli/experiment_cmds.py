@@ -63,7 +63,7 @@ def parse_list(text: str, kind, option: str) -> tuple:
     return values
 
 
-def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, float, float]:
+def genpas_setting(genpas: str | None, search: Path | None, trains_genpas: bool = True) -> tuple[float, float, float]:
     from genpas.augment import parse_bias
     from genpas.augment.strategy import genpas as genpas_family
     from genpas.search.compare import DEFAULT_GENPAS
@@ -89,11 +89,12 @@ def genpas_setting(genpas: str | None, search: Path | None) -> tuple[float, floa
             raise GenpasError(f"{search}: not a file; give the search's search.json")
         from genpas.search.result_files import search_setting
 
-        return search_setting(search)
+        return search_setting(search, baseline_ok=not trains_genpas)
     return DEFAULT_GENPAS
 
 
-def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model=None, data_flags=None):
+def settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model=None, data_flags=None,
+                  trains_genpas: bool = True):
     from genpas.search.experiments import ExperimentSettings
     from genpas.train.config import TrainConfig
 
@@ -113,7 +114,7 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     seed_list = parse_list(seeds, int, "--seeds")
     if any(seed < 0 for seed in seed_list):
         raise GenpasError(f"--seeds must be >= 0, got {seeds!r}")
-    return ExperimentSettings(base, seed_list, genpas_setting(genpas, search), command=invocation())
+    return ExperimentSettings(base, seed_list, genpas_setting(genpas, search, trains_genpas), command=invocation())
 
 
 def _store(out: Path, data: str):
@@ -176,7 +177,8 @@ def strategies_cmd(out: Out = DEFAULT_OUT, data: ConfigData = None, seeds: Seeds
     from genpas.search.experiments import run_strategies
 
     names = _names(strategies)
-    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags)
+    settings = settings_from(data, seeds, genpas, search, epochs, patience, config, progress, model, data_flags,
+                             trains_genpas="genpas" in names)
     _run(lambda store: run_strategies(settings, store, names), out, share, plan, settings.base.data, wait)
 
 

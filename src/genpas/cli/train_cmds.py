@@ -211,7 +211,7 @@ def evaluate_cmd(
         cfg.exclude_history = exclude_history
     # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.
     trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors")
-    same_data(run, trainer.split.full.fingerprint())
+    same_data(run, trainer.split.full.fingerprint(), str(cfg.data))
     evaluated, ranks = final_evaluation(trainer.model, trainer.split, cfg, trainer.device, also_kept=False)
     result = {"valid": evaluated["valid"], "test": evaluated["test"]}
     try:

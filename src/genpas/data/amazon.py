@@ -48,8 +48,11 @@ def read_amazon(path: Path, cols: Columns | None = None) -> pl.DataFrame:
     first = _parse_record(first_line, python_literals, path, 1)
     found = _amazon_keys(first, cols)
     if found is None:
-        named = "" if cols is None or cols == Columns() else \
-            f" or the columns named by --user-col/--item-col/--time-col ({cols.user}, {cols.item}, {cols.time})"
+        default = Columns()
+        given = [f"--{k}-col {getattr(cols, k)}" for k in ("user", "item", "time")
+                 if cols is not None and getattr(cols, k) != getattr(default, k)]
+        named = f" or the fields named by {', '.join(given)}" if given else \
+            " (name the fields of another log with --user-col, --item-col and --time-col)"
         raise GenpasError(
             f"{path}: line 1: no Amazon review fields (reviewerID/asin/unixReviewTime or "
             f"user_id/parent_asin/timestamp){named}; found {', '.join(sorted(first))}"

@@ -117,7 +117,7 @@ def detect_format(path: Path, head: bytes) -> str:
         return "tsv"
     if name.endswith((".csv", ".txt")):
         fields = first.split(",")
-        # Amazon's ratings-only CSVs: user,item,rating,timestamp with no header: a rating (0 to 5), then a number.
+        # Amazon's ratings-only CSVs: user,item,rating,timestamp with no header: a rating (0 to 10), then a number.
         # A headerless file of another layout (say user,item,timestamp,rating) falls to csv, whose header check names
         # the columns it found, rather than being ordered by its ratings.
         if len(fields) == 4 and _is_rating(fields[2]) and _is_number(fields[3]):
@@ -130,7 +130,7 @@ def detect_format(path: Path, head: bytes) -> str:
 
 def _is_rating(text: str) -> bool:
     try:
-        return 0 <= float(text) <= 5
+        return 0 <= float(text) <= 10
     except ValueError:
         return False
 
@@ -189,11 +189,14 @@ def quote_char(sep: str) -> str | None:
     return '"' if sep in (",", ";") else None
 
 
-def header_names(raw: bytes, sep: str) -> list[str]:
+def header_names(raw: bytes, sep: str, path: Path | str = "the file") -> list[str]:
     """The first line's names, unquoted as the readers unquote data (only in comma- and semicolon-separated files)."""
     line = raw[:raw.find(b"\n") if b"\n" in raw else len(raw)].decode("utf-8-sig", "replace").rstrip("\r")
     quoting = dict(quotechar=quote_char(sep)) if quote_char(sep) else dict(quoting=csv.QUOTE_NONE)
-    return next(csv.reader([line], delimiter=sep, **quoting), [])
+    try:
+        return next(csv.reader([line], delimiter=sep, **quoting), [])
+    except csv.Error as exc:  # e.g. a carriage return inside a first line longer than the check of text_bytes
+        raise GenpasError(f"{path}: cannot read its header line ({exc}); check its line ends and quotes") from None
 
 
 def no_repeated_column(names: list[str], wanted, path: Path) -> None:
@@ -206,13 +209,16 @@ def no_repeated_column(names: list[str], wanted, path: Path) -> None:
 
 def check_header(path: Path, sep: str, wanted) -> None:
     """`no_repeated_column` on a file's first line, without reading the whole file (the engines stream it)."""
-    no_repeated_column(header_names(text_bytes(_head(path, 1 << 16), path), sep), wanted, path)
+    no_repeated_column(header_names(text_bytes(_head(path, 1 << 16), path), sep, path), wanted, path)
 
 
 def _select(df: pl.DataFrame, path: Path, cols: Columns, header: list[str] | None = None) -> pl.DataFrame:
     if header is not None:
         no_repeated_column(header, (cols.user, cols.item, cols.time), path)
     missing = [c for c in (cols.user, cols.item, cols.time) if c not in df.columns]
+    if missing and any(_is_number(name) for name in df.columns):  # the first line is data, not a header
+        raise GenpasError(f"{path}: the first line ({', '.join(df.columns)}) looks like data, not a header; add a "
+                          f"header line naming the columns (user, item and time: see --user-col/--item-col/--time-col)")
     if missing:
         raise GenpasError(
             f"{path}: missing column {missing[0]!r}; the file has {', '.join(map(repr, df.columns))} "
@@ -249,7 +255,7 @@ def read_table(path: Path, fmt: str, cols: Columns) -> pl.DataFrame:
         return _finish(df, path, first_line=1)
     raw = read_bytes(path)
     sep = "\t" if fmt == "tsv" else sniff_separator(raw)
-    df = _select(_read_delimited(raw, path, sep, has_header=True), path, cols, header_names(raw, sep))
+    df = _select(_read_delimited(raw, path, sep, has_header=True), path, cols, header_names(raw, sep, path))
     return _finish(df, path, first_line=2)
 
 
@@ -260,7 +266,7 @@ def read_movielens(path: Path) -> pl.DataFrame:
     name = _stem(path)
     if first.lower().startswith("userid"):  # ratings.csv of ml-20m and later
         df = _read_delimited(raw, path, ",", has_header=True)
-        return _finish(_select(df, path, Columns("userId", "movieId", "timestamp"), header_names(raw, ",")), path,
+        return _finish(_select(df, path, Columns("userId", "movieId", "timestamp"), header_names(raw, ",", path)), path,
                        first_line=2)
     if name != "u.data" and (name.endswith(".dat") or "::" in first):
         if "::" not in first:
@@ -280,7 +286,7 @@ def read_movielens(path: Path) -> pl.DataFrame:
 def read_recbole(path: Path, cols: Columns) -> pl.DataFrame:
     """RecBole atomic `.inter`: tab-separated, typed header such as `user_id:token`."""
     raw = read_bytes(path)
-    no_repeated_column([name.split(":", 1)[0] for name in header_names(raw, "\t")], (cols.user, cols.item, cols.time),
+    no_repeated_column([name.split(":", 1)[0] for name in header_names(raw, "\t", path)], (cols.user, cols.item, cols.time),
                        path)
     df = _read_delimited(raw, path, "\t", has_header=True)
     untyped = {c.split(":", 1)[0]: c for c in reversed(df.columns)}  # name -> column: a repeated name (not read)

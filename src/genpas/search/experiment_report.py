@@ -217,7 +217,8 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), *_figures(r)), result)
         for stem, result in results.items()}
     search = load_search(search_json) if search_json else None
-    used = {tuple(float(x) for x in r["genpas"]) for r in results.values() if isinstance(r.get("genpas"), list)}
+    used = {tuple(float(x) for x in r["genpas"]) for r in results.values()  # the GenPAS settings trained
+            if isinstance(r.get("genpas"), list) and ("genpas" in r.get("strategies", {}) or "strategies" not in r)}
     search_lines = _drawn(search_json, lambda s: search_section(s, used), search) if search_json else []
     run_lines = _runs_section(runs) if runs else []
     singles = [_drawn(path, single_run, json_object(path, "give a finished run"))  # present: checked above

@@ -89,7 +89,7 @@ def search_setting(path: Path, result: dict | None = None, baseline_ok: bool = F
     if picked != "genpas" and not baseline_ok:
         raise GenpasError(f"{path}: the search picked {str(picked).upper()}, a baseline (no GenPAS setting it trained "
                           f"beat it on validation), so it has no GenPAS setting to train; give --genpas "
-                          f"ALPHA,BETA,GAMMA (a setting of the search's table), or leave genpas out of --strategies")
+                          f"ALPHA,BETA,GAMMA (a setting of the search's table) instead of --search")
     return point.alpha, point.beta, point.gamma
 
 

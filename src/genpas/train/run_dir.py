@@ -160,18 +160,21 @@ def _trainer_state(last: Path) -> dict | None:
     return trainer if trainer.get("protocol") == PROTOCOL else None
 
 
-def same_data(run: Path, fingerprint: str) -> None:
+def same_data(run: Path, fingerprint: str, data: str) -> None:
     """Refuse to evaluate run `run` on data other than it was trained on: `fingerprint` (SequenceStore.fingerprint of
-    the data at hand) against the one its metrics.json, else its last.pt, recorded. Runs that recorded none pass."""
+    the data at hand, read from `data`) against the one its metrics.json, else its last.pt, recorded. Runs that
+    recorded none pass."""
     run = Path(run)
     try:
         trained = json.loads((run / "metrics.json").read_text()).get("data_sha256")
     except (OSError, ValueError, AttributeError):
+        trained = None
+    if trained is None:
         trained = (_trainer_state(run / "last.pt") or {}).get("data")
     if trained is not None and trained != fingerprint:
-        raise GenpasError(f"{run}: the data has changed since the run was trained (its events, its ids or their "
-                          "order), so its figures would be of other users and targets; evaluate it on the data it "
-                          "was trained on, or train a new run on this data")
+        raise GenpasError(f"{run}: its data, {data} (the run's config.yaml), has changed since the run was trained "
+                          "(its events, its ids or their order), so its figures would be of other users and targets; "
+                          "put back the data it was trained on, or train a new run on this data")
 
 
 def trained_on(result: dict, fingerprint: str) -> bool:
