@@ -94,10 +94,12 @@ def quality_sentence(found: dict, baseline: str) -> str:
                          f"ratio {s['ratio']:.2f}")
     n, reached = found["measured_seeds"], found["reached"]
     of = f"{reached} of {n} seed{'s' * (n != 1)}"
-    if n == 0:
+    if n <= 1 and len(shown) == 1:
+        summary = ""  # the one seed's line says it all
+    elif n == 0:
         summary = " No seed gives a ratio."
     elif n == 1:
-        summary = ""  # the one seed's line says it all
+        summary = f" GenPAS got there on {of}."
     elif found["median_ratio"] is None:
         summary = f" GenPAS got there on {of}: no median ratio, as the median seed never did."
     else:
