@@ -14,8 +14,8 @@ import polars as pl
 from genpas.errors import GenpasError
 
 INTEGRAL = r"^[+-]?[0-9]+$"  # a whole number of any length: exact as Int64 where it fits
-# Dates like 01/02/2020 (or 01.02.2020, 01-02-2020): day-first in some places, month-first in others, so the order of events
-# would rest on a guess. Refused by every reader and engine, with what to give instead.
+# Dates like 01/02/2020 (or 01.02.2020, 01-02-2020): day-first in some places, month-first in others, so the order
+# of events would rest on a guess. Refused by every reader and engine, with what to give instead.
 SLASHED_DATE = r"^[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"  # (ISO dates start with the year's four digits)
 SLASHED_FIX = "dates like 01/02/2020 may be day-first or month-first; give ISO 8601 dates (2020-02-01) or unix seconds"
 

@@ -67,15 +67,16 @@ def parse_time(lf: pl.LazyFrame, label: str) -> pl.LazyFrame:
     text = pl.col("time").cast(pl.Utf8).str.strip_chars()
     facts = lf.select(integral=text.str.contains(INTEGRAL).fill_null(False).all(),
                       numbers=text.cast(pl.Float64, strict=False).is_not_null().sum(),
-                      rows=pl.len()).collect(engine="streaming")
+                      slashed=pl.when(text.str.contains(SLASHED_DATE).fill_null(False)).then(pl.col("row")).min(),
+                      rows=pl.len()).collect(engine="streaming")  # one pass over the source for all three
     if facts["integral"][0]:
         out = lf.with_columns(text.cast(pl.Int64, strict=False).alias("time"))
         return _checked(out, pl.col("time").is_null(), label, "is outside the int64 range")
     if facts["numbers"][0] > 0:
         out = lf.with_columns(text.cast(pl.Float64, strict=False).alias("time"))
         return _checked(out, pl.col("time").is_null() | pl.col("time").is_nan(), label)
-    _checked(lf.with_columns(text.alias("time")), pl.col("time").str.contains(SLASHED_DATE).fill_null(False), label,
-             f"is a day/month date ({SLASHED_FIX})")
+    if facts["slashed"][0] is not None:
+        _refuse(label, facts["slashed"][0], f"is a day/month date ({SLASHED_FIX})")
     dates = text.str.to_datetime(strict=False, time_unit="ms", time_zone="UTC").dt.epoch("ms").cast(pl.Float64) / 1e3
     return _checked(lf.with_columns(dates.alias("time")), pl.col("time").is_null(), label)
 
@@ -83,8 +84,12 @@ def parse_time(lf: pl.LazyFrame, label: str) -> pl.LazyFrame:
 def _checked(lf: pl.LazyFrame, bad: pl.Expr, label: str, what: str = "is unparseable") -> pl.LazyFrame:
     row = lf.select(pl.when(bad).then(pl.col("row")).min()).collect(engine="streaming").item()
     if row is not None:
-        raise GenpasError(f"{label}: data row {row + 1}: the timestamp {what}")
+        _refuse(label, row, what)
     return lf
+
+
+def _refuse(label: str, row: int, what: str) -> None:
+    raise GenpasError(f"{label}: data row {row + 1}: the timestamp {what}")
 
 
 def check_ids(lf: pl.LazyFrame, label: str) -> None:
