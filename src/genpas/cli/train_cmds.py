@@ -206,12 +206,12 @@ def evaluate_cmd(
     from genpas.train.trainer import Trainer
 
     cfg = run_config(run)
-    finished_metrics(run, strict=True)  # a finished run's figures decide which ranks it keeps: they must be readable
+    finished = finished_metrics(run, strict=True)  # a finished run's figures decide which ranks it keeps: readable
     if exclude_history is not None:
         cfg.exclude_history = exclude_history
     # Evaluation needs less than the training the memory check bounds; TIGER takes its semantic ids from the weights.
     trainer = Trainer(cfg, run, check_memory=False, weights=run / "best.safetensors")
-    same_data(run, trainer.split.full.fingerprint(), str(cfg.data))
+    same_data(run, finished[1] if finished else None, trainer.split.full.fingerprint(), str(cfg.data))
     evaluated, ranks = final_evaluation(trainer.model, trainer.split, cfg, trainer.device, also_kept=False)
     result = {"valid": evaluated["valid"], "test": evaluated["test"]}
     try:

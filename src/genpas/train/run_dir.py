@@ -160,18 +160,13 @@ def _trainer_state(last: Path) -> dict | None:
     return trainer if trainer.get("protocol") == PROTOCOL else None
 
 
-def same_data(run: Path, fingerprint: str, data: str) -> None:
+def same_data(run: Path, recorded: str | None, fingerprint: str, data: str) -> None:
     """Refuse to evaluate run `run` on data other than it was trained on: `fingerprint` (SequenceStore.fingerprint of
-    the data at hand, read from `data`) against the one its metrics.json, else its last.pt, recorded. Runs that
-    recorded none pass."""
-    run = Path(run)
-    try:
-        trained = json.loads((run / "metrics.json").read_text()).get("data_sha256")
-    except (OSError, ValueError, AttributeError):
-        trained = None
-    if trained is None:
-        trained = (_trainer_state(run / "last.pt") or {}).get("data")
-    if trained is not None and trained != fingerprint:
+    the data at hand, read from `data`) against `recorded`, the one its metrics.json named (None: unfinished, or
+    finished before runs named their data), else the one its last.pt recorded. Runs that recorded none pass."""
+    if recorded is None:
+        recorded = (_trainer_state(Path(run) / "last.pt") or {}).get("data")
+    if not trained_on({"data_sha256": recorded}, fingerprint):
         raise GenpasError(f"{run}: its data, {data} (the run's config.yaml), has changed since the run was trained "
                           "(its events, its ids or their order), so its figures would be of other users and targets; "
                           "put back the data it was trained on, or train a new run on this data")
