@@ -13,8 +13,9 @@
 #                                           unfinished runs' checkpoints in git's index (scripts/park_runs.sh)
 #
 # The queue, in order of what the ML-1M issue needs first:
-#   1. the search (SASRec, top 3 settings and the three baselines, seed 0), pruning hopeless trainings (--prune:
-#      a pruned run stays resumable; docs/method.md "Pruning a search");
+#   1. the search (SASRec, top 3 settings and the three baselines, seed 0), pruning hopeless GenPAS settings (--prune:
+#      a pruned run stays resumable; docs/method.md "Pruning a search"). The baselines train to convergence: SW, which
+#      a search of an earlier rule pruned at epoch 132, resumes here, and search.json is written again when it ends;
 #   2. the long-tail table of LT, MT and the pick over seeds 0 and 1 (needs the search's search.json: skipped until
 #      it exists): the runs of the search and of the pick against MT, and LT's seed 1 (LT ends within about 30
 #      epochs);
@@ -22,6 +23,9 @@
 #      before TIGER's second seed). Seeds 0 and 1 are finished, and their table, written by the pick-against-MT
 #      command this queue held before, stays committed until this one replaces it: no other command writes
 #      strategies.json, so no lane puts the two-seed table back;
+#   3b. the anchor of the published SASRec row: SASRec-MT, seed 0, with the published loss (a sampled softmax over
+#      128 uniform negatives, configs/sasrec-ml1m-sampled.yaml), in its own directory $SAMPLED (its strategies.json
+#      is then no rival of command 3's); the report lists its run beside the published rows;
 #   4. TIGER MT and the pick over seeds 0 and 1, at most TIGER_EPOCHS epochs (default 20) with patience
 #      TIGER_PATIENCE (default 5): on this CPU a TIGER epoch is tens of minutes, so the bound is stated in the runs'
 #      configurations and in the report; both strategies get the same bound (equal compute). Seed 0 of both is
@@ -45,6 +49,7 @@ ROOT=$(git -C "$(dirname "$SELF")" rev-parse --show-toplevel) && cd "$ROOT" || {
 E=docs/results/ml-1m
 LOGS=${LOGS:-/tmp/genpas-campaign}
 PICK=$E/search.json
+SAMPLED=docs/results/ml-1m-sampled
 TIGER_BOUND=(--epochs "${TIGER_EPOCHS:-20}" --patience "${TIGER_PATIENCE:-5}")
 SHARED=(--out "$E" --share --no-wait --no-progress)
 
@@ -61,6 +66,9 @@ queue() {  # one command per line, its words tab-separated
     echo
     printf '%s\t' experiment strategies --config configs/sasrec-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1,2 "${SHARED[@]}"
+    echo
+    printf '%s\t' experiment strategies --config configs/sasrec-ml1m-sampled.yaml --strategies mt --seeds 0 \
+        --out "$SAMPLED" --share --no-wait --no-progress
     echo
     printf '%s\t' experiment strategies --config configs/tiger-ml1m.yaml --strategies mt,genpas --search "$PICK" \
         --seeds 0,1 "${TIGER_BOUND[@]}" "${SHARED[@]}"
@@ -145,7 +153,9 @@ stop)
         rm -f "$pidfile"
     done
     sleep 5
-    bash scripts/park_runs.sh "$E"
+    parked=()
+    for dir in "$E" "$SAMPLED"; do [ -d "$dir/runs" ] && parked+=("$dir"); done
+    bash scripts/park_runs.sh "${parked[@]}"
     ;;
 *)
     awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$SELF"

@@ -202,13 +202,16 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     assert usage.returncode == 2 and all(f"cpu_campaign.sh {a}" in usage.stdout for a in ("start", "plan", "stop"))
     clean = {"PATH": "/usr/bin:/bin"}  # no TIGER_EPOCHS or LEADER from the caller's environment
     queue = subprocess.run(["bash", str(script), "queue"], capture_output=True, text=True, env=clean).stdout.splitlines()
-    assert [line.split()[1] for line in queue] == ["search"] + ["experiment"] * 5
-    assert [line.split()[2] for line in queue[1:]] == ["long-tail"] + ["strategies"] * 3 + ["data-efficiency"]
+    assert [line.split()[1] for line in queue] == ["search"] + ["experiment"] * 6
+    assert [line.split()[2] for line in queue[1:]] == ["long-tail"] + ["strategies"] * 4 + ["data-efficiency"]
     assert "--seeds 0,1 " in queue[1] and "--seeds 0,1,2 " in queue[2]  # the protocol's 3 seeds before TIGER
-    assert sum("sasrec" in line and "strategies" in line for line in queue) == 1  # one writer of strategies.json
-    assert all("--no-wait" in line and "--out docs/results/ml-1m" in line for line in queue)
+    outs = [line.split("--out ")[1].split()[0] for line in queue]
+    writers = [out for line, out in zip(queue, outs) if "sasrec" in line and " strategies " in line]
+    assert sorted(writers) == ["docs/results/ml-1m", "docs/results/ml-1m-sampled"]  # one strategies.json each
+    assert "configs/sasrec-ml1m-sampled.yaml --strategies mt --seeds 0 " in queue[3]  # the published loss's anchor
+    assert all("--no-wait" in line for line in queue) and set(outs) == set(writers)
     assert all("--share" in line for line in queue[1:])  # a search always shares its run store
-    assert ["sasrec", "sasrec", "sasrec", "tiger", "hstu", "sasrec"] == [
+    assert ["sasrec", "sasrec", "sasrec", "sasrec", "tiger", "hstu", "sasrec"] == [
         line.split("configs/")[1].split("-")[0] for line in queue]
     tiger = [line for line in queue if "tiger" in line]
     assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies

@@ -27,6 +27,52 @@ def test_spread_and_paired_verdict():
     assert two["verdict"] == "too few seeds" and two["standard_error"] == pytest.approx(0.00005)
 
 
+def test_the_chance_of_a_win_by_luck_is_student_s_t_and_the_report_gives_it():
+    from scipy.stats import t
+
+    from genpas.search.experiment_report import verdict_sentence
+    from genpas.search.experiments import chance_beyond
+
+    for df in (1, 2, 3, 9, 59):
+        assert chance_beyond(2.0, df) == pytest.approx(2 * t.sf(2.0, df), abs=1e-8)
+    win = paired_verdict([0.11, 0.112, 0.111], [0.1, 0.1, 0.1])
+    assert win["seeds"] == 3 and win["chance_beyond_two_se"] == pytest.approx(0.1835, abs=1e-4)
+    assert "**GenPAS wins**" in (text := verdict_sentence(win, "NDCG@10", "test"))
+    assert "with 3 seeds, 18 % of comparisons of two equal strategies get that far by chance" in text
+    assert "2 degrees of freedom" in text
+    tie = verdict_sentence(paired_verdict([0.11, 0.09, 0.1], [0.1, 0.1, 0.1]), "NDCG@10", "test")
+    assert "**tie**" in tie and "by chance" not in tie
+    old = {k: v for k, v in win.items() if k not in ("seeds", "chance_beyond_two_se")}  # a file of an earlier rule
+    assert verdict_sentence(old, "NDCG@10", "test").endswith("(win/loss means beyond two standard errors).")
+
+
+def test_the_summary_leads_with_test_and_says_what_qualifies_it():
+    from genpas.search.experiment_report import _summary
+
+    def metric(values):
+        return {"mean": sum(values) / len(values), "std": 0.0, "values": values}
+
+    def row(label, valid, test):
+        return {"label": label, "valid": {"ndcg@10": metric(valid)}, "test": {"ndcg@10": metric(test)}}
+
+    result = {"seeds": [0, 1, 2], "genpas": [0.0, 1.0, 1.0], "genpas_vs_mt": {},
+              "strategies": {"mt": row("MT", [0.20, 0.21, 0.22], [0.19, 0.20, 0.21]),
+                             "genpas": row("GenPAS(0, 1, 1)", [0.211, 0.2205, 0.2312], [0.19, 0.2001, 0.2099])}}
+    search = {"seed": 0, "best": {"strategy": "genpas", "alpha": 0.0, "beta": 1.0, "gamma": 1.0,
+                                  "valid": {"ndcg@10": 0.211}},
+              "baselines": {"lt": {"stopped_by": "patience"}, "mt": {"stopped_by": "patience"},
+                            "sw": {"stopped_by": "pruned", "pruned": {"epoch": 40}, "best_epoch": 39,
+                                   "valid": {"ndcg@10": 0.15}}}}
+    lines = _summary(result, search)
+    assert "for the one baseline trained over these seeds (MT)" in lines[2]
+    assert lines[3].startswith("- **Test NDCG@10, the comparison that decides**") and "**tie**" in lines[3]
+    assert lines[4].startswith("- Valid NDCG@10, the split the runs stop on") and "**GenPAS wins**" in lines[4]
+    assert any("the search's own" in x for x in lines)
+    caution = next(x for x in lines if "its pruning stopped" in x)
+    assert "LT, MT, SW on seed 0" in caution and "SW at epoch 40 (best validation NDCG@10 0.1500, at epoch 39)" in caution
+    assert not any("its pruning stopped" in x for x in _summary(result, search | {"baselines": {}}))
+
+
 def test_run_key_ignores_only_what_does_not_change_results():
     base = TrainConfig()
     assert run_key(base) == run_key(TrainConfig(progress=False, threads=1, device="cpu"))
@@ -90,7 +136,7 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
         level = 0.98 * max(score for _, score in result["strategies"]["mt"]["curves"][i])
         assert seed["seed"] == i and seed["level"] == pytest.approx(level)
         assert seed["baseline_steps"] == next(s for s, v in result["strategies"]["mt"]["curves"][i] if v >= level)
-    assert "Optimizer steps (epochs) to MT's validation quality, 98 % of MT's best" in (
+    assert "Optimizer steps (and the epochs they make) to MT's validation quality, 98 % of MT's best" in (
         tiny / "exp" / "strategies.md").read_text()
     for i, seed in enumerate(by_user["mt"]):
         expected = (result["strategies"]["genpas"]["test"]["ndcg@10"]["values"][i]
@@ -112,6 +158,12 @@ def test_experiments_share_runs_and_generate_the_report(tiny, capsys):
     assert tail["run_precisions"] == ["fp32"] * 6 and tail["run_devices"] == ["cpu"] * 6
     assert "float32, at most" in (tiny / "exp" / "long-tail.md").read_text()
     assert "Devices: cpu (6 runs)." in (tiny / "exp" / "long-tail.md").read_text()
+    # beside the groups' means, GenPAS - MT paired by seed: the mean of the per-seed differences of each group
+    paired = next(x for x in (tiny / "exp" / "long-tail.md").read_text().splitlines()
+                  if x.startswith("| GenPAS - MT, paired by seed"))
+    head = [g - m for g, m in zip(tail["strategies"]["genpas"]["groups"]["head"]["ndcg@10"]["values"],
+                                  tail["strategies"]["mt"]["groups"]["head"]["ndcg@10"]["values"])]
+    assert paired.split(" | ")[5].startswith(f"{sum(head) / 2:+.4f} ± ")  # head ndcg@10, the fifth group column
     # Run again over its finished runs (with progress on, which changes no run), it rewrites nothing: the same files
     # (an atomic write would replace them) and bytes.
     exp, names = tiny / "exp", ("long-tail.json", "long-tail.md", "long-tail.png")
@@ -323,10 +375,10 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     sasrec["strategies"]["mt"]["test_history_kept"] = {"ndcg@10": kept, "recall@10": kept}
     lines = _published_section([sasrec, result("hstu", True, 0.18)])
     text = "\n".join(lines)
-    assert "| SASRec, MT | genpas, 2 seeds, length 200 | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 | 0.1500 ± 0.0020 | 0.1500 ± 0.0020 |" in text
+    assert "| SASRec, MT | genpas, 2 seeds, length 200, full softmax | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 | 0.1500 ± 0.0020 | 0.1500 ± 0.0020 |" in text
     assert all(f"| {name} | published | {hr:.4f} | {ndcg:.4f} |" in text for name, hr, ndcg in PUBLISHED["ml-1m"])
-    assert "| SASRec, MT | genpas, 2 seeds, length 200 | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 |" in text
-    assert "| HSTU, MT | genpas, 2 seeds, length 200 | 0.1800 ± 0.0010 |" in text and "Not comparable" not in text
+    assert "| SASRec, MT | genpas, 2 seeds, length 200, full softmax | 0.1700 ± 0.0010 | 0.1700 ± 0.0010 |" in text
+    assert "| HSTU, MT | genpas, 2 seeds, length 200, full softmax | 0.1800 ± 0.0010 |" in text and "Not comparable" not in text
     assert "Not comparable: HSTU" in "\n".join(_published_section([result("sasrec", True, 0.1),
                                                                    result("hstu", False, 0.1)]))
     assert _published_section([{**result("sasrec", True, 0.1), "data": "ml-100k"}]) == []
@@ -338,11 +390,15 @@ def test_published_rows_stand_beside_every_model_on_ml1m():
     kept_run = {**run, "test": {**run["test"], "exclude_history": False}}
     pop = {**run, "config": {**run["config"], "model": "pop"}}
     text = "\n".join(_published_section([sasrec], [single_run(m) for m in (run, kept_run, pop)]))
-    assert text.count("| HSTU, MT | genpas, 1 run (seed 0, length 200) | 0.3100 | 0.1800 | 0.2500 | 0.1300 |") == 1
+    assert text.count("| HSTU, MT | genpas, 1 run (seed 0, length 200), full softmax | 0.3100 | 0.1800 | 0.2500 | 0.1300 |") == 1
     assert "1 single run(s) of other data or ranked with the history kept are not listed here" in text
     assert "pop" not in text.split("| genpas, 1 run")[0].split("\n")[-1]  # no popularity row
     alone = "\n".join(_published_section([], [single_run({**run, "config": {**run["config"], "max_len": 50}})]))
-    assert "max length 50," not in alone and "| HSTU, MT | genpas, 1 run (seed 0, length 50) | 0.3100 | 0.1800 |" in alone
+    assert "max length 50," not in alone and "| HSTU, MT | genpas, 1 run (seed 0, length 50), full softmax | 0.3100 | 0.1800 |" in alone
+    sampled = single_run({**run, "config": {**run["config"], "negatives": 128}})
+    assert "| HSTU, MT | genpas, 1 run (seed 0, length 200), sampled softmax, 128 negatives |" in "\n".join(
+        _published_section([], [sampled]))
+    assert "they train with a sampled softmax over 128 negatives" in text
     for damaged in ({**run, "config": {"model": "hstu"}}, {**run, "test_history_kept": {"ndcg@10": 0.1}}):
         with pytest.raises((KeyError, TypeError)):  # the report turns these into one line naming the file
             single_run(damaged)
@@ -420,7 +476,7 @@ def test_models_compared_names_a_single_common_seed_as_such():
     text = "\n".join(models_section([result("sasrec", [0, 1], 0.17), result("tiger", [0], 0.13)]))
     tiger = next(line for line in text.splitlines() if line.startswith("| TIGER | MT |"))
     assert "-0.0400 (seed 0 only)" in tiger and "seeds)" not in tiger
-    assert "its maximum length among them" in text
+    assert "own options (maximum length, precision, epoch bound" in text and "not between architectures alone" in text
 
 
 def test_devices_that_say_nothing_do_not_decide_the_precision_of_a_report():
@@ -450,14 +506,14 @@ def test_steps_to_the_baselines_validation_quality_seed_by_seed():
     # a seed that never got there counts as an infinite ratio: the median of {0.5, inf} is not reached
     assert (found["measured_seeds"], found["reached"], found["median_ratio"]) == (2, 1, None)
     sentence = quality_sentence(found, "MT")
-    assert "seed 3: GenPAS 50 (5) against MT 100 (10), ratio 0.50; seed 7: GenPAS not in its 100 steps" in sentence
+    assert "seed 3: GenPAS 50 (5 epochs) against MT 100 (10 epochs), ratio 0.50; seed 7: GenPAS not in its 100 steps" in sentence
     assert "GenPAS got there on 1 of 2 seeds: no median ratio, as the median seed never did" in sentence
     three = quality_steps([fast, fast, slow], [ramp, ramp, ramp], [0, 1, 2])
     assert three["median_ratio"] == pytest.approx(0.5)  # the middle of {0.5, 0.5, inf}
     assert "GenPAS got there on 2 of 3 seeds; median ratio 0.50. Each to 98 % of its own best (seed 0 / 1 / 2): " \
            "GenPAS 60 / 60 / 100, MT 100 / 100 / 100." in quality_sentence(three, "MT")
     one = quality_sentence(quality_steps([fast], [ramp], [4]), "MT")  # one seed: its line, no median
-    assert "seed 4: GenPAS 50 (5) against MT 100 (10), ratio 0.50. Each to" in one and "median" not in one
+    assert "seed 4: GenPAS 50 (5 epochs) against MT 100 (10 epochs), ratio 0.50. Each to" in one and "median" not in one
 
     # A baseline at its level within MIN_EPOCHS epochs gives no ratio (whole epochs only), though the steps stand.
     early = [[10, 0.5], [20, 1.0]]
@@ -476,20 +532,24 @@ def test_steps_to_the_baselines_validation_quality_seed_by_seed():
 def test_the_report_names_the_search_s_own_run_among_the_seeds():
     from genpas.search.search_section import selection_note
 
-    def rows(genpas, mt):
-        return {"genpas": {"label": "GenPAS(0, 1, 1)", "valid": {"ndcg@10": {"values": genpas}}},
-                "mt": {"label": "MT", "valid": {"ndcg@10": {"values": mt}}}}
+    def rows(genpas, mt):  # test figures: GenPAS 0.01 below its validation ones, MT 0.02 below
+        return {"genpas": {"label": "GenPAS(0, 1, 1)", "valid": {"ndcg@10": {"values": genpas}},
+                           "test": {"ndcg@10": {"values": [v - 0.01 for v in genpas]}}},
+                "mt": {"label": "MT", "valid": {"ndcg@10": {"values": mt}},
+                       "test": {"ndcg@10": {"values": [v - 0.02 for v in mt]}}}}
 
     result = {"seeds": [0, 1, 2], "genpas": [0.0, 1.0, 1.0], "strategies": rows([0.30, 0.25, 0.27], [0.28, 0.24, 0.27])}
     search = {"seed": 0, "best": {"strategy": "genpas", "alpha": 0.0, "beta": 1.0, "gamma": 1.0,
                                   "valid": {"ndcg@10": 0.30}}}
     note = selection_note(result, search)
     assert "seed 0's GenPAS(0, 1, 1) run here is the search's own" in note
-    assert "On the other seeds alone, valid NDCG@10 GenPAS - MT = +0.0050 (seed 1 +0.0100, seed 2 +0.0000)." in note
+    assert "shares some of that run's luck" in note
+    assert ("On the other seeds alone, GenPAS - MT: test NDCG@10 +0.0150 (seed 1 +0.0200, seed 2 +0.0100); valid "
+            "NDCG@10 +0.0050 (seed 1 +0.0100, seed 2 +0.0000).") in note
     # not the search's run: another validation figure, another setting, a baseline picked, or its seed not here
     assert selection_note(result, search | {"best": search["best"] | {"valid": {"ndcg@10": 0.31}}}) is None
     assert selection_note(result | {"genpas": [0.0, "inf", 1.0]}, search) is None
     assert selection_note(result, search | {"best": {"strategy": "mt"}}) is None
     assert selection_note(result, search | {"seed": 5}) is None and selection_note(result, None) is None
     one = selection_note(result | {"seeds": [0], "strategies": rows([0.30], [0.28])}, search)
-    assert one.endswith("(its test figure is not).")  # no other seed to give
+    assert one.endswith("it shares some of that run's luck.")  # no other seed to give

@@ -118,6 +118,11 @@ def test_a_search_that_prunes_records_it_and_plans_it(tmp_path, monkeypatch, cap
     for name in pruned:
         assert entries[name]["stopped_by"] == "pruned" and entries[name]["pruned"]["reach"] < 1.0
     assert "pruned after epoch" in trained.format_search(result)
+    # the baselines are what GenPAS is held against: they train to convergence unless --prune-baselines
+    assert not set(pruned) & set(trained.BASELINES) and result["prune"]["baselines"] is False
+    assert all(b["stopped_by"] != "pruned" for b in result["baselines"].values())
+    both = trained.search(base, tmp_path / "b", top_k=1, samples=2, prune_factor=2.0, prune_baselines=True)
+    assert set(trained.BASELINES) & set(both["prune"]["pruned"]) and both["prune"]["baselines"] is True
 
     (tmp_path / "c.yaml").write_text("".join(f"{k}: {getattr(base, k)}\n" for k in (
         "data", "dim", "layers", "heads", "max_len", "batch_size", "epochs", "patience", "lr")))
@@ -132,12 +137,15 @@ def test_a_search_that_prunes_records_it_and_plans_it(tmp_path, monkeypatch, cap
 
     listed = plan(["--prune"])
     assert listed.count("pruned  ") == len(pruned) and f"{len(pruned)} pruned" in listed
+    flags[flags.index("--out") + 1] = str(tmp_path / "b")  # the search that pruned its baselines too
+    assert plan(["--prune"]).count("pruned  ") < plan(["--prune", "--prune-baselines"]).count("pruned  ")
     assert "pruned" not in plan()  # without --prune those runs are merely started (resumable)
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--prune-factor", "3"], "--prune-factor applies with --prune only; add --prune"),
     (["--prune-margin", "0.1"], "--prune-margin applies with --prune only; add --prune"),
+    (["--prune-baselines"], "--prune-baselines applies with --prune only; add --prune"),
     (["--prune", "--prune-margin", "-1"], "--prune-margin must be >= 0, got -1.0"),
     (["--prune", "--prune-factor", "nan"], "--prune-factor must be >= 0, got nan"),
 ])

@@ -97,7 +97,7 @@ def test_training_plus_evaluation_seconds_of_records():
     assert _seconds_with_evaluation(runs) == {"wall_seconds_of_runs": None, "runs_without_eval_seconds": 1}
     result = {"config": TrainConfig().to_dict(), "seeds": [0], "experiment": "strategies",
               "train_seconds_of_runs": 660.0, **_seconds_with_evaluation(runs)}
-    assert "with evaluation: not known, 1 run resumed" in provenance(result)
+    assert "the time with evaluation is not known: 1 run resumed" in provenance(result)
     result.update(_seconds_with_evaluation(runs[:1]))
     assert "(2.0 min with evaluation;" in provenance(result)
     assert "batch 64, lr" in provenance(result)  # draw order: nothing said
@@ -246,7 +246,7 @@ def test_main_job_on_a_small_log(tmp_path, capsys):
                 for r in csv.DictReader(open(tmp_path / "res" / "mt" / "log.csv"))]
     level = 0.98 * max(v for _, v in mt_curve)
     assert quality["MT"]["seeds"][0]["baseline_steps"] == next(s for s, v in mt_curve if v >= level)
-    line = next(x for x in out.splitlines() if x.startswith("Optimizer steps (epochs) to MT's validation quality"))
+    line = next(x for x in out.splitlines() if x.startswith("Optimizer steps (and the epochs they make) to MT's validation quality"))
     assert line in (tmp_path / "res" / "results.md").read_text()
     (tmp_path / "res" / "lt" / "ranks.npz").write_bytes(b"damaged")  # left out with a warning, the job still ends
     with pytest.raises(SystemExit) as exc:

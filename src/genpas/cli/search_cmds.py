@@ -52,6 +52,9 @@ def search_cmd(
                             "recent trend a training may still climb (larger stops fewer).")] = 2.0,
     prune_margin: Annotated[float, typer.Option("--prune-margin", help="With --prune: the relative margin on a "
                             "training's reach (larger stops fewer).")] = 0.05,
+    prune_baselines: Annotated[bool, typer.Option("--prune-baselines", help="With --prune: prune the baselines LT, "
+                               "MT and SW too. Without it they train to convergence, as GenPAS is held against "
+                               "them.")] = False,
     fmt: Format = None,
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
@@ -84,6 +87,8 @@ def search_cmd(
     if time_budget is not None and budget_minutes is not None:
         raise GenpasError("give --time-budget only (--budget-minutes is its old spelling)")
     budget_minutes = time_budget if time_budget is not None else budget_minutes
+    if prune_baselines and not prune:
+        raise GenpasError("--prune-baselines applies with --prune only; add --prune")
     for name, value in (("prune_factor", prune_factor), ("prune_margin", prune_margin)):
         flag = "--" + name.replace("_", "-")
         if on_command_line(ctx, name) and not prune:
@@ -98,7 +103,8 @@ def search_cmd(
 
     if plan:
         output_dir(out, data_inputs(base.data), create=False)  # checked; a plan writes nothing
-        rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples, factor, prune_margin)
+        rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples, factor, prune_margin,
+                           prune_baselines)
         for row in rows:
             typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{progress_text(row)}")
         states = STATES + (("pruned",) if prune else ())
@@ -113,7 +119,8 @@ def search_cmd(
 
     try:
         result = trained.search(base, out, top_k, seed, budget_minutes, keep_fraction, samples, on_result=announce,
-                                wait=wait, prune_factor=factor, prune_margin=prune_margin)
+                                wait=wait, prune_factor=factor, prune_margin=prune_margin,
+                                prune_baselines=prune_baselines)
     except LeftToOthers as left:
         typer.echo(str(left))
         return

@@ -12,7 +12,7 @@ from pathlib import Path
 from genpas.atomic import write_text
 from genpas.errors import GenpasError
 from genpas.search.experiment_plots import TITLES, curves_figure, experiment_figure
-from genpas.search.experiments import MIN_SEEDS, paired_verdict
+from genpas.search.experiments import MIN_SEEDS, chance_beyond, paired_verdict
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
 from genpas.search.provenance import precision_text, provenance
@@ -21,10 +21,11 @@ from genpas.search.quality_steps import quality_sentence, quality_steps
 from genpas.search.report import save_figure
 from genpas.search.result_files import json_object, load_results, load_search
 from genpas.search.screening_study import screening_summary, screening_table
-from genpas.search.search_section import search_section, selection_note
+from genpas.search.search_section import baseline_caution, search_section, selection_note
 from genpas.train.metrics import GROUP_NAMES
 
 KEYS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
+SPREAD = "Each cell: the mean over the seeds ± their standard deviation (one seed: its figure)."
 
 
 def _se(x: float) -> str:
@@ -42,8 +43,13 @@ def verdict_sentence(v: dict, metric: str, split: str, baseline: str = "MT") -> 
                 f"paired difference {_se(v['standard_error'])}: **no verdict** (fewer seeds than the {MIN_SEEDS} a "
                 f"verdict needs: a standard error from so few differences is itself too uncertain).")
     word = {"win": "GenPAS wins", "loss": "GenPAS loses", "tie": "tie"}[v["verdict"]]
-    return (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
-            f"difference {_se(v['standard_error'])}: **{word}** (win/loss means beyond two standard errors).")
+    text = (f"{split} {metric}: GenPAS - {baseline} = {v['mean_difference']:+.4f}{rel}, standard error of the paired "
+            f"difference {_se(v['standard_error'])}: **{word}** (win/loss means beyond two standard errors")
+    n = v.get("seeds")
+    if v["verdict"] == "tie" or n is None:
+        return text + ")."
+    return text + (f"; with {n} seeds, {100 * chance_beyond(2.0, n - 1):.0f} % of comparisons of two equal "
+                   f"strategies get that far by chance: Student's t, {n - 1} degree{'s' * (n != 2)} of freedom).")
 
 
 def _verdict(result: dict, base: str, split: str, metric: str, by_split: dict) -> dict:
@@ -68,8 +74,10 @@ def experiment_markdown(result: dict, image: str | None = None, heading: str = "
 
 
 def _strategies_table(result: dict) -> list[str]:
-    lines = ["| strategy | " + " | ".join(f"valid {k}" for k in ("ndcg@10",)) + " | "
-             + " | ".join(f"test {k}" for k in KEYS) + " | best epochs (ended by) | train s |", "|---" * 8 + "|"]
+    lines = [SPREAD, "",
+             "| strategy | " + " | ".join(f"valid {k}" for k in ("ndcg@10",)) + " | "
+             + " | ".join(f"test {k}" for k in KEYS) + " | best epoch of each seed, from 0 (ended by) | train s |",
+             "|---" * 8 + "|"]
     for row in result["strategies"].values():
         lines.append(f"| {row['label']} | {_ms(row['valid']['ndcg@10'])} | "
                      + " | ".join(_ms(row["test"][k]) for k in KEYS)
@@ -80,7 +88,7 @@ def _strategies_table(result: dict) -> list[str]:
         lines.append("")
         labels = {name: row["label"] for name, row in result["strategies"].items()}
         for base, by_split in versus.items():
-            for split in ("valid", "test"):
+            for split in ("test", "valid"):  # test decides; validation is what runs stopped and a search picked on
                 for metric in ("ndcg@10", "recall@10"):
                     lines.append("- " + verdict_sentence(_verdict(result, base, split, metric, by_split),
                                                          metric, split, labels[base]))
@@ -118,20 +126,23 @@ def _compute_table(result: dict) -> list[str]:
     rows = [r for r in result["strategies"].values() if r.get("compute") and r["compute"]["optimizer_steps"]["mean"]]
     if not rows:
         return []
-    lines = ["Compute (mean over seeds): optimizer steps, rows (windows or pairs), targets with positive weight and "
-             "effective targets, in the whole run and up to its best epoch. An epoch is the same number of steps for "
-             "every strategy.", "",
-             "| strategy | steps per epoch | steps | steps to best | rows | targets | effective targets | "
-             "effective targets per row |", "|---" * 8 + "|"]
+    lines = ["Compute: optimizer steps of each seed's run, then means over the seeds of the steps up to the best "
+             "epoch, the rows (windows or pairs), the targets with positive weight and the effective targets, and "
+             "each run's training seconds. An epoch is the same number of steps for every strategy.", "",
+             "| strategy | steps per epoch | steps of each run | mean steps to best | rows | targets | effective targets "
+             "| effective targets per row | train s of each run |", "|---" * 9 + "|"]
     for r in rows:
         c = r["compute"]
         per_row = c["effective_targets"]["mean"] / max(1.0, c["train_rows"]["mean"])
         epochs = [len(curve) for curve in r.get("curves", [])]
         per_epoch = (", ".join(sorted({f"{s / e:,.0f}" for s, e in zip(c["optimizer_steps"]["values"], epochs) if e}))
                      or "n/a")
-        lines.append(f"| {r['label']} | {per_epoch} | {c['optimizer_steps']['mean']:,.0f} | "
+        steps = ", ".join(f"{v:,.0f}" for v in c["optimizer_steps"]["values"])
+        seconds = ", ".join(f"{v:,.0f}" for v in r.get("train_seconds", {}).get("values", [])) or "n/a"
+        lines.append(f"| {r['label']} | {per_epoch} | {steps} | "
                      f"{c['at_best']['optimizer_steps']['mean']:,.0f} | {c['train_rows']['mean']:,.0f} | "
-                     f"{c['train_targets']['mean']:,.0f} | {c['effective_targets']['mean']:,.0f} | {per_row:.1f} |")
+                     f"{c['train_targets']['mean']:,.0f} | {c['effective_targets']['mean']:,.0f} | {per_row:.1f} | "
+                     f"{seconds} |")
     return lines
 
 
@@ -141,11 +152,23 @@ def _long_tail_table(result: dict) -> list[str]:
     for row in result["strategies"].values():
         lines.append(f"| {row['label']} | " + " | ".join(
             f"{_ms(row['groups'][g]['ndcg@10'])} | {_ms(row['groups'][g]['recall@10'])}" for g in GROUP_NAMES) + " |")
-    first = next(iter(result["strategies"].values()))
+    rows = result["strategies"]
+    paired = "genpas" in rows and "mt" in rows and len(result["seeds"]) > 1
+    if paired:  # the difference that matters, paired by seed as the strategies table judges it
+        lines.append("| GenPAS - MT, paired by seed (± standard error) | " + " | ".join(
+            _paired_cell(rows, g, k) for g in GROUP_NAMES for k in ("ndcg@10", "recall@10")) + " |")
+    first = next(iter(rows.values()))
     users = ", ".join(f"{g} {first['groups'][g]['users']}" for g in GROUP_NAMES)
     lines += ["", f"Test users per group of their target item (items cut into popularity thirds by training count): "
-                  f"{users}."]
+                  f"{users}. " + SPREAD + (" The last row: the mean of the per-seed differences ± their standard "
+                                          "error, no verdict below 3 seeds; a group of few users moves with a handful "
+                                          "of them." if paired else "")]
     return lines
+
+
+def _paired_cell(rows: dict, group: str, metric: str) -> str:
+    v = paired_verdict(rows["genpas"]["groups"][group][metric]["values"], rows["mt"]["groups"][group][metric]["values"])
+    return f"{v['mean_difference']:+.4f} ± {_se(v['standard_error'])}"
 
 
 def _data_efficiency_table(result: dict) -> list[str]:
@@ -229,9 +252,9 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
              + " from the experiments' JSON files; no number here is typed by hand. Each section names the command "
                "that produced it, its seeds and its training time. Runs are bounded by epochs, so the metrics do not "
                "depend on the machine's load; the times are wall-clock as measured, and grow when other work shares "
-               "the machine. Every strategy gets epochs of the same number of optimizer steps, and runs stop on "
-               "validation patience (equal compute per epoch, each run to its own convergence) or at the epoch "
-               "bound their section states, the same for every strategy (the tables' \"ended by\" says which).", ""]
+               "the machine. Every strategy gets epochs of the same number of optimizer steps. A run stops on "
+               "validation patience (each run to its own convergence) or at the epoch bound its section states, the "
+               "same for every strategy; the tables' \"ended by\" says which.", ""]
     summary = _summary(results["strategies"], search) if "strategies" in results else []  # bullets, a blank line
     if "screening" in results:
         summary = ((summary[:-1] if summary else ["## Summary", ""])
@@ -284,28 +307,38 @@ def _run_row(run, m: dict) -> tuple[str, int]:
 
 
 def _summary(result: dict, search: dict | None = None) -> list[str]:
+    """The headline: test first (the comparison that decides: nothing was chosen on it), then validation (the split
+    runs stop on and a search picks on, which favours what was picked), then what qualifies them."""
     rows = result["strategies"]
     if "genpas_vs_mt" not in result:
         return []
-    best_baseline = max((r for n, r in rows.items() if n in ("lt", "mt", "sw")),
-                        key=lambda r: r["valid"]["ndcg@10"]["mean"])
+    baselines = [r for n, r in rows.items() if n in ("lt", "mt", "sw")]
+    best_baseline = max(baselines, key=lambda r: r["valid"]["ndcg@10"]["mean"])
+    which = "the best baseline on validation" if len(baselines) > 1 else "the one baseline trained over these seeds"
     g = rows["genpas"]
     lines = ["## Summary", "",
-             f"- Over seeds {', '.join(str(s) for s in result['seeds'])}, {g['label']} has valid NDCG@10 "
-             f"{_ms(g['valid']['ndcg@10'])} against {_ms(best_baseline['valid']['ndcg@10'])} for the best baseline "
-             f"on validation ({best_baseline['label']}), and test NDCG@10 {_ms(g['test']['ndcg@10'])} against "
-             f"{_ms(best_baseline['test']['ndcg@10'])}."]
+             f"- Over seeds {', '.join(str(s) for s in result['seeds'])}, {g['label']} has test NDCG@10 "
+             f"{_ms(g['test']['ndcg@10'])} against {_ms(best_baseline['test']['ndcg@10'])} for {which} "
+             f"({best_baseline['label']}), and valid NDCG@10 {_ms(g['valid']['ndcg@10'])} against "
+             f"{_ms(best_baseline['valid']['ndcg@10'])} (mean ± standard deviation over the seeds)."]
     versus = result.get("genpas_vs") or {"mt": result["genpas_vs_mt"]}
     for base, by_split in versus.items():
-        for split in ("valid", "test"):
-            lines.append("- " + verdict_sentence(_verdict(result, base, split, "ndcg@10", by_split), "NDCG@10", split,
-                                                 rows[base]["label"]))
+        label = rows[base]["label"]
+        test, valid = (verdict_sentence(_verdict(result, base, split, "ndcg@10", by_split), "NDCG@10", split, label)
+                       for split in ("test", "valid"))
+        lines.append("- **Test NDCG@10, the comparison that decides** (nothing was chosen on test): "
+                     + test.removeprefix("test NDCG@10: "))
+        lines.append("- Valid NDCG@10, the split the runs stop on and settings are chosen on (it favours what was "
+                     "chosen, so it is no evidence by itself): " + valid.removeprefix("valid NDCG@10: "))
     for base, seeds in result.get("genpas_vs_by_user", {}).items():
-        lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
+        if any(s is not None for s in seeds):
+            lines.append("- " + by_user_sentence(seeds, rows[base]["label"], result["seeds"]))
     if "mt" in versus and (found := _quality(result, "mt")) is not None:
         lines.append("- " + quality_sentence(found, rows["mt"]["label"]))
     if (note := selection_note(result, search)) is not None:
         lines.append("- " + note)
+    if search is not None and (caution := baseline_caution(search)) is not None:
+        lines.append("- " + caution)
     return lines + [""]
 
 

@@ -20,10 +20,12 @@ def models_section(results: list[dict]) -> list[str]:
         return []
     by_model = {r["config"]["model"]: r for r in results}
     lines = ["## Models compared", "",
-             "The strategies experiment of each model, on the same split, seeds and evaluation protocol, each model "
-             "with its own options (its maximum length among them: see its section below). The difference to SASRec "
-             "is paired by seed: mean ± standard error of the per-seed differences of test NDCG@10; a win or a loss needs more than two "
-             "standard errors and at least 3 seeds.", "",
+             "The strategies experiment of each model, on the same split and evaluation protocol, over the seeds its "
+             "row counts, each model with its own options (maximum length, precision, epoch bound: see its section "
+             "below), so a difference between models is between those recipes, not between architectures alone. The "
+             "metric columns: mean ± standard deviation over the seeds. The difference to SASRec is paired by seed, on "
+             "the seeds both trained: mean ± standard error of the per-seed differences of test NDCG@10; a win or a "
+             "loss needs more than two standard errors and at least 3 seeds.", "",
              "| model | strategy | seeds | valid ndcg@10 | test ndcg@10 | test recall@10 | vs SASRec (test ndcg@10) "
              "| mean optimizer steps | device |", "|---" * 9 + "|"]
     base = by_model.get("sasrec")

@@ -81,5 +81,5 @@ def _with_evaluation(result: dict) -> str:
     if result.get("wall_seconds_of_runs") is not None:
         return f"{_minutes(result['wall_seconds_of_runs'])} with evaluation"
     n = result.get("runs_without_eval_seconds", 0)
-    return (f"with evaluation: not known, {n} run{'s' * (n != 1)} resumed from a checkpoint written before runs "
-            f"counted their evaluation time")
+    return (f"the time with evaluation is not known: {n} run{'s' * (n != 1)} resumed from a checkpoint older than "
+            f"that count")

@@ -83,14 +83,14 @@ def quality_sentence(found: dict, baseline: str) -> str:
         return f"Optimizer steps to {baseline}'s validation quality: no pair of runs keeps a usable validation curve."
     parts = []
     for s in shown:
-        theirs = f"{baseline} {s['baseline_steps']:,} ({s['baseline_epochs']})"
+        theirs = f"{baseline} {s['baseline_steps']:,} ({s['baseline_epochs']} epochs)"
         if s["genpas_steps"] is None:
             parts.append(f"seed {s['seed']}: GenPAS not in its {s['genpas_steps_run']:,} steps, {theirs}")
         elif s["coarse"]:
-            parts.append(f"seed {s['seed']}: GenPAS {s['genpas_steps']:,} ({s['genpas_epochs']}), {theirs}, too few "
+            parts.append(f"seed {s['seed']}: GenPAS {s['genpas_steps']:,} ({s['genpas_epochs']} epochs), {theirs}, too few "
                          f"epochs for a ratio")
         else:
-            parts.append(f"seed {s['seed']}: GenPAS {s['genpas_steps']:,} ({s['genpas_epochs']}) against {theirs}, "
+            parts.append(f"seed {s['seed']}: GenPAS {s['genpas_steps']:,} ({s['genpas_epochs']} epochs) against {theirs}, "
                          f"ratio {s['ratio']:.2f}")
     n, reached = found["measured_seeds"], found["reached"]
     of = f"{reached} of {n} seed{'s' * (n != 1)}"
@@ -108,7 +108,7 @@ def quality_sentence(found: dict, baseline: str) -> str:
     own = " / ".join(f"{s['genpas_steps_to_own']:,}" for s in shown)
     theirs_own = " / ".join(f"{s['baseline_steps']:,}" for s in shown)
     share = f"{found['fraction'] * 100:g} %"
-    return (f"Optimizer steps (epochs) to {baseline}'s validation quality, {share} of {baseline}'s best valid "
+    return (f"Optimizer steps (and the epochs they make) to {baseline}'s validation quality, {share} of {baseline}'s best valid "
             f"NDCG@10 on the same seed: {'; '.join(parts)}.{summary} Each to {share} of its own best (seed "
             f"{seeds}): GenPAS {own}, {baseline} {theirs_own}. A measure of speed on validation (the split runs stop "
             f"on), not the comparison of test metrics above.")

@@ -15,8 +15,9 @@ def search_section(result: dict, used: set) -> list[str]:
         f", patience {cfg['patience']}"
     return ["## Parameter search", "",
             f"`genpas search` on {result['data']} (seed {result['seed']}): {len(result['screened'])} settings "
-            f"screened without training in {result['screen_seconds']:.1f} s, {len(result['trained'])} trained with "
-            f"the three baselines under the search's own protocol ({protocol}). {pick_sentence(result, used)}",
+            f"screened without training in {result['screen_seconds']:.1f} s; {len(result['trained'])} of them trained, "
+            f"and the baselines {', '.join(str(n).upper() for n in result.get('baselines', {})) or 'none'}, under "
+            f"the search's own protocol ({protocol}). {pick_sentence(result, used)}",
             "", "```", format_search(result), "```", ""]
 
 
@@ -40,7 +41,8 @@ def pick_sentence(search: dict, used: set) -> str:
 def selection_note(result: dict, search: dict | None) -> str | None:
     """Where a strategies result holds the search's own run of its pick (the same setting and seed, the same
     validation figure): that run's validation NDCG@10 was the best of the settings the search trained, so it is
-    selected as well as measured. Says so, with the validation difference to MT over the other seeds alone."""
+    selected as well as measured. Says so, with the test and validation differences to MT over the other seeds
+    alone."""
     rows = result["strategies"]
     if not search or search.get("best", {}).get("strategy") != "genpas" or "mt" not in rows or "genpas" not in rows:
         return None
@@ -49,16 +51,41 @@ def selection_note(result: dict, search: dict | None) -> str | None:
             float(best[k]) for k in ("alpha", "beta", "gamma")]:
         return None
     i = seeds.index(search["seed"])
-    genpas, mt = rows["genpas"]["valid"]["ndcg@10"]["values"], rows["mt"]["valid"]["ndcg@10"]["values"]
-    if abs(genpas[i] - best["valid"]["ndcg@10"]) > 1e-12:
+    if abs(rows["genpas"]["valid"]["ndcg@10"]["values"][i] - best["valid"]["ndcg@10"]) > 1e-12:
         return None  # another run of the setting (other options or data): not the search's
     others = [j for j in range(len(seeds)) if j != i]
-    text = (f"The search picked {rows['genpas']['label']} on seed {seeds[i]}'s validation NDCG@10, and seed "
-            f"{seeds[i]}'s {rows['genpas']['label']} run here is the search's own: its validation figure is the best "
-            f"of the settings the search trained, selected as well as measured (its test figure is not).")
+    label = rows["genpas"]["label"]
+    text = (f"The search picked {label} on seed {seeds[i]}'s validation NDCG@10, and seed {seeds[i]}'s {label} run "
+            f"here is the search's own: its validation figure is the best of the settings the search trained, "
+            f"selected as well as measured. Its test figure was not selected on, but it comes from the same model, so "
+            f"it shares some of that run's luck.")
     if others:
-        diffs = [genpas[j] - mt[j] for j in others]
-        text += (f" On the other seed{'s' * (len(others) > 1)} alone, valid NDCG@10 GenPAS - MT = "
-                 f"{sum(diffs) / len(diffs):+.4f} (" + ", ".join(f"seed {seeds[j]} {d:+.4f}"
-                                                                 for j, d in zip(others, diffs)) + ").")
+        text += f" On the other seed{'s' * (len(others) > 1)} alone, GenPAS - MT: " + "; ".join(
+            f"{split} NDCG@10 {_mean_of(rows, split, others):+.4f} (" + ", ".join(
+                f"seed {seeds[j]} {d:+.4f}" for j, d in zip(others, _differences(rows, split, others))) + ")"
+            for split in ("test", "valid")) + "."
     return text
+
+
+def _differences(rows: dict, split: str, seeds_at: list) -> list[float]:
+    genpas, mt = rows["genpas"][split]["ndcg@10"]["values"], rows["mt"][split]["ndcg@10"]["values"]
+    return [genpas[j] - mt[j] for j in seeds_at]
+
+
+def _mean_of(rows: dict, split: str, seeds_at: list) -> float:
+    diffs = _differences(rows, split, seeds_at)
+    return sum(diffs) / len(diffs)
+
+
+def baseline_caution(search: dict) -> str | None:
+    """Where the search's pruning stopped a baseline before it converged: the strongest baseline is then not known."""
+    cut = {name: b for name, b in search.get("baselines", {}).items() if b.get("stopped_by") == "pruned"}
+    if not cut:
+        return None
+    names = ", ".join(str(n).upper() for n in search["baselines"])
+    parts = [f"{str(n).upper()} at epoch {b['pruned']['epoch']} (best validation NDCG@10 {b['valid']['ndcg@10']:.4f}, "
+             f"at epoch {b['best_epoch']})" for n, b in cut.items()]
+    return (f"The search trained the baselines {names} on seed {search['seed']}; its pruning stopped "
+            f"{' and '.join(parts)} because it could not reach the leading GenPAS setting, not because it had "
+            f"converged. Whether a converged {' or '.join(str(n).upper() for n in cut)} would be a stronger baseline "
+            f"than the one compared here is not measured.")

@@ -126,10 +126,10 @@ def _jobs(base: TrainConfig, split, out: Path, top_k: int, seed: int, budget_min
 
 def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
          keep_fraction: float = 0.2, samples: int = 8, prune_factor: float | None = None,
-         prune_margin: float = MARGIN) -> list[dict]:
+         prune_margin: float = MARGIN, prune_baselines: bool = False) -> list[dict]:
     """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES, or
-    "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it) and progress
-    (run_store.run_progress). Reads DIR and writes nothing."""
+    "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it; a baseline only with
+    `prune_baselines`) and progress (run_store.run_progress). Reads DIR and writes nothing."""
     from genpas.search.campaign import retrained, state_of
 
     out, split = Path(out), load_split(base)
@@ -139,7 +139,8 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
     for name, cfg in jobs:
         key = run_name(cfg)
         state = "finished" if _legacy(store, name, cfg) is not None else retrained(store, cfg, key, state_of(store, key))
-        if state in ("started", "pending") and prune is not None and store.stopped(cfg, key, prune) is not None:
+        prunes = prune if prune_baselines or name not in BASELINES else None
+        if state in ("started", "pending") and prunes is not None and store.stopped(cfg, key, prunes) is not None:
             state = "pruned"
         log_csv = out / "runs" / key / ("log.csv" if state != "pending" else ".none")  # pending: no epochs yet
         rows.append({"name": name, "key": key, "state": state, **run_progress(log_csv, cfg)}
@@ -166,11 +167,12 @@ def _leader(store: RunStore, jobs: list) -> tuple[str, float] | None:
 
 def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_minutes: float | None = None,
            keep_fraction: float = 0.2, samples: int = 8, on_result=None, wait: bool = True,
-           prune_factor: float | None = None, prune_margin: float = MARGIN) -> dict:
+           prune_factor: float | None = None, prune_margin: float = MARGIN, prune_baselines: bool = False) -> dict:
     """Run (or resume) the search; writes and returns the search.json object. Without `wait`, trainings other
     processes hold are not waited for: LeftToOthers is raised if any are still held once the rest are done. With
-    `prune_factor` (and `prune_margin`), trainings that cannot reach the best finished one are stopped early
-    (pruning.py)."""
+    `prune_factor` (and `prune_margin`), GenPAS settings that cannot reach the best finished training are stopped
+    early (pruning.py); the baselines train to convergence, as they are what GenPAS is held against, unless
+    `prune_baselines` prunes them too (a baseline pruned earlier resumes otherwise)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = replace(base, seed=seed)
@@ -188,7 +190,8 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
 
     def record(job, wait_now: bool) -> None:  # the pick depends on the records only: every process picks the same
         name, cfg = job
-        finished[name] = _record(store, name, cfg, wait=wait_now, prune=prune)
+        finished[name] = _record(store, name, cfg, wait=wait_now,
+                                 prune=prune if prune_baselines or name not in BASELINES else None)
         if on_result is not None:
             on_result(name, finished[name])
 
@@ -230,7 +233,7 @@ def search(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_
             "settings": len(converged),
         },
         "screen_seconds": screen_seconds,
-        "prune": None if prune is None else _pruning_facts(prune, jobs, finished),
+        "prune": None if prune is None else _pruning_facts(prune, jobs, finished) | {"baselines": prune_baselines},
         "config": base.to_dict(),
     }
     write_text(out / "search.json", json.dumps(json_safe(result), indent=2) + "\n")
@@ -325,8 +328,9 @@ def format_search(result: dict) -> str:
         lines.append(f"--prune (factor {rule['factor']:g}, margin {rule['margin']:g}): a pruned training stopped before "
                      "convergence, as its trend over its last patience window, steepened by the factor up to its last "
                      "epoch, plus the noise of its validations and the margin, stays below the leader; its figures "
-                     "are those of its best epoch so far (genpas.search.pruning); the epoch cap left the pruned "
-                     f"trainings {rule['epochs_left_at_most']} epochs at most")
+                     "are those of its best epoch so far (genpas.search.pruning); pruning saved at most "
+                     f"{rule['epochs_left_at_most']} epochs of training, summed over the pruned trainings up to the "
+                     f"epoch cap")
     return "\n".join(lines)
 
 
