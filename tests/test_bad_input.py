@@ -133,6 +133,8 @@ def test_unknown_option_is_a_usage_error(capsys):
     ("lr: 0.1\nlr: 0.2", "c.yaml: line 2: invalid YAML (duplicate key 'lr')"),
     ("num_pairs: 10000000000000000000000", "c.yaml: num_pairs: must be <= 1000000000000"),
     ("lr: -1", "c.yaml: lr: must be > 0, got -1"),
+    ("lr: -1e-3", "c.yaml: lr: must be > 0, got -0.001"),  # YAML 1.2's floats: no dot needed
+    ("seed: 18446744073709551616", "c.yaml: seed: must be <= 18446744073709551615, got 18446744073709551616"),
     ("max_len: 2.5", "c.yaml: max_len: must be an integer, got 2.5"),
     ("model: gru", "c.yaml: model: must be one of sasrec, hstu, tiger, pop, got 'gru'"),
     ("device: cuda:9" if not __import__("torch").cuda.is_available() else "device: cuda:999", "--device cuda"),

@@ -45,7 +45,10 @@ def test_experiment_settings_are_checked_before_the_first_run_trains(tiny, cli):
     refused(cli, ["experiment", "strategies", "--strategies", "pop,mt,genpas", "--genpas", "nan,1,1", *common],
             "--genpas 'nan,1,1': alpha is NaN")
     refused(cli, ["experiment", "strategies", "--strategies", "pop,mt", "--seeds", "0,-1", *common],
-            "--seeds must be >= 0, got '0,-1'")
+            "--seeds must be integers from 0 to 2**64 - 1, got '0,-1'")
+    refused(cli, ["experiment", "strategies", "--strategies", "pop,mt", "--seeds", f"0,{2**64}", *common],
+            f"--seeds must be integers from 0 to 2**64 - 1, got '0,{2**64}'")
+    assert not (tiny / "e").exists()  # nothing written, no run's lock left behind
     (tiny / "h4.yaml").write_text(TINY.replace("heads: 1", "heads: 4"))
     refused(cli, ["experiment", "model-size", "--dims", "8,6", "--depths", "1", "--data", tiny / "log.csv",
                   "--config", tiny / "h4.yaml", "--out", tiny / "e"],

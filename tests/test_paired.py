@@ -99,6 +99,13 @@ def test_compare_refuses_what_cannot_be_paired(runs, cli, tmp_path):
     for extra, message in cases:
         code, out = cli(["compare", "--run", str(runs / "a"), *extra])
         assert code == 2 and len(out.err.strip().splitlines()) == 1 and message in out.err, (extra, out.err)
+    import shutil  # a run holding another run's ranks.npz: its figures give it away
+
+    shutil.copytree(runs / "a", tmp_path / "a2")
+    shutil.copy(runs / "b" / "ranks.npz", tmp_path / "a2" / "ranks.npz")
+    assert len({json.loads((runs / n / "metrics.json").read_text())["test"]["ndcg@10"] for n in "ab"}) == 2
+    code, out = cli(["compare", "--run", str(tmp_path / "a2"), "--baseline", str(runs / "b")])
+    assert code == 2 and len(out.err.strip().splitlines()) == 1 and "ranks.npz is not this run's" in out.err, out.err
     (runs / "b" / "best.safetensors").unlink()  # its ranks.npz still pairs it
     code, out = cli(["compare", "--run", str(runs / "a"), "--baseline", str(runs / "b"), "--json"])
     assert code == 0 and json.loads(out.out)["ranks_from"] == ["ranks.npz", "ranks.npz"]

@@ -146,6 +146,7 @@ def test_a_search_that_prunes_records_it_and_plans_it(tmp_path, monkeypatch, cap
     (["--prune-factor", "3"], "--prune-factor applies with --prune only; add --prune"),
     (["--prune-margin", "0.1"], "--prune-margin applies with --prune only; add --prune"),
     (["--prune-baselines"], "--prune-baselines applies with --prune only; add --prune"),
+    (["--seed", str(2**64)], f"--seed must be an integer from 0 to 2**64 - 1, got {2**64}"),
     (["--prune", "--prune-margin", "-1"], "--prune-margin must be >= 0, got -1.0"),
     (["--prune", "--prune-factor", "nan"], "--prune-factor must be >= 0, got nan"),
 ])

@@ -119,3 +119,34 @@ def test_a_damaged_run_given_to_the_report_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert exc.value.code == 2 and err.startswith(f"error: {run / 'metrics.json'}: ") and needle in err, err
         assert not (tmp_path / "r.md").exists() and not (tmp_path / "results" / "r").exists()
+
+
+@pytest.mark.parametrize("name,damage,needle", [
+    ("strategies.json", lambda r: r["strategies"]["genpas"]["test"]["ndcg@10"].update(values=[0.1]),
+     "'strategies.genpas.test.ndcg@10' should hold one finite number per seed (2), holds [0.1]"),
+    ("strategies.json", lambda r: r.update(seeds=[0, 1, 2, 3]), "should hold one finite number per seed (4)"),
+    ("strategies.json", lambda r: r["strategies"]["mt"]["valid"]["ndcg@10"].update(values=[0.1, float("nan")]),
+     "'strategies.mt.valid.ndcg@10' should hold one finite number per seed (2), holds [0.1, NaN]"),
+    ("strategies.json", lambda r: r.update(seeds=[]), "field 'seeds' is empty"),
+    ("strategies.json", lambda r: r.update(strategies={}), "field 'strategies' is empty: no result to report"),
+    ("long-tail.json", lambda r: r.update(strategies={}), "field 'strategies' is empty: no result to report"),
+    ("long-tail.json", lambda r: r["strategies"]["mt"]["groups"]["tail"]["ndcg@10"].update(values=[0.1]),
+     "'strategies.mt.groups.tail.ndcg@10' should hold one finite number per seed (2)"),
+])
+def test_a_result_whose_figures_do_not_pair_by_seed_is_one_line_and_writes_nothing(tmp_path, capsys, name, damage,
+                                                                                  needle):
+    """Paired differences pair the strategies' per-seed values by position: a list cut short, stretched or holding a
+    NaN would give a wrong difference without a word, so the report refuses the file instead."""
+    from pathlib import Path
+
+    result = json.loads((Path(__file__).parents[1] / "docs" / "results" / "ml-1m" / name).read_text())
+    damage(result)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / name).write_text(json.dumps(result))
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "report", "--out", str(results), "--to", str(tmp_path / "report.md")])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1 and needle in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]

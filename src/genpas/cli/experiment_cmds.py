@@ -18,6 +18,7 @@ from genpas.cli.common import (
     with_data_flags,
 )
 from genpas.errors import GenpasError
+from genpas.train.config import MAX_SEED
 
 experiment_app = typer.Typer(help="The paper's experiments; each writes DIR/<name>.json, .md and .png.",
                              no_args_is_help=True)
@@ -112,8 +113,8 @@ def settings_from(data, seeds, genpas, search, epochs, patience, config, progres
     if base.model not in ("sasrec", "hstu", "tiger"):  # popularity is a strategy of the experiments, not a model
         raise GenpasError(f"{config}: model: expected sasrec, hstu or tiger, got {base.model!r}")
     seed_list = parse_list(seeds, int, "--seeds")
-    if any(seed < 0 for seed in seed_list):
-        raise GenpasError(f"--seeds must be >= 0, got {seeds!r}")
+    if any(not 0 <= seed <= MAX_SEED for seed in seed_list):
+        raise GenpasError(f"--seeds must be integers from 0 to 2**64 - 1, got {seeds!r}")
     return ExperimentSettings(base, seed_list, genpas_setting(genpas, search, trains_genpas), command=invocation())
 
 

@@ -23,6 +23,7 @@ from genpas.cli.common import (
     progress_text,
 )
 from genpas.errors import GenpasError
+from genpas.train.config import MAX_SEED
 
 
 @app.command("search")
@@ -73,6 +74,8 @@ def search_cmd(
         raise GenpasError(f"unknown model {model!r} for search; use sasrec, hstu or tiger")
     if top_k < 1:
         raise GenpasError(f"--top-k must be >= 1, got {top_k}")
+    if not 0 <= seed <= MAX_SEED:  # checked before the screening writes its cache
+        raise GenpasError(f"--seed must be an integer from 0 to 2**64 - 1, got {seed}")
     if not 0 < keep_fraction <= 1:
         raise GenpasError(f"--keep-fraction must be in (0, 1], got {keep_fraction}")
     if samples < 1:

@@ -369,6 +369,6 @@ def _drawn(path: Path, draw, result: dict):
     """draw(result), or one GenpasError naming the file whose fields it could not read."""
     try:
         return draw(result)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration, ZeroDivisionError) as exc:
         raise GenpasError(f"{path}: a field is missing or malformed ({type(exc).__name__}: {exc}); rerun what wrote "
                           "it or move the file away") from None

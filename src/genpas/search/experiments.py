@@ -113,6 +113,8 @@ def paired_verdict(genpas_values, mt_values) -> dict:
     given but no verdict ('too few seeds'): from two seeds it has one degree of freedom, and two such standard
     errors are crossed by chance about 3 times in 10 (Student's t with 1 degree of freedom).
     """
+    if len(genpas_values) != len(mt_values):  # paired by seed: never broadcast one list over the other
+        raise ValueError(f"paired by seed, yet {len(genpas_values)} values against {len(mt_values)}")
     d = np.asarray(genpas_values, dtype=np.float64) - np.asarray(mt_values, dtype=np.float64)
     mean = float(d.mean())
     if len(d) < 2:

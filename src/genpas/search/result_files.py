@@ -8,6 +8,7 @@ says, and the fields every report section reads. A file that fails is one Genpas
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from genpas.errors import GenpasError
@@ -41,7 +42,36 @@ def load_result(path: Path, kind: str) -> dict:
             raise GenpasError(f"{path}: field '{field}' should be a {kind_of.__name__}, is {found}; {fix}")
     if result["experiment"] != kind:
         raise GenpasError(f"{path}: holds a '{result['experiment']}' experiment, its name says '{kind}'; {fix}")
+    if not result["seeds"]:
+        raise GenpasError(f"{path}: field 'seeds' is empty; {fix}")
+    if not result[FIELDS[kind][0][0]]:
+        raise GenpasError(f"{path}: field '{FIELDS[kind][0][0]}' is empty: no result to report; {fix}")
+    if (wrong := _seed_values_mismatch(result, len(result["seeds"]))) is not None:
+        raise GenpasError(f"{path}: {wrong}; {fix}")
     return result
+
+
+def _seed_values_mismatch(node, seeds: int, where: str = "") -> str | None:
+    """Where a figure over the seeds ({"mean", "std", "values"}) holds other than one finite number per seed: the
+    paired differences pair its values with another strategy's by position, so a list cut short or stretched would
+    pair the wrong runs (None where every one holds)."""
+    if isinstance(node, dict):
+        values = node.get("values")
+        if "mean" in node and isinstance(values, list):
+            if len(values) != seeds or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               and math.isfinite(v) for v in values):
+                return (f"'{where.lstrip('.')}' should hold one finite number per seed ({seeds}), holds "
+                        f"{json.dumps(values)[:80]}")
+        children = node.items()
+    elif isinstance(node, list):
+        children = ((f"[{i}]", v) for i, v in enumerate(node))
+    else:
+        return None
+    for key, child in children:
+        found = _seed_values_mismatch(child, seeds, f"{where}.{key}" if not str(key).startswith("[") else where + key)
+        if found is not None:
+            return found
+    return None
 
 
 SEARCH_FIELDS = (("data", str), ("seed", int), ("config", dict), ("screened", list), ("trained", list),

@@ -35,6 +35,7 @@ class Origin(NamedTuple):
 
 _ORIGIN: contextvars.ContextVar[Origin | None] = contextvars.ContextVar("origin", default=None)
 MAX_SIZE = 10**6  # the largest width, length, batch or count of codes a config may name
+MAX_SEED = 2**64 - 1  # the largest seed: torch.manual_seed takes unsigned 64-bit integers
 
 
 @dataclass
@@ -190,8 +191,8 @@ class TrainConfig:
         for name in ("epochs", "patience"):
             number(name, 1, integer=True)
         number("codebook_size", 2, MAX_SIZE, integer=True)
-        for name in ("seed", "num_workers", "warmup_steps", "lr_plateau", "negatives", "min_user_count",
-                     "min_item_count"):
+        number("seed", 0, MAX_SEED, integer=True)  # what torch's generators take
+        for name in ("num_workers", "warmup_steps", "lr_plateau", "negatives", "min_user_count", "min_item_count"):
             number(name, 0, integer=True)
         number("group_by_length", 0, MAX_SIZE, integer=True)
         if self.group_by_length == 1:  # a group of one batch is draw order: one spelling (0), so one run key

@@ -3,6 +3,7 @@ file: the options it sets, which TrainConfig validates."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -51,3 +52,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1, which PyYAML reads, takes a float only with a dot: `lr: 1e-3` would be the string "1e-3" and be refused.
+# YAML 1.2 and every config author read it as a number, so this loader does too (1e-3, 5E4, -2.5e-4).
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                       re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                       list("-+0123456789"))

@@ -120,7 +120,7 @@ def compare_runs(run_a: Path, run_b: Path, which: str = "test", metric: str = "n
 
 def _stored(run: Path, which: str, exclude_history: bool) -> tuple[np.ndarray, str, str] | None:
     """(ranks, data fingerprint, "ranks.npz") of a finished run that keeps the ranks asked for, else None."""
-    from genpas.train.ranks import FILE, finished_metrics, load_ranks, metrics_name, ranks_key, read_ranks
+    from genpas.train.ranks import FILE, finished_metrics, load_ranks, metrics_name, mismatch, ranks_key, read_ranks
 
     finished = finished_metrics(run)
     if finished is None:
@@ -136,6 +136,9 @@ def _stored(run: Path, which: str, exclude_history: bool) -> tuple[np.ndarray, s
     if users is not None and users != len(ranks):
         raise GenpasError(f"{run / FILE} holds {len(ranks)} {which} ranks, its metrics.json {users} users: delete "
                           f"it, or write it again with `genpas evaluate --run {run}`")
+    if isinstance(reported, dict) and (wrong := mismatch(ranks, reported)) is not None:  # another run's ranks
+        raise GenpasError(f"{run / FILE} is not this run's: its {which} ranks give {wrong}; delete it, or write it "
+                          f"again with `genpas evaluate --run {run}`")
     return ranks, data, FILE
 
 

@@ -103,6 +103,21 @@ def finished_metrics(run: Path, strict: bool = False) -> tuple[dict, str | None,
     return None
 
 
+def mismatch(ranks: np.ndarray, reported: dict) -> str | None:
+    """The first figure of `reported` (metrics.json's metrics of one split and protocol) that `ranks` do not give
+    back exactly, as 'ndcg@10 0.2820 from the ranks, 0.2578 in metrics.json'; None where every one matches."""
+    from genpas.train.metrics import ranking_metrics
+
+    ks = sorted({int(k.partition("@")[2]) for k in reported if k.partition("@")[2].isdigit()})
+    if not ks:
+        return None
+    for key, value in ranking_metrics(ranks, ks).items():
+        if key in reported and reported[key] != value:
+            shown = f"{reported[key]:.4f}" if isinstance(reported[key], (int, float)) else repr(reported[key])
+            return f"{key} {value:.4f} from the ranks, {shown} in metrics.json"
+    return None
+
+
 def add_verified(run: Path, ranks: dict[str, np.ndarray], data_sha256: str, ks=(5, 10)
                  ) -> tuple[list[str], list[str]]:
     """Add to a finished run's ranks.npz those of `ranks` (ranks_key -> ranks, of data `data_sha256`) whose figures
