@@ -150,3 +150,20 @@ def test_a_result_whose_figures_do_not_pair_by_seed_is_one_line_and_writes_nothi
     lines = err.strip().splitlines()
     assert exc.value.code == 2 and len(lines) == 1 and needle in lines[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_search_of_other_data_is_refused_beside_the_experiments(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    docs = Path(__file__).parents[1] / "docs" / "results"
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(docs / "experiments-ml-100k" / "strategies.json", results / "strategies.json")
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "report", "--out", str(results), "--to", str(tmp_path / "report.md"),
+              "--search", str(docs / "ml-1m" / "search.json")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1
+    assert "a search of ml-1m, while the experiments in" in lines[0] and "are of ml-100k" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]

@@ -240,6 +240,11 @@ def write_results_report(experiment_dir: Path, target: Path, search_json: Path |
         r, str((figures / f"{stem}.png").relative_to(target.parent)), heading="##"), *_figures(r)), result)
         for stem, result in results.items()}
     search = load_search(search_json) if search_json else None
+    if search is not None and results:  # a search of other data would put its pick beside these experiments
+        ours = next(iter(results.values()))["data"]
+        if Path(str(search["data"])).name != Path(str(ours)).name:
+            raise GenpasError(f"{search_json}: a search of {search['data']}, while the experiments in "
+                              f"{experiment_dir} are of {ours}; give the search.json of the same data")
     used = {tuple(float(x) for x in r["genpas"]) for r in results.values()  # the GenPAS settings trained
             if isinstance(r.get("genpas"), list) and ("genpas" in r.get("strategies", {}) or "strategies" not in r)}
     search_lines = _drawn(search_json, lambda s: search_section(s, used), search) if search_json else []
