@@ -167,3 +167,13 @@ def test_a_search_of_other_data_is_refused_beside_the_experiments(tmp_path, caps
     assert exc.value.code == 2 and len(lines) == 1
     assert "a search of ml-1m, while the experiments in" in lines[0] and "are of ml-100k" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_report_from_a_file_names_the_flag_given(tmp_path, capsys):
+    (tmp_path / "keep").write_text("mine\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "report", "--out", str(tmp_path / "keep")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and lines == [f"error: --out {tmp_path / 'keep'} is a file; give the experiment "
+                                             "directory (`genpas experiment ... --out`)"]
+    assert (tmp_path / "keep").read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["keep"]

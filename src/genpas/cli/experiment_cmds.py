@@ -278,6 +278,8 @@ def report_cmd(out: Out = DEFAULT_OUT,
     from genpas.outputs import output_file
     from genpas.search.experiment_report import figure_files, is_report, write_results_report
 
+    if Path(out).exists() and not Path(out).is_dir():  # named as the flag the user gave, before --to's default
+        raise GenpasError(f"--out {out} is a file; give the experiment directory (`genpas experiment ... --out`)")
     target = to if to is not None else out / "report.md"
     inputs = [*Path(out).glob("*.json"), Path(out) / "ledger.jsonl", search,
               *(Path(run) / name for run in runs or () for name in ("metrics.json", "config.yaml"))]
