@@ -60,21 +60,16 @@ def selection_note(result: dict, search: dict | None) -> str | None:
             f"selected as well as measured. Its test figure was not selected on, but it comes from the same model, so "
             f"it shares some of that run's luck.")
     if others:
+        diffs = {split: _differences(rows, split, others) for split in ("test", "valid")}
         text += f" On the other seed{'s' * (len(others) > 1)} alone, GenPAS - MT: " + "; ".join(
-            f"{split} NDCG@10 {_mean_of(rows, split, others):+.4f} (" + ", ".join(
-                f"seed {seeds[j]} {d:+.4f}" for j, d in zip(others, _differences(rows, split, others))) + ")"
-            for split in ("test", "valid")) + "."
+            f"{split} NDCG@10 {sum(d) / len(d):+.4f} (" + ", ".join(
+                f"seed {seeds[j]} {x:+.4f}" for j, x in zip(others, d)) + ")" for split, d in diffs.items()) + "."
     return text
 
 
 def _differences(rows: dict, split: str, seeds_at: list) -> list[float]:
     genpas, mt = rows["genpas"][split]["ndcg@10"]["values"], rows["mt"][split]["ndcg@10"]["values"]
     return [genpas[j] - mt[j] for j in seeds_at]
-
-
-def _mean_of(rows: dict, split: str, seeds_at: list) -> float:
-    diffs = _differences(rows, split, seeds_at)
-    return sum(diffs) / len(diffs)
 
 
 def baseline_caution(search: dict) -> str | None:
