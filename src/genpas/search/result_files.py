@@ -62,13 +62,13 @@ def _seed_values_mismatch(node, seeds: int, where: str = "") -> str | None:
                                                and math.isfinite(v) for v in values):
                 return (f"'{where.lstrip('.')}' should hold one finite number per seed ({seeds}), holds "
                         f"{json.dumps(values)[:80]}")
-        children = node.items()
+        children = ((f".{key}", child) for key, child in node.items())
     elif isinstance(node, list):
-        children = ((f"[{i}]", v) for i, v in enumerate(node))
+        children = ((f"[{i}]", child) for i, child in enumerate(node))
     else:
         return None
-    for key, child in children:
-        found = _seed_values_mismatch(child, seeds, f"{where}.{key}" if not str(key).startswith("[") else where + key)
+    for step, child in children:
+        found = _seed_values_mismatch(child, seeds, where + step)
         if found is not None:
             return found
     return None

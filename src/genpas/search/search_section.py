@@ -16,7 +16,7 @@ def search_section(result: dict, used: set) -> list[str]:
     return ["## Parameter search", "",
             f"`genpas search` on {result['data']} (seed {result['seed']}): {len(result['screened'])} settings "
             f"screened without training in {result['screen_seconds']:.1f} s; {len(result['trained'])} of them trained, "
-            f"and the baselines {', '.join(str(n).upper() for n in result.get('baselines', {})) or 'none'}, under "
+            f"and the baselines {_names(result.get('baselines', {})) or 'none'}, under "
             f"the search's own protocol ({protocol}). {pick_sentence(result, used)}",
             "", "```", format_search(result), "```", ""]
 
@@ -77,10 +77,14 @@ def baseline_caution(search: dict) -> str | None:
     cut = {name: b for name, b in search.get("baselines", {}).items() if b.get("stopped_by") == "pruned"}
     if not cut:
         return None
-    names = ", ".join(str(n).upper() for n in search["baselines"])
     parts = [f"{str(n).upper()} at epoch {b['pruned']['epoch']} (best validation NDCG@10 {b['valid']['ndcg@10']:.4f}, "
              f"at epoch {b['best_epoch']})" for n, b in cut.items()]
-    return (f"The search trained the baselines {names} on seed {search['seed']}; its pruning stopped "
+    return (f"The search trained the baselines {_names(search['baselines'])} on seed {search['seed']}; its pruning stopped "
             f"{' and '.join(parts)} because it could not reach the leading GenPAS setting, not because it had "
-            f"converged. Whether a converged {' or '.join(str(n).upper() for n in cut)} would be a stronger baseline "
+            f"converged. Whether a converged {_names(cut, ' or ')} would be a stronger baseline "
             f"than the one compared here is not measured.")
+
+
+def _names(strategies, joiner: str = ", ") -> str:
+    """Strategy names as the report writes them (MT, SW, ...), joined."""
+    return joiner.join(str(name).upper() for name in strategies)
