@@ -214,7 +214,7 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     assert ["sasrec", "sasrec", "sasrec", "sasrec", "tiger", "hstu", "sasrec"] == [
         line.split("configs/")[1].split("-")[0] for line in queue]
     tiger = [line for line in queue if "tiger" in line]
-    assert all("--epochs 20 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
+    assert all("--epochs 40 --patience 5" in line for line in tiger)  # the same stated bound for both strategies
     assert len(tiger) == 1 and "--strategies mt,genpas" in tiger[0]  # one writer of strategies-tiger.json
     assert "--seeds 0,1 " in tiger[0]
     assert "--strategies mt,genpas --search docs/results/ml-1m/search.json --seeds 0,1 " in queue[-2]  # HSTU
@@ -290,21 +290,25 @@ def test_park_runs_stages_unfinished_checkpoints_and_unstages_finished_ones(tmp_
     (tmp_path / ".gitignore").write_text("/exp/runs/*/*\n!/exp/runs/*/config.yaml\n!/exp/runs/*/log.csv\n"
                                          "!/exp/runs/*/metrics.json\n")
     runs = tmp_path / "exp" / "runs"
-    for name in ("going", "done", "fresh"):
+    for name in ("going", "done", "fresh", "capped"):
         (runs / name).mkdir(parents=True)
         (runs / name / "config.yaml").write_text("seed: 0\n")
         (runs / name / "log.csv").write_text("epoch,loss\n0,1.0\n4,0.5\n")
-    for name in ("going", "done"):
+    for name in ("going", "done", "capped"):
         (runs / name / "last.pt").write_bytes(b"state")
         (runs / name / "best.safetensors").write_bytes(b"weights")
     (runs / "done" / "metrics.json").write_text("{}")
     (runs / "done" / "ranks.npz").write_bytes(b"ranks")
+    # finished at its epoch cap: its last.pt is what a higher cap continues from, so it stays in the index
+    (runs / "capped" / "metrics.json").write_text('{\n  "stopped_by": "epochs",\n  "config": {"cosine": false}\n}\n')
     (runs / "pop").mkdir()  # finished without weights (a popularity run), and last in the loop
     (runs / "pop" / "metrics.json").write_text("{}")
     git("add", "-f", "exp/runs/done/last.pt")  # parked in an earlier session, finished since
     done = subprocess.run(["bash", "scripts/park_runs.sh", "exp"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0 and "parked exp/runs/going at epoch 4" in done.stdout
+    assert "kept exp/runs/capped/last.pt (ended by its epoch cap)" in done.stdout
     assert sorted(git("diff", "--cached", "--name-only").split()) == [
+        "exp/runs/capped/best.safetensors", "exp/runs/capped/last.pt", "exp/runs/capped/metrics.json",
         "exp/runs/done/best.safetensors", "exp/runs/done/metrics.json", "exp/runs/done/ranks.npz",
         "exp/runs/going/best.safetensors", "exp/runs/going/config.yaml", "exp/runs/going/last.pt",
         "exp/runs/going/log.csv"]  # the finished run keeps its best weights, its last.pt left the index; the run

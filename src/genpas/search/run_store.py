@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genpas.errors import GenpasError
+from genpas.search.continuation import continued_from, predecessor, start_from
 from genpas.search.pruning import Prune, Pruned, apart, pruned_record
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
@@ -41,11 +42,16 @@ TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text",
 HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
 
 
-def run_key(cfg: TrainConfig) -> str:
-    ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ()) + (HSTU_ONLY if cfg.model != "hstu" else ())
+def key_values(config: dict) -> dict:
+    """The options of a config (TrainConfig.to_dict) that change what a run computes: those its key hashes."""
+    model = config.get("model")
+    ignored = NOT_IN_KEY + (TIGER_ONLY if model != "tiger" else ()) + (HSTU_ONLY if model != "hstu" else ())
     # An option added after runs were first recorded stays out of the key at its LEGACY value: old keys hold.
-    values = {k: v for k, v in cfg.to_dict().items()
-              if k not in ignored and not (k in LEGACY and v == LEGACY[k])}
+    return {k: v for k, v in config.items() if k not in ignored and not (k in LEGACY and v == LEGACY[k])}
+
+
+def run_key(cfg: TrainConfig) -> str:
+    values = key_values(cfg.to_dict())
     values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -216,6 +222,11 @@ class RunStore:
             return None
         return record if prune.accepts(record, len(validation_curve(self.root / "runs" / key / "log.csv"))) else None
 
+    def capped(self, cfg: TrainConfig) -> dict | None:
+        """The record of the finished run that run `cfg` continues, being the same run capped at fewer epochs
+        (continuation.py), or None."""
+        return predecessor(self.ledger.done.values(), cfg, self._data(cfg), key_values, self.root / "runs")
+
     def _data(self, cfg: TrainConfig) -> str:
         """The fingerprint of the data the store's runs train on (read once, when a finished run is first reused)."""
         if self.split is None:
@@ -247,6 +258,8 @@ class RunStore:
             if self.split is None:
                 self.split = load_split(cfg)
             run_dir = self.root / "runs" / key
+            if not (run_dir / "last.pt").exists() and (capped := self.capped(cfg)) is not None:
+                start_from(capped, run_dir, run_dir.parent)  # a run capped at fewer epochs goes on (continuation.py)
             start = time.perf_counter()
 
             def check(epoch: int) -> None:
@@ -280,6 +293,8 @@ class RunStore:
                       "compute_at_best": metrics.get("compute_at_best", {}),
                       **{k: metrics[k] for k in ("valid_history_kept", "test_history_kept") if k in metrics},
                       "curve": validation_curve(run_dir / "log.csv")}
+            if continued_from(run_dir) is not None:
+                record["continued_from"] = continued_from(run_dir)
             self.ledger.add(record)
             return record
 

@@ -100,7 +100,7 @@ def held_elsewhere(lock_file: Path) -> bool:
 
 # What genpas writes in a run directory (train, evaluate): what a job may remove to train a run again.
 RUN_ENTRIES = frozenset({"config.yaml", "metrics.json", "best.safetensors", "last.pt", "log.csv", "tensorboard",
-                         "evaluation.json", "ranks.npz"})
+                         "evaluation.json", "ranks.npz", "continued.json"})
 
 
 def fresh_or_resumable(cfg: TrainConfig, out_dir: Path, data=None) -> None:

@@ -1,0 +1,93 @@
+"""Continuing a capped run (genpas.search.continuation): a run asked for with a higher epoch cap starts from the
+finished run that the lower cap ended, and ends exactly where a training from scratch to the higher cap ends."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import replace
+
+from genpas.data.synth import SynthConfig, synthesize, write_table
+
+
+def _setup(tmp_path):
+    from genpas.train.config import TrainConfig
+
+    write_table(synthesize(SynthConfig(users=80, items=30, mean_length=10, seed=5)), tmp_path / "log.csv")
+    # patience above the cap: only the cap ends these runs
+    return TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=8, batch_size=16,
+                       epochs=3, patience=20, lr=0.01, progress=False)
+
+
+def _rows(run_dir):
+    """Each epoch's (epoch, loss, valid NDCG@10, optimizer steps) from a run's log.csv."""
+    with open(run_dir / "log.csv", newline="") as fh:
+        return [(r["epoch"], r["loss"], r["valid_ndcg@10"], r["optimizer_steps"]) for r in csv.DictReader(fh)]
+
+
+def _digests(run_dir):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+def test_a_higher_cap_continues_the_capped_run_and_matches_training_from_scratch(tmp_path):
+    from genpas.search import campaign
+    from genpas.search.run_store import RunStore, run_name
+
+    short = _setup(tmp_path)
+    store = RunStore(tmp_path / "d")
+    first = store.get(short, "mt")
+    assert first["stopped_by"] == "epochs" and first["epochs_run"] == 3 and "continued_from" not in first
+    old_dir = tmp_path / "d" / "runs" / run_name(short, "mt")
+    before = _digests(old_dir)
+
+    long = replace(short, epochs=6)
+    planned = campaign.plan(lambda store: store.get(long, "mt"), RunStore(tmp_path / "d"))  # trains nothing
+    assert [(r["state"], r["continues"], r["continues_after"]) for r in planned] == [("pending", first["name"], 3)]
+    continued = RunStore(tmp_path / "d").get(long, "mt")
+    scratch = RunStore(tmp_path / "fresh").get(long, "mt")
+    new_dir = tmp_path / "d" / "runs" / run_name(long, "mt")
+    assert continued["continued_from"] == first["name"] and "continued_from" not in scratch
+    assert _rows(new_dir) == _rows(tmp_path / "fresh" / "runs" / run_name(long, "mt"))  # epoch for epoch
+    assert len(_rows(new_dir)) == 6 and _rows(new_dir)[:3] == _rows(old_dir)
+    for split in ("valid", "test"):
+        assert continued[split] == scratch[split]
+    assert (continued["best_epoch"], continued["epochs_run"], continued["optimizer_steps"]) == \
+        (scratch["best_epoch"], scratch["epochs_run"], scratch["optimizer_steps"])
+    # the capped run is left as it was, and the store keeps both
+    assert _digests(old_dir) == before
+    assert set(RunStore(tmp_path / "d").ledger.done) == {first["name"], continued["name"]}
+
+
+def test_a_run_is_not_continued_where_the_longer_run_would_differ(tmp_path):
+    from genpas.search.run_store import RunStore, run_name
+
+    short = _setup(tmp_path)
+    store = RunStore(tmp_path / "d")
+    # cosine: the decay is set by the cap, so the first epochs of a longer run are other epochs
+    store.get(replace(short, cosine=True), "mt")
+    assert "continued_from" not in store.get(replace(short, cosine=True, epochs=5), "mt")
+    # patience ended it: a higher cap trains no further epoch there, and the longer run is trained from scratch
+    patient = replace(short, patience=1, epochs=40)
+    assert store.get(patient, "mt")["stopped_by"] == "patience"
+    assert "continued_from" not in store.get(replace(patient, epochs=60), "mt")
+    # another seed, or a capped run whose checkpoint is gone
+    store.get(short, "mt")
+    assert "continued_from" not in store.get(replace(short, seed=1, epochs=4), "mt")
+    (tmp_path / "d" / "runs" / run_name(short, "mt") / "last.pt").unlink()
+    assert "continued_from" not in store.get(replace(short, epochs=4), "mt")
+
+
+def test_a_damaged_or_foreign_checkpoint_is_not_continued(tmp_path, caplog):
+    from genpas.search.continuation import start_from
+    from genpas.search.run_store import RunStore, run_name
+
+    short = _setup(tmp_path)
+    store = RunStore(tmp_path / "d")
+    record = store.get(short, "mt")
+    runs = tmp_path / "d" / "runs"
+    target = runs / "new"
+    assert not start_from({**record, "epochs_run": 2}, target, runs)  # its last.pt holds another epoch
+    (runs / run_name(short, "mt") / "last.pt").write_bytes(b"cut short")
+    assert not start_from(record, target, runs)
+    assert not (target / "last.pt").exists() and "unreadable training state" in caplog.text
+    assert not target.exists() or not any(target.iterdir())  # nothing copied: the next training starts afresh
