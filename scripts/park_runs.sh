@@ -33,6 +33,7 @@ for dir in "${@:-docs/results/ml-1m}"; do
             if [ -f "$run/ranks.npz" ]; then git add -f "$run/ranks.npz"; fi
         elif [ -f "$run/last.pt" ] && [ -f "$run/best.safetensors" ]; then
             git add -f "$run/last.pt" "$run/best.safetensors" "$run/config.yaml" "$run/log.csv"
+            if [ -f "$run/continued.json" ]; then git add -f "$run/continued.json"; fi  # the run it continues
             echo "parked $run at epoch $(tail -n 1 "$run/log.csv" | cut -d, -f1)"
         fi
     done

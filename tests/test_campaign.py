@@ -299,6 +299,7 @@ def test_park_runs_stages_unfinished_checkpoints_and_unstages_finished_ones(tmp_
         (runs / name / "best.safetensors").write_bytes(b"weights")
     (runs / "done" / "metrics.json").write_text("{}")
     (runs / "done" / "ranks.npz").write_bytes(b"ranks")
+    (runs / "going" / "continued.json").write_text('{"from": "capped", "epochs": 4}')  # names the run it goes on from
     # finished at its epoch cap: its last.pt is what a higher cap continues from, so it stays in the index
     (runs / "capped" / "metrics.json").write_text('{\n  "stopped_by": "epochs",\n  "config": {"cosine": false}\n}\n')
     (runs / "pop").mkdir()  # finished without weights (a popularity run), and last in the loop
@@ -310,7 +311,8 @@ def test_park_runs_stages_unfinished_checkpoints_and_unstages_finished_ones(tmp_
     assert sorted(git("diff", "--cached", "--name-only").split()) == [
         "exp/runs/capped/best.safetensors", "exp/runs/capped/last.pt", "exp/runs/capped/metrics.json",
         "exp/runs/done/best.safetensors", "exp/runs/done/metrics.json", "exp/runs/done/ranks.npz",
-        "exp/runs/going/best.safetensors", "exp/runs/going/config.yaml", "exp/runs/going/last.pt",
+        "exp/runs/going/best.safetensors", "exp/runs/going/config.yaml", "exp/runs/going/continued.json",
+        "exp/runs/going/last.pt",
         "exp/runs/going/log.csv"]  # the finished run keeps its best weights, its last.pt left the index; the run
     #                               with no checkpoint is not parked
     assert (runs / "done" / "last.pt").exists()  # the files themselves stay

@@ -70,10 +70,16 @@ def test_a_run_is_not_continued_where_the_longer_run_would_differ(tmp_path):
     patient = replace(short, patience=1, epochs=40)
     assert store.get(patient, "mt")["stopped_by"] == "patience"
     assert "continued_from" not in store.get(replace(patient, epochs=60), "mt")
-    # another seed, or a capped run whose checkpoint is gone
+    # a time budget: where the longer run stops would depend on the seconds the first part measured
+    budget = replace(short, time_budget_minutes=60.0)
+    assert store.get(budget, "mt")["stopped_by"] == "epochs"
+    assert store.capped(replace(budget, epochs=5)) is None
+    # another seed, or a capped run whose files are gone
     store.get(short, "mt")
+    assert store.capped(replace(short, epochs=4))["name"] == run_name(short, "mt")
     assert "continued_from" not in store.get(replace(short, seed=1, epochs=4), "mt")
-    (tmp_path / "d" / "runs" / run_name(short, "mt") / "last.pt").unlink()
+    (tmp_path / "d" / "runs" / run_name(short, "mt") / "best.safetensors").unlink()
+    assert store.capped(replace(short, epochs=4)) is None
     assert "continued_from" not in store.get(replace(short, epochs=4), "mt")
 
 
@@ -86,8 +92,12 @@ def test_a_damaged_or_foreign_checkpoint_is_not_continued(tmp_path, caplog):
     record = store.get(short, "mt")
     runs = tmp_path / "d" / "runs"
     target = runs / "new"
+    target.mkdir()
+    (target / "config.yaml").write_text("seed: 0\n")  # a copy cut short by a kill: no last.pt yet
     assert not start_from({**record, "epochs_run": 2}, target, runs)  # its last.pt holds another epoch
     (runs / run_name(short, "mt") / "last.pt").write_bytes(b"cut short")
     assert not start_from(record, target, runs)
     assert not (target / "last.pt").exists() and "unreadable training state" in caplog.text
-    assert not target.exists() or not any(target.iterdir())  # nothing copied: the next training starts afresh
+    assert not any(target.iterdir())  # nothing copied, and what a copy cut short had left is gone
+    (runs / run_name(short, "mt") / "last.pt").unlink()
+    assert not start_from(record, target, runs) and "No such file" in caplog.text

@@ -9,8 +9,10 @@ one a training from scratch would give, for the cost of the missing epochs only.
 (its directory, its ledger record): the new one records where it started in `continued_from`, and its compute (steps,
 targets, seconds) counts all its epochs, those trained under the other name included.
 
-Not continued: runs with a cosine schedule (its decay is set by the cap), runs a patience or time budget ended, runs
-of other data, and runs whose last.pt is gone (a finished run's checkpoint is not committed by default).
+Exact as any resume is: on the device and precision the first part ran on (a run continued on another machine
+type gives what a resume there gives). Not continued: runs with a cosine schedule (its decay is set by the cap) or
+a time budget, runs patience ended, runs of other data or of an earlier training protocol, and runs whose files are
+gone (a finished run's last.pt is committed only where scripts/park_runs.sh keeps it: runs their cap ended).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
-from genpas.atomic import atomic_path
+from genpas.atomic import atomic_path, write_text
 from genpas.errors import GenpasError
 from genpas.train.checkpoint import load_state
-from genpas.train.config import LEGACY, TrainConfig
+from genpas.train.config import TrainConfig
 from genpas.train.run_dir import clear_run, trained_on
 
 log = logging.getLogger(__name__)
@@ -33,24 +36,24 @@ MARK = "continued.json"  # in the new run's directory: {"from": the run it start
 COPIED = ("config.yaml", "log.csv", "best.safetensors", "last.pt")
 
 
-def predecessor(records, cfg: TrainConfig, fingerprint: str, identity, runs: Path) -> dict | None:
-    """The finished run that run `cfg` may start from: among `records` (ledger records), one of the same
-    configuration but for a lower epoch cap (`identity`: a config's keyed values, run_store.key_values), ended by
-    that cap, trained on the data of `fingerprint` and whose checkpoint under `runs` is still there; the one with
-    the most epochs. None if there is none, or `cfg` decays its learning rate by the cap (cosine)."""
-    if cfg.cosine:
+def predecessor(records, cfg: TrainConfig, fingerprint: str, key_of, runs: Path) -> dict | None:
+    """The finished run that run `cfg` may start from: among `records` (ledger records), the run of `cfg` with a
+    lower epoch cap (its name ends in `key_of` of that config: run_store.run_key, which also holds the training
+    protocol), ended by that cap, trained on the data of `fingerprint` and whose files under `runs` are all still
+    there; the one with the most epochs. None if there is none, or the cap shapes the run: a cosine schedule decays
+    by it, and under a time budget where the longer run stops depends on the seconds the first one measured."""
+    if cfg.cosine or cfg.time_budget_minutes is not None:
         return None
-    wanted = {k: v for k, v in identity(cfg.to_dict()).items() if k != "epochs"}
     best = None
     for record in records:
-        saved = {**LEGACY, **record.get("config", {})}
-        if not isinstance(saved.get("epochs"), int) or saved["epochs"] >= cfg.epochs:
+        epochs = record.get("config", {}).get("epochs")
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or not 0 < epochs < cfg.epochs:
             continue
-        if record.get("stopped_by") != "epochs" or record.get("epochs_run") != saved["epochs"]:
+        if record.get("stopped_by") != "epochs" or record.get("epochs_run") != epochs:
             continue
-        if {k: v for k, v in identity(saved).items() if k != "epochs"} != wanted:
+        if record["name"].rsplit("-", 1)[-1] != key_of(replace(cfg, epochs=epochs)):
             continue
-        if not trained_on(record, fingerprint) or not (runs / record["name"] / "last.pt").is_file():
+        if not trained_on(record, fingerprint) or not all((runs / record["name"] / f).is_file() for f in COPIED):
             continue
         if best is None or record["epochs_run"] > best["epochs_run"]:
             best = record
@@ -58,26 +61,25 @@ def predecessor(records, cfg: TrainConfig, fingerprint: str, identity, runs: Pat
 
 
 def start_from(record: dict, run_dir: Path, runs: Path) -> bool:
-    """Copy the capped run `record` (see predecessor) into the empty run directory `run_dir`, so that training
-    there resumes after its last epoch; False (the directory left empty) if its checkpoint is not the one of its
-    last epoch (a damaged or foreign last.pt): the run then trains from scratch."""
+    """Copy the capped run `record` (see predecessor) into `run_dir`, which holds no checkpoint, so that training
+    there resumes after its last epoch; False (the directory emptied) if its checkpoint is not the one of its last
+    epoch (a damaged or foreign last.pt) or a file cannot be copied: the run then trains from scratch."""
     source = runs / record["name"]
+    clear_run(run_dir)  # what a copy cut short by a kill left
     try:
         trainer = load_state(source / "last.pt")["trainer"]
-    except GenpasError as exc:
-        log.warning("not continuing %s: %s", record["name"], exc)
+        if trainer.get("epoch") != record["epochs_run"] - 1 or trainer.get("best_epoch") != record["best_epoch"]:
+            raise GenpasError(f"{source / 'last.pt'} is not the checkpoint of the run's last epoch")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name in COPIED:  # last.pt last, each whole or not at all: a kill before it leaves no run to resume
+            with atomic_path(run_dir / name) as tmp:
+                shutil.copyfile(source / name, tmp)
+                if name == "last.pt":  # the mark goes in just before the checkpoint that makes the run resumable
+                    write_text(run_dir / MARK, json.dumps({"from": record["name"], "epochs": record["epochs_run"]}))
+    except (GenpasError, OSError) as exc:
+        log.warning("not continuing %s: %s; the run trains from its first epoch", record["name"], exc)
+        clear_run(run_dir)
         return False
-    if trainer.get("epoch") != record["epochs_run"] - 1 or trainer.get("best_epoch") != record["best_epoch"]:
-        log.warning("not continuing %s: its last.pt is not the checkpoint of its last epoch", record["name"])
-        return False
-    clear_run(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    mark = {"from": record["name"], "epochs": record["epochs_run"]}
-    with atomic_path(run_dir / MARK) as tmp:
-        tmp.write_text(json.dumps(mark) + "\n")
-    for name in COPIED:  # each whole or not at all; a kill before last.pt leaves a directory that trains afresh
-        with atomic_path(run_dir / name) as tmp:
-            shutil.copyfile(source / name, tmp)
     log.warning("run %s continues %s after its epoch cap of %d epochs", run_dir.name, record["name"],
                 record["epochs_run"])
     return True

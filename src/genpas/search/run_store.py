@@ -225,7 +225,7 @@ class RunStore:
     def capped(self, cfg: TrainConfig) -> dict | None:
         """The record of the finished run that run `cfg` continues, being the same run capped at fewer epochs
         (continuation.py), or None."""
-        return predecessor(self.ledger.done.values(), cfg, self._data(cfg), key_values, self.root / "runs")
+        return predecessor(self.ledger.done.values(), cfg, self._data(cfg), run_key, self.root / "runs")
 
     def _data(self, cfg: TrainConfig) -> str:
         """The fingerprint of the data the store's runs train on (read once, when a finished run is first reused)."""
