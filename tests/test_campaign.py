@@ -200,11 +200,13 @@ def test_the_cpu_campaign_script_parses_queues_the_issues_order_and_refuses_bad_
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert usage.returncode == 2 and all(f"cpu_campaign.sh {a}" in usage.stdout for a in ("start", "plan", "stop"))
-    clean = {"PATH": "/usr/bin:/bin"}  # no TIGER_EPOCHS or LEADER from the caller's environment
+    clean = {"PATH": "/usr/bin:/bin"}  # no TIGER_EPOCHS, MAX_EPOCHS or LEADER from the caller's environment
     queue = subprocess.run(["bash", str(script), "queue"], capture_output=True, text=True, env=clean).stdout.splitlines()
     assert [line.split()[1] for line in queue] == ["search"] + ["experiment"] * 6
     assert [line.split()[2] for line in queue[1:]] == ["long-tail"] + ["strategies"] * 4 + ["data-efficiency"]
     assert "--seeds 0,1 " in queue[1] and "--seeds 0,1,2 " in queue[2]  # the protocol's 3 seeds before TIGER
+    # SASRec's seeds and its anchor under a cap that patience, not the cap, reaches first
+    assert all("--epochs 400 " in queue[k] for k in (2, 3)) and "--epochs" not in queue[1] + queue[5]
     outs = [line.split("--out ")[1].split()[0] for line in queue]
     writers = [out for line, out in zip(queue, outs) if "sasrec" in line and " strategies " in line]
     assert sorted(writers) == ["docs/results/ml-1m", "docs/results/ml-1m-sampled"]  # one strategies.json each

@@ -58,7 +58,10 @@ def test_a_higher_cap_continues_the_capped_run_and_matches_training_from_scratch
     assert set(RunStore(tmp_path / "d").ledger.done) == {first["name"], continued["name"]}
 
 
-def test_a_run_is_not_continued_where_the_longer_run_would_differ(tmp_path):
+def test_a_run_is_continued_or_reused_only_where_the_longer_run_is_the_same(tmp_path, monkeypatch):
+    import pytest
+
+    from genpas.search import campaign, run_store
     from genpas.search.run_store import RunStore, run_name
 
     short = _setup(tmp_path)
@@ -66,10 +69,18 @@ def test_a_run_is_not_continued_where_the_longer_run_would_differ(tmp_path):
     # cosine: the decay is set by the cap, so the first epochs of a longer run are other epochs
     store.get(replace(short, cosine=True), "mt")
     assert "continued_from" not in store.get(replace(short, cosine=True, epochs=5), "mt")
-    # patience ended it: a higher cap trains no further epoch there, and the longer run is trained from scratch
+    # patience ended it: the higher cap never comes into play, so the run stands for the longer one, untrained
     patient = replace(short, patience=1, epochs=40)
-    assert store.get(patient, "mt")["stopped_by"] == "patience"
-    assert "continued_from" not in store.get(replace(patient, epochs=60), "mt")
+    ended = store.get(patient, "mt")
+    assert ended["stopped_by"] == "patience" and ended["epochs_run"] < 40
+    monkeypatch.setattr(run_store, "train_owned", lambda *a, **k: pytest.fail("trained a run patience had ended"))
+    assert store.get(replace(patient, epochs=60), "mt") == ended
+    assert RunStore(tmp_path / "d").finished(replace(patient, epochs=60), "any") == ended
+    planned = campaign.plan(lambda s: s.get(replace(patient, epochs=60), "mt"), RunStore(tmp_path / "d"))
+    assert [(r["state"], r["same_as"], r["epochs"]) for r in planned] == [("finished", ended["name"],
+                                                                             ended["epochs_run"])]
+    assert store.uncapped(replace(patient, epochs=60, cosine=True)) is None  # the cosine decay is set by the cap
+    monkeypatch.undo()
     # a time budget: where the longer run stops would depend on the seconds the first part measured
     budget = replace(short, time_budget_minutes=60.0)
     assert store.get(budget, "mt")["stopped_by"] == "epochs"

@@ -44,17 +44,21 @@ def plan(job, store: RunStore) -> list[dict]:
     """Every run the experiment needs, in its order: key, strategy name, seed, state (one of STATES), and its
     progress (run_store.run_progress: epochs, best validation NDCG@10 and its epoch, epochs left unless it improves,
     recent seconds an epoch); a pending run that will go on from a finished run capped at fewer epochs names it
-    (continues) and its epochs (continues_after). A run finished on other data than the configuration names now is pending: it trains
+    (continues) and its epochs (continues_after), and a run that patience ended under a lower cap is finished, the
+    same run (same_as). A run finished on other data than the configuration names now is pending: it trains
     again (reading the data for that check takes seconds, once)."""
     runs = []
     for key, name, cfg in _planned(job, store):
         state = retrained(store, cfg, key, state_of(store, key))
-        log_csv = store.root / "runs" / key / ("log.csv" if state != "pending" else ".none")  # pending: no epochs yet
+        same = store.uncapped(cfg) if state == "pending" else None  # finished under a lower cap, by patience
+        state = "finished" if same else state
+        log_csv = store.root / "runs" / (same["name"] if same else key) / ("log.csv" if state != "pending" else ".none")
         progress = run_progress(log_csv, cfg)
         capped = store.capped(cfg) if state == "pending" else None  # trains on from a run capped lower
         runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state, **progress}
                     | ({"epochs_left": 0} if state == "finished" else {})
-                    | ({"continues": capped["name"], "continues_after": capped["epochs_run"]} if capped else {}))
+                    | ({"continues": capped["name"], "continues_after": capped["epochs_run"]} if capped else {})
+                    | ({"same_as": same["name"]} if same else {}))
     return runs
 
 

@@ -7,11 +7,13 @@ streams and the random state do not depend on the cap, and its last.pt holds all
 copies that run's checkpoint, log and best weights into the new run's directory and resumes there; the result is the
 one a training from scratch would give, for the cost of the missing epochs only. The finished run stays as it was
 (its directory, its ledger record): the new one records where it started in `continued_from`, and its compute (steps,
-targets, seconds) counts all its epochs, those trained under the other name included.
+targets, seconds) counts all its epochs, those trained under the other name included. A run that validation patience
+ended before its cap needs nothing more: the higher cap never comes into play, so it is the longer run itself, and
+the store gives its record for the higher cap (`converged`) without training.
 
 Exact as any resume is: on the device and precision the first part ran on (a run continued on another machine
-type gives what a resume there gives). Not continued: runs with a cosine schedule (its decay is set by the cap) or
-a time budget, runs patience ended, runs of other data or of an earlier training protocol, and runs whose files are
+type gives what a resume there gives). Neither continued nor reused: runs with a cosine schedule (its decay is set by
+the cap) or a time budget, runs of other data or of an earlier training protocol; not continued: runs whose files are
 gone (a finished run's last.pt is committed only where scripts/park_runs.sh keeps it: runs their cap ended).
 """
 
@@ -36,28 +38,35 @@ MARK = "continued.json"  # in the new run's directory: {"from": the run it start
 COPIED = ("config.yaml", "log.csv", "best.safetensors", "last.pt")
 
 
-def predecessor(records, cfg: TrainConfig, fingerprint: str, key_of, runs: Path) -> dict | None:
-    """The finished run that run `cfg` may start from: among `records` (ledger records), the run of `cfg` with a
-    lower epoch cap (its name ends in `key_of` of that config: run_store.run_key, which also holds the training
-    protocol), ended by that cap, trained on the data of `fingerprint` and whose files under `runs` are all still
-    there; the one with the most epochs. None if there is none, or the cap shapes the run: a cosine schedule decays
-    by it, and under a time budget where the longer run stops depends on the seconds the first one measured."""
+def _lower_caps(records, cfg: TrainConfig, fingerprint: str, key_of):
+    """The finished runs among `records` (ledger records) that are run `cfg` with a lower epoch cap (a name ending
+    in `key_of` of that config: run_store.run_key, which also holds the training protocol), trained on the data of
+    `fingerprint`. None of them where the cap shapes the run: a cosine schedule decays by it, and under a time
+    budget where a run stops depends on the seconds it measured."""
     if cfg.cosine or cfg.time_budget_minutes is not None:
-        return None
-    best = None
+        return
     for record in records:
         epochs = record.get("config", {}).get("epochs")
         if not isinstance(epochs, int) or isinstance(epochs, bool) or not 0 < epochs < cfg.epochs:
             continue
-        if record.get("stopped_by") != "epochs" or record.get("epochs_run") != epochs:
-            continue
-        if record["name"].rsplit("-", 1)[-1] != key_of(replace(cfg, epochs=epochs)):
-            continue
-        if not trained_on(record, fingerprint) or not all((runs / record["name"] / f).is_file() for f in COPIED):
-            continue
-        if best is None or record["epochs_run"] > best["epochs_run"]:
-            best = record
-    return best
+        if record["name"].rsplit("-", 1)[-1] == key_of(replace(cfg, epochs=epochs)) and trained_on(record, fingerprint):
+            yield record
+
+
+def converged(records, cfg: TrainConfig, fingerprint: str, key_of) -> dict | None:
+    """A finished run of `cfg` with a lower cap (see _lower_caps) that validation patience ended: the higher cap
+    never comes into play, so it is the run of `cfg` itself, epoch for epoch; None if there is none."""
+    return next((r for r in _lower_caps(records, cfg, fingerprint, key_of) if r.get("stopped_by") == "patience"), None)
+
+
+def predecessor(records, cfg: TrainConfig, fingerprint: str, key_of, runs: Path) -> dict | None:
+    """The finished run that run `cfg` may start from: a run of `cfg` with a lower cap (see _lower_caps) that its
+    cap ended (all its epochs run) and whose files under `runs` are all still there; the one with the most epochs,
+    or None."""
+    capped = [r for r in _lower_caps(records, cfg, fingerprint, key_of)
+              if r.get("stopped_by") == "epochs" and r.get("epochs_run") == r["config"]["epochs"]
+              and all((runs / r["name"] / f).is_file() for f in COPIED)]
+    return max(capped, key=lambda r: r["epochs_run"], default=None)
 
 
 def start_from(record: dict, run_dir: Path, runs: Path) -> bool:

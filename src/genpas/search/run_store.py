@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genpas.errors import GenpasError
-from genpas.search.continuation import continued_from, predecessor, start_from
+from genpas.search.continuation import continued_from, converged, predecessor, start_from
 from genpas.search.pruning import Prune, Pruned, apart, pruned_record
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
@@ -182,6 +182,8 @@ class RunStore:
         if record is not None and not trained_on(record, self._data(cfg)):
             log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
             record = None  # its directory is emptied by the data check of train_owned
+        if record is None:
+            record = self.uncapped(cfg)
         if record is None and prune is not None:
             record = self.stopped(cfg, key, prune)
         if record is None:
@@ -193,16 +195,22 @@ class RunStore:
                 if record is None:
                     raise
         if "device" not in record:  # recorded before the ledger kept devices: the run's own metrics.json has it
-            saved = self.root / "runs" / key / "metrics.json"
+            saved = self.root / "runs" / record["name"] / "metrics.json"
             record["device"] = json.loads(saved.read_text()).get("device", "unknown") if saved.exists() else "unknown"
         if self.on_result is not None:
             self.on_result(name, record)
         return record
 
     def finished(self, cfg: TrainConfig, key: str) -> dict | None:
-        """The ledger's record of run `key` if it finished on the data at hand (or before runs recorded their data)."""
+        """The ledger's record of run `key` if it finished on the data at hand (or before runs recorded their data),
+        else that of the same run under a lower epoch cap that patience ended (`uncapped`), or None."""
         record = self.ledger.done.get(key)
-        return record if record is not None and trained_on(record, self._data(cfg)) else None
+        return record if record is not None and trained_on(record, self._data(cfg)) else self.uncapped(cfg)
+
+    def uncapped(self, cfg: TrainConfig) -> dict | None:
+        """The record of run `cfg` under a lower epoch cap, where validation patience ended it before that cap: the
+        same run, epoch for epoch, so its record stands for `cfg`'s (continuation.py); None if there is none."""
+        return converged(self.ledger.done.values(), cfg, self._data(cfg), run_key)
 
     @property
     def pruned(self) -> Ledger:
