@@ -71,6 +71,13 @@ def test_the_summary_leads_with_test_and_says_what_qualifies_it():
     caution = next(x for x in lines if "its pruning stopped" in x)
     assert "LT, MT, SW on seed 0" in caution and "SW at epoch 40 (best validation NDCG@10 0.1500, at epoch 39)" in caution
     assert not any("its pruning stopped" in x for x in _summary(result, search | {"baselines": {}}))
+    assert not any("Not converged" in x for x in lines)  # no run records why it ended: nothing to say
+    # a run the epoch cap ended, not patience, is named as not converged
+    result["config"] = {"epochs": 4, "patience": 3}
+    for name, ended in (("mt", ["patience", "patience", "epochs"]), ("genpas", ["patience"] * 3)):
+        result["strategies"][name] |= {"stopped_by": ended, "best_epoch": [0, 1, 3], "curves": [[[1, 0.1]] * 4] * 3}
+    capped = next(x for x in _summary(result, search) if "Not converged" in x)
+    assert "validation patience (3 epochs without gain), ended MT seed 2 after 4 epochs, its best at epoch 3" in capped
 
 
 def test_run_key_ignores_only_what_does_not_change_results():

@@ -15,7 +15,7 @@ from genpas.search.experiment_plots import TITLES, curves_figure, experiment_fig
 from genpas.search.experiments import MIN_SEEDS, chance_beyond, paired_verdict
 from genpas.search.models_report import MODEL_NAMES, models_section
 from genpas.search.models_report import mean_std as _ms
-from genpas.search.provenance import precision_text, provenance
+from genpas.search.provenance import capped_note, precision_text, provenance
 from genpas.search.published import published_section, single_run
 from genpas.search.quality_steps import quality_sentence, quality_steps
 from genpas.search.report import save_figure
@@ -344,6 +344,8 @@ def _summary(result: dict, search: dict | None = None) -> list[str]:
         lines.append("- " + note)
     if search is not None and (caution := baseline_caution(search)) is not None:
         lines.append("- " + caution)
+    if (capped := capped_note(result)) is not None:
+        lines.append("- " + capped)
     return lines + [""]
 
 

@@ -83,3 +83,20 @@ def _with_evaluation(result: dict) -> str:
     n = result.get("runs_without_eval_seconds", 0)
     return (f"the time with evaluation is not known: {n} run{'s' * (n != 1)} resumed from a checkpoint older than "
             f"that count")
+
+
+def capped_note(result: dict) -> str | None:
+    """The runs of an experiment that the epoch cap ended before validation patience could (not converged: they
+    were still improving, or had not gone `patience` epochs without gain), or None where patience ended them all."""
+    hits = []
+    for row in result["strategies"].values():
+        curves = row.get("curves") or [None] * len(result["seeds"])
+        for seed, ended, best, curve in zip(result["seeds"], row.get("stopped_by", []), row.get("best_epoch", []),
+                                             curves):
+            if ended == "epochs":
+                run = f" after {len(curve)} epochs" if curve else ""
+                hits.append(f"{row['label']} seed {seed}{run}, its best at epoch {best} (from 0)")
+    if not hits:
+        return None
+    return (f"Not converged: the epoch cap, not validation patience ({result['config']['patience']} epochs without "
+            f"gain), ended {'; '.join(hits)}. Its figures are a bounded run's: trained on, it may have gone higher.")
