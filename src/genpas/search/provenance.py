@@ -99,4 +99,6 @@ def capped_note(result: dict) -> str | None:
     if not hits:
         return None
     return (f"Not converged: the epoch cap, not validation patience ({result['config']['patience']} epochs without "
-            f"gain), ended {'; '.join(hits)}. Its figures are a bounded run's: trained on, it may have gone higher.")
+            f"gain), ended {'; '.join(hits)}. "
+            + ("Its figures are a bounded run's: trained on, it may have gone higher." if len(hits) == 1 else
+               "Their figures are bounded runs': trained on, they may have gone higher."))
