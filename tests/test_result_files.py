@@ -123,15 +123,15 @@ def test_a_damaged_run_given_to_the_report_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("name,damage,needle", [
     ("strategies.json", lambda r: r["strategies"]["genpas"]["test"]["ndcg@10"].update(values=[0.1]),
-     "'strategies.genpas.test.ndcg@10' should hold one finite number per seed (2), holds [0.1]"),
+     "'strategies.genpas.test.ndcg@10' should hold one finite number per seed ({seeds}), holds [0.1]"),
     ("strategies.json", lambda r: r.update(seeds=[0, 1, 2, 3]), "should hold one finite number per seed (4)"),
     ("strategies.json", lambda r: r["strategies"]["mt"]["valid"]["ndcg@10"].update(values=[0.1, float("nan")]),
-     "'strategies.mt.valid.ndcg@10' should hold one finite number per seed (2), holds [0.1, NaN]"),
+     "'strategies.mt.valid.ndcg@10' should hold one finite number per seed ({seeds}), holds [0.1, NaN]"),
     ("strategies.json", lambda r: r.update(seeds=[]), "field 'seeds' is empty"),
     ("strategies.json", lambda r: r.update(strategies={}), "field 'strategies' is empty: no result to report"),
     ("long-tail.json", lambda r: r.update(strategies={}), "field 'strategies' is empty: no result to report"),
     ("long-tail.json", lambda r: r["strategies"]["mt"]["groups"]["tail"]["ndcg@10"].update(values=[0.1]),
-     "'strategies.mt.groups.tail.ndcg@10' should hold one finite number per seed (2)"),
+     "'strategies.mt.groups.tail.ndcg@10' should hold one finite number per seed ({seeds})"),
 ])
 def test_a_result_whose_figures_do_not_pair_by_seed_is_one_line_and_writes_nothing(tmp_path, capsys, name, damage,
                                                                                   needle):
@@ -140,6 +140,7 @@ def test_a_result_whose_figures_do_not_pair_by_seed_is_one_line_and_writes_nothi
     from pathlib import Path
 
     result = json.loads((Path(__file__).parents[1] / "docs" / "results" / "ml-1m" / name).read_text())
+    needle = needle.replace("{seeds}", str(len(result["seeds"])))  # as many as the committed file has
     damage(result)
     results = tmp_path / "results"
     results.mkdir()
