@@ -53,6 +53,12 @@ def test_a_higher_cap_continues_the_capped_run_and_matches_training_from_scratch
         assert continued[split] == scratch[split]
     assert (continued["best_epoch"], continued["epochs_run"], continued["optimizer_steps"]) == \
         (scratch["best_epoch"], scratch["epochs_run"], scratch["optimizer_steps"])
+    # the experiments' JSON names the run, its cap and where it started
+    from genpas.search.experiments import per_seed
+
+    assert {k: per_seed(continued)[k] for k in ("run", "epochs_run", "epoch_cap", "continued_from")} == {
+        "run": continued["name"], "epochs_run": 6, "epoch_cap": 6, "continued_from": first["name"]}
+    assert "continued_from" not in per_seed(scratch) and per_seed(first)["epoch_cap"] == 3
     # the capped run is left as it was, and the store keeps both
     assert _digests(old_dir) == before
     assert set(RunStore(tmp_path / "d").ledger.done) == {first["name"], continued["name"]}

@@ -69,7 +69,9 @@ def compute_summary(records: list[dict]) -> dict:
 
 def per_seed(record: dict) -> dict:
     """One run as the JSON contract has it: seed, valid and test metric objects (each saying whether the user's
-    history was excluded from the ranking), compute and device."""
+    history was excluded from the ranking), compute and device, and which run of the store it is: its name, its
+    epochs and epoch cap (a run that patience ended under a lower cap stands for a higher one: continuation.py),
+    and the capped run it continued, if any."""
     def slim(metrics):
         return {k: metrics[k] for k in (*METRICS, "users", "exclude_history") if k in metrics}
 
@@ -78,7 +80,9 @@ def per_seed(record: dict) -> dict:
             "best_epoch": record["best_epoch"], "stopped_by": ended_by(record),
             **{k: record.get(k, 0) for k in COMPUTE_KEYS},
             "train_seconds": record["train_seconds"], "device": record.get("device", "unknown"),
-            **({"precision": record["precision"]} if record.get("precision") else {})}
+            **({"precision": record["precision"]} if record.get("precision") else {}),
+            "run": record["name"], "epochs_run": record.get("epochs_run"), "epoch_cap": record["config"].get("epochs"),
+            **({"continued_from": record["continued_from"]} if "continued_from" in record else {})}
 
 
 def strategy_overrides(name: str, genpas=DEFAULT_GENPAS) -> dict:
