@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results  # noqa: E402
 
 from genpas.search.pruning import FACTOR, MARGIN, reach  # noqa: E402
-from genpas.search.run_store import validation_curve  # noqa: E402
+from genpas.search.run_logs import validation_curve  # noqa: E402
 
 PROTOCOL = ("model", "data", "max_len", "epochs", "patience", "mode", "seed")
 

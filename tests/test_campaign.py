@@ -347,7 +347,7 @@ def test_a_cut_ledger_line_reruns_and_a_damaged_one_is_an_error(tmp_path, caplog
 
 
 def test_run_progress_counts_the_epochs_patience_and_the_cap_still_allow(tmp_path):
-    from genpas.search.run_store import run_progress
+    from genpas.search.run_logs import run_progress
     from genpas.train.config import TrainConfig
 
     log = tmp_path / "log.csv"

@@ -118,3 +118,31 @@ def test_a_damaged_or_foreign_checkpoint_is_not_continued(tmp_path, caplog):
     assert not any(target.iterdir())  # nothing copied, and what a copy cut short had left is gone
     (runs / run_name(short, "mt") / "last.pt").unlink()
     assert not start_from(record, target, runs) and "No such file" in caplog.text
+
+
+def test_a_search_planned_under_a_higher_cap_shows_what_it_reuses_and_continues(tmp_path):
+    from genpas.search import trained
+
+    base = replace(_setup(tmp_path), epochs=30, patience=2)  # patience ends every training well before 30
+    trained.search(base, tmp_path / "s", top_k=1, samples=2)
+    rows = trained.plan(replace(base, epochs=40), tmp_path / "s", top_k=1, samples=2)
+    assert len(rows) == len(trained.BASELINES) + 1  # the baselines and the one setting trained
+    assert all(r["state"] == "finished" and r["key"] != r["same_as"] for r in rows), rows
+    assert all(r["epochs"] == len(_rows(tmp_path / "s" / "runs" / r["same_as"])) for r in rows)  # its log's epochs
+
+
+def test_every_section_of_a_model_names_the_runs_its_cap_ended(monkeypatch):
+    from genpas.search import experiment_report
+
+    def metric(v):
+        return {"mean": v, "std": 0.0, "values": [v]}
+
+    row = {"label": "MT", "valid": {"ndcg@10": metric(0.1)}, "test": {k: metric(0.1) for k in experiment_report.KEYS},
+           "best_epoch": [19], "stopped_by": ["epochs"], "train_seconds": metric(60.0), "curves": [[[1, 0.1]] * 20]}
+    monkeypatch.setattr(experiment_report, "_compute_table", lambda result: [])
+    lines = experiment_report._strategies_table({"seeds": [0], "config": {"epochs": 20, "patience": 5},
+                                                 "strategies": {"mt": row}})
+    assert lines[-1] == ("- Not converged: the epoch cap, not validation patience (5 epochs without gain), ended MT "
+                         "seed 0 after 20 epochs, its best at epoch 19 (from 0). Its figures are a bounded run's, not "
+                         "converged ones: trained on, the best validation score could only rise, and the test figures "
+                         "could move either way.")

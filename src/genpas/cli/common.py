@@ -145,6 +145,14 @@ def progress_text(row: dict) -> str:
     return text
 
 
+def plan_note(row: dict) -> str:
+    """What a plan row adds about a lower epoch cap's run (search/continuation.py): the run it continues, or the
+    finished run that stands for it."""
+    if "continues" in row:
+        return f"  continues {row['continues']} after its {row['continues_after']} epochs"
+    return f"  = {row['same_as']} (patience ended it under a lower epoch cap)" if "same_as" in row else ""
+
+
 def engine_flags_apply(engine: str | None, partitions: int | None = None, spark_master: str = "local[*]") -> None:
     """--partitions go with an engine and --spark-master with Spark: one error line rather than flags ignored."""
     if engine is None and partitions is not None:

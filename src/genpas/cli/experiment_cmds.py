@@ -12,6 +12,7 @@ from genpas.cli.app import app, invocation
 from genpas.cli.common import (
     ConfigData,
     job_config_values,
+    plan_note,
     progress_text,
     split_list,
     strategy_names,
@@ -147,9 +148,7 @@ def _run(job, out: Path, share: bool, plan: bool, data: str, wait: bool = True) 
         output_dir(out, data_inputs(data), create=False)
         runs = campaign.plan(job, RunStore(out))
         for run in runs:
-            after = f"  continues {run['continues']} after its {run['continues_after']} epochs" if "continues" in run \
-                else f"  = {run['same_as']} (patience ended it under a lower epoch cap)" if "same_as" in run else ""
-            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}{progress_text(run)}{after}")
+            typer.echo(f"  {run['state']:8s}  {run['key']}  seed {run['seed']}{progress_text(run)}{plan_note(run)}")
         counts = ", ".join(f"{sum(r['state'] == s for r in runs)} {s}" for s in campaign.STATES)
         typer.echo(f"{len(runs)} runs: {counts}")
         return

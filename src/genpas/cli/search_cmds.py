@@ -20,6 +20,7 @@ from genpas.cli.common import (
     data_fields,
     job_config_values,
     on_command_line,
+    plan_note,
     progress_text,
 )
 from genpas.errors import GenpasError
@@ -109,7 +110,7 @@ def search_cmd(
         rows = trained.plan(base, out, top_k, seed, budget_minutes, keep_fraction, samples, factor, prune_margin,
                            prune_baselines)
         for row in rows:
-            typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{progress_text(row)}")
+            typer.echo(f"  {row['state']:8s}  {row['name']:28s} {row['key']}{progress_text(row)}{plan_note(row)}")
         states = STATES + (("pruned",) if prune else ())
         counts = ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in states)
         typer.echo(f"{len(rows)} trainings: {counts}")

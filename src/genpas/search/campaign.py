@@ -13,10 +13,12 @@ by it.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from genpas.errors import GenpasError
 from genpas.search.experiments import RunStore
-from genpas.search.run_store import run_progress, work_through
+from genpas.search.run_logs import run_progress
+from genpas.search.run_store import work_through
 from genpas.train.run_dir import can_lock, held_elsewhere
 
 log = logging.getLogger(__name__)
@@ -49,17 +51,25 @@ def plan(job, store: RunStore) -> list[dict]:
     again (reading the data for that check takes seconds, once)."""
     runs = []
     for key, name, cfg in _planned(job, store):
-        state = retrained(store, cfg, key, state_of(store, key))
-        same = store.uncapped(cfg) if state == "pending" else None  # finished under a lower cap, by patience
-        state = "finished" if same else state
-        log_csv = store.root / "runs" / (same["name"] if same else key) / ("log.csv" if state != "pending" else ".none")
-        progress = run_progress(log_csv, cfg)
-        capped = store.capped(cfg) if state == "pending" else None  # trains on from a run capped lower
+        state, run_dir, extra = plan_entry(store, cfg, key)
+        progress = run_progress(run_dir / ("log.csv" if state != "pending" else ".none"), cfg)  # pending: no epochs
         runs.append({"key": key, "name": name, "seed": cfg.seed, "state": state, **progress}
-                    | ({"epochs_left": 0} if state == "finished" else {})
-                    | ({"continues": capped["name"], "continues_after": capped["epochs_run"]} if capped else {})
-                    | ({"same_as": same["name"]} if same else {}))
+                    | ({"epochs_left": 0} if state == "finished" else {}) | extra)
     return runs
+
+
+def plan_entry(store: RunStore, cfg, key: str) -> tuple[str, Path, dict]:
+    """Run `key`'s state in a plan (one of STATES), the directory its progress is read from, and what the plan adds:
+    a run of `cfg` under a lower epoch cap that patience ended stands for it (finished, same_as, whatever its own
+    directory holds); a pending run that will go on from a run its lower cap ended names that run (continues) and
+    its epochs (continues_after): see continuation.py."""
+    found = store.finished(cfg, key)
+    if found is not None and found["name"] != key:
+        return "finished", store.root / "runs" / found["name"], {"same_as": found["name"]}
+    state = retrained(store, cfg, key, state_of(store, key))
+    capped = store.capped(cfg) if state == "pending" else None
+    extra = {"continues": capped["name"], "continues_after": capped["epochs_run"]} if capped else {}
+    return state, store.root / "runs" / key, extra
 
 
 def retrained(store: RunStore, cfg, key: str, state: str) -> str:

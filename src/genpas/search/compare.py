@@ -70,7 +70,7 @@ def genpas_quality(out: Path, labels: dict, seed: int) -> dict:
     """GenPAS's optimizer steps to every other trained strategy's quality (search/quality_steps.py), from the runs'
     log.csv: {label: quality_steps of the one seed}. A run whose log cannot be read is left out with a warning."""
     from genpas.search.quality_steps import quality_steps
-    from genpas.search.run_store import validation_curve
+    from genpas.search.run_logs import validation_curve
 
     curves = {}
     for name in labels:

@@ -96,6 +96,8 @@ def _strategies_table(result: dict) -> list[str]:
             lines.append("- " + by_user_sentence(seeds, labels[base], result["seeds"]))
         lines += ["- " + quality_sentence(found, labels[base]) for base in versus
                   if (found := _quality(result, base)) is not None]
+    if (capped := capped_note(result)) is not None:  # in every model's section, compared or not
+        lines += ([] if versus else [""]) + ["- " + capped]
     return lines
 
 

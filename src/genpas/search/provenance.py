@@ -87,7 +87,7 @@ def _with_evaluation(result: dict) -> str:
 
 def capped_note(result: dict) -> str | None:
     """The runs of an experiment that the epoch cap ended before validation patience could (not converged: they
-    were still improving, or had not gone `patience` epochs without gain), or None where patience ended them all."""
+    were still improving, or had not gone `patience` epochs without gain), or None where no run says so."""
     hits = []
     for row in result["strategies"].values():
         curves = row.get("curves") or [None] * len(result["seeds"])
@@ -100,5 +100,6 @@ def capped_note(result: dict) -> str | None:
         return None
     return (f"Not converged: the epoch cap, not validation patience ({result['config']['patience']} epochs without "
             f"gain), ended {'; '.join(hits)}. "
-            + ("Its figures are a bounded run's: trained on, it may have gone higher." if len(hits) == 1 else
-               "Their figures are bounded runs': trained on, they may have gone higher."))
+            + ("Its figures are a bounded run's" if len(hits) == 1 else "Their figures are bounded runs'")
+            + ", not converged ones: trained on, the best validation score could only rise, and the test figures "
+              "could move either way.")

@@ -114,7 +114,7 @@ def pruned_record(cfg, key: str, run_dir: Path, split, verdict: dict, started: f
     """The record of a run stopped by the rule after epoch verdict["epoch"]: its best epoch's weights evaluated as a
     finished run's would be (valid and test, and with the history kept when it is excluded), its compute from the
     checkpoint, and the verdict."""
-    from genpas.search.run_store import validation_curve
+    from genpas.search.run_logs import validation_curve
     from genpas.train.trainer import Trainer
 
     saved = load_state(run_dir / "last.pt")["trainer"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from genpas.errors import GenpasError
 from genpas.search.continuation import continued_from, converged, predecessor, start_from
 from genpas.search.pruning import Prune, Pruned, apart, pruned_record
+from genpas.search.run_logs import validation_curve
 from genpas.train.config import LEGACY, TrainConfig
 from genpas.train.loss import COMPUTE_KEYS
 from genpas.train.metrics import GROUP_NAMES
@@ -179,11 +180,10 @@ class RunStore:
         if self.planning:
             self.planned.append((key, name, cfg))
             return stand_in(cfg) if record is None else record
-        if record is not None and not trained_on(record, self._data(cfg)):
-            log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
-            record = None  # its directory is emptied by the data check of train_owned
-        if record is None:
-            record = self.uncapped(cfg)
+        if record is None or not trained_on(record, self._data(cfg)):
+            stale, record = record is not None, self.uncapped(cfg)  # the same run, finished under a lower cap
+            if stale and record is None:  # its directory is emptied by the data check of train_owned
+                log.warning("run %s was trained on other data than %s has now; training it again", key, cfg.data)
         if record is None and prune is not None:
             record = self.stopped(cfg, key, prune)
         if record is None:
@@ -336,42 +336,6 @@ def stand_in(cfg: TrainConfig) -> dict:
     return {"name": "planned", "config": cfg.to_dict(), "valid": metrics, "test": metrics, "best_epoch": 0,
             "epochs_run": 0, "train_seconds": 0.0, "wall_seconds": 0.0, "eval_seconds": 0.0, "device": "none",
             **{k: 0 for k in COMPUTE_KEYS}, "compute_at_best": {}, "curve": []}
-
-
-def _log_rows(log_csv: Path, columns: tuple[str, ...], kinds: tuple) -> list[list]:
-    """The given columns of every row of a run's log.csv that has them all, converted by `kinds`."""
-    import csv
-
-    if not Path(log_csv).exists():
-        return []
-    try:
-        with open(log_csv, newline="") as fh:
-            return [[kind(row[c]) for c, kind in zip(columns, kinds)] for row in csv.DictReader(fh)
-                    if all(row.get(c) not in (None, "") for c in columns)]
-    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
-        raise GenpasError(f"{log_csv}: damaged training log ({exc}); delete the run's directory to train it "
-                          "again") from None
-
-
-def validation_curve(log_csv: Path) -> list[list[float]]:
-    """[[optimizer steps, valid NDCG@10], ...] after each epoch of a run, from its log.csv (empty for popularity)."""
-    return _log_rows(log_csv, ("optimizer_steps", "valid_ndcg@10"), (int, float))
-
-
-def run_progress(log_csv: Path, cfg: TrainConfig) -> dict:
-    """How far a run of `cfg` has come, from its log.csv: epochs done, the best validation NDCG@10 so far and its
-    epoch, the most epochs left before patience or the epoch cap ends it (a time budget may end it sooner), and the
-    mean seconds of its last five epochs. The last four are None before the first epoch."""
-    curve = validation_curve(log_csv)
-    if not curve:
-        return {"epochs": 0, "best_valid_ndcg@10": None, "best_epoch": None, "epochs_left": None,
-                "epoch_seconds": None}
-    scores = [score for _, score in curve]
-    best_epoch = scores.index(max(scores))  # the first of equal bests: a later tie is no gain
-    recent = [seconds for (seconds,) in _log_rows(log_csv, ("epoch_seconds",), (float,))][-5:]
-    return {"epochs": len(curve), "best_valid_ndcg@10": scores[best_epoch], "best_epoch": best_epoch,
-            "epochs_left": max(0, min(cfg.epochs - 1, best_epoch + cfg.patience) - (len(curve) - 1)),
-            "epoch_seconds": sum(recent) / len(recent) if recent else None}
 
 
 def seconds_with_evaluation(record: dict) -> float | None:

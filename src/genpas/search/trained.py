@@ -29,7 +29,8 @@ from genpas.augment.strategy import NO_BIASES, bias_text
 from genpas.errors import GenpasError
 from genpas.search import screening_cache
 from genpas.search.pruning import MARGIN, Prune, apart
-from genpas.search.run_store import RunStore, ended_by, run_name, run_progress, work_through
+from genpas.search.run_logs import run_progress
+from genpas.search.run_store import RunStore, ended_by, run_name, work_through
 from genpas.search.screening import default_grid, screen, spearman
 from genpas.search.screening_cache import json_safe
 from genpas.train.config import TrainConfig, same_config
@@ -130,7 +131,7 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
     """The trainings the search needs, in its order, each with its run directory, state (campaign.STATES, or
     "pruned" where a search pruning with `prune_factor` and `prune_margin` stopped it; a baseline only with
     `prune_baselines`) and progress (run_store.run_progress). Reads DIR and writes nothing."""
-    from genpas.search.campaign import retrained, state_of
+    from genpas.search.campaign import plan_entry
 
     out, split = Path(out), load_split(base)
     _, _, jobs, _ = _jobs(base, split, out, top_k, seed, budget_minutes, keep_fraction, samples, save=False)
@@ -138,13 +139,14 @@ def plan(base: TrainConfig, out: Path, top_k: int = 10, seed: int = 0, budget_mi
     prune = None if prune_factor is None else Prune(lambda: _leader(store, jobs), prune_factor, prune_margin)
     for name, cfg in jobs:
         key = run_name(cfg)
-        state = "finished" if _legacy(store, name, cfg) is not None else retrained(store, cfg, key, state_of(store, key))
+        state, run_dir, extra = ("finished", out / "runs" / key, {}) if _legacy(store, name, cfg) is not None \
+            else plan_entry(store, cfg, key)
         prunes = prune if prune_baselines or name not in BASELINES else None
         if state in ("started", "pending") and prunes is not None and store.stopped(cfg, key, prunes) is not None:
-            state = "pruned"
-        log_csv = out / "runs" / key / ("log.csv" if state != "pending" else ".none")  # pending: no epochs yet
+            state, extra = "pruned", {}
+        log_csv = run_dir / ("log.csv" if state != "pending" else ".none")  # pending: no epochs yet
         rows.append({"name": name, "key": key, "state": state, **run_progress(log_csv, cfg)}
-                    | ({"epochs_left": 0} if state in ("finished", "pruned") else {}))
+                    | ({"epochs_left": 0} if state in ("finished", "pruned") else {}) | extra)
     return rows
 
 
