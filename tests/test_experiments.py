@@ -71,6 +71,11 @@ def test_the_summary_leads_with_test_and_says_what_qualifies_it():
     caution = next(x for x in lines if "its pruning stopped" in x)
     assert "LT, MT, SW on seed 0" in caution and "SW at epoch 40 (best validation NDCG@10 0.1500, at epoch 39)" in caution
     assert not any("its pruning stopped" in x for x in _summary(result, search | {"baselines": {}}))
+    capped = search | {"baselines": search["baselines"] | {"lt": {"stopped_by": "epochs", "epochs_run": 50,
+                                                                   "best_epoch": 49, "valid": {"ndcg@10": 0.1}}}}
+    caution = next(x for x in _summary(result, capped) if "its pruning stopped" in x)
+    assert "; its epoch cap ended LT after 50 epochs (best validation NDCG@10 0.1000, at epoch 49) before validation " \
+           "patience did. Whether a converged SW or LT would be" in caution
     assert not any("Not converged" in x for x in lines)  # no run records why it ended: nothing to say
     # a run the epoch cap ended, not patience, is named as not converged
     result["config"] = {"epochs": 4, "patience": 3}

@@ -73,16 +73,29 @@ def _differences(rows: dict, split: str, seeds_at: list) -> list[float]:
 
 
 def baseline_caution(search: dict) -> str | None:
-    """Where the search's pruning stopped a baseline before it converged: the strongest baseline is then not known."""
-    cut = {name: b for name, b in search.get("baselines", {}).items() if b.get("stopped_by") == "pruned"}
-    if not cut:
+    """Where the search's pruning or its epoch cap stopped a baseline before validation patience did: the strongest
+    baseline is then not known."""
+    baselines = search.get("baselines", {})
+    pruned = {n: b for n, b in baselines.items() if b.get("stopped_by") == "pruned"}
+    capped = {n: b for n, b in baselines.items() if b.get("stopped_by") == "epochs"}
+    if not pruned and not capped:
         return None
-    parts = [f"{str(n).upper()} at epoch {b['pruned']['epoch']} (best validation NDCG@10 {b['valid']['ndcg@10']:.4f}, "
-             f"at epoch {b['best_epoch']})" for n, b in cut.items()]
-    return (f"The search trained the baselines {_names(search['baselines'])} on seed {search['seed']}; its pruning stopped "
-            f"{' and '.join(parts)} because it could not reach the leading GenPAS setting, not because it had "
-            f"converged. Whether a converged {_names(cut, ' or ')} would be a stronger baseline "
-            f"than the one compared here is not measured.")
+
+    def best(b):
+        return f"best validation NDCG@10 {b['valid']['ndcg@10']:.4f}, at epoch {b['best_epoch']}"
+
+    why = []
+    if pruned:
+        why.append("its pruning stopped " + " and ".join(
+            f"{str(n).upper()} at epoch {b['pruned']['epoch']} ({best(b)})" for n, b in pruned.items())
+            + " because it could not reach the leading GenPAS setting, not because it had converged")
+    if capped:
+        why.append("its epoch cap ended " + " and ".join(
+            f"{str(n).upper()} after {b.get('epochs_run', '?')} epochs ({best(b)})" for n, b in capped.items())
+            + " before validation patience did")
+    return (f"The search trained the baselines {_names(baselines)} on seed {search['seed']}; {'; '.join(why)}. "
+            f"Whether a converged {_names({**pruned, **capped}, ' or ')} would be a stronger baseline than the one "
+            f"compared here is not measured.")
 
 
 def _names(strategies, joiner: str = ", ") -> str:
