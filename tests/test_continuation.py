@@ -7,16 +7,12 @@ import csv
 import hashlib
 from dataclasses import replace
 
-from genpas.data.synth import SynthConfig, synthesize, write_table
+from test_pruning import _setup as tiny_run
 
 
 def _setup(tmp_path):
-    from genpas.train.config import TrainConfig
-
-    write_table(synthesize(SynthConfig(users=80, items=30, mean_length=10, seed=5)), tmp_path / "log.csv")
-    # patience above the cap: only the cap ends these runs
-    return TrainConfig(data=str(tmp_path / "log.csv"), dim=16, layers=1, heads=1, max_len=8, batch_size=16,
-                       epochs=3, patience=20, lr=0.01, progress=False)
+    """The pruning tests' small data and model, with patience above the cap: only the cap ends these runs."""
+    return replace(tiny_run(tmp_path), epochs=3, patience=20)
 
 
 def _rows(run_dir):

@@ -43,16 +43,11 @@ TIGER_ONLY = ("levels", "codebook_size", "beam", "item_embeddings", "item_text",
 HSTU_ONLY = ("attention_dim", "linear_dim", "time_buckets")
 
 
-def key_values(config: dict) -> dict:
-    """The options of a config (TrainConfig.to_dict) that change what a run computes: those its key hashes."""
-    model = config.get("model")
-    ignored = NOT_IN_KEY + (TIGER_ONLY if model != "tiger" else ()) + (HSTU_ONLY if model != "hstu" else ())
-    # An option added after runs were first recorded stays out of the key at its LEGACY value: old keys hold.
-    return {k: v for k, v in config.items() if k not in ignored and not (k in LEGACY and v == LEGACY[k])}
-
-
 def run_key(cfg: TrainConfig) -> str:
-    values = key_values(cfg.to_dict())
+    ignored = NOT_IN_KEY + (TIGER_ONLY if cfg.model != "tiger" else ()) + (HSTU_ONLY if cfg.model != "hstu" else ())
+    # An option added after runs were first recorded stays out of the key at its LEGACY value: old keys hold.
+    values = {k: v for k, v in cfg.to_dict().items()
+              if k not in ignored and not (k in LEGACY and v == LEGACY[k])}
     values["protocol"] = PROTOCOL  # runs of an earlier training protocol are never reused as current ones
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -301,8 +296,8 @@ class RunStore:
                       "compute_at_best": metrics.get("compute_at_best", {}),
                       **{k: metrics[k] for k in ("valid_history_kept", "test_history_kept") if k in metrics},
                       "curve": validation_curve(run_dir / "log.csv")}
-            if continued_from(run_dir) is not None:
-                record["continued_from"] = continued_from(run_dir)
+            if (origin := continued_from(run_dir)) is not None:
+                record["continued_from"] = origin
             self.ledger.add(record)
             return record
 
